@@ -1,0 +1,5 @@
+import sys
+
+from varprop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,79 @@
+"""``varprop gain ACT``: the exact forward and backward gains, beside PyTorch's calculate_gain."""
+from __future__ import annotations
+
+import json
+
+HELP = "exact variance-preserving gains of an activation (and PyTorch's value beside them)"
+DESCRIPTION = (
+    "Forward gain g_f(q) = sqrt(q / E[phi(sqrt(q) z)^2]): with Var(w) = g_f^2/fan_in a layer keeps its "
+    "pre-activation second moment q. Backward gain g_b(q) = 1/sqrt(E[phi'(sqrt(q) z)^2]): with "
+    "Var(w) = g_b^2/fan_out gradients keep their variance. z ~ N(0, 1)."
+)
+
+
+def add_arguments(p):
+    p.add_argument("activation", help="a registered activation (see `varprop activations`)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
+    p.add_argument("--q", default="1", help="pre-activation second moment q > 0 (default 1)")
+    p.add_argument("--digits", type=int, default=15, help="significant digits (1 to 60, default 15)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args) -> int:
+    from varprop.activations import get, parse_params
+    from varprop.derive.gains import gains
+    from varprop.derive.moments import check_digits, check_q
+
+    check_digits(args.digits)
+    q = check_q(args.q)
+    act = get(args.activation, **parse_params(args.param))
+    g = gains(act, q, args.digits)
+    torch = g.torch
+    rel = g.torch_relative_difference()
+    if args.json:
+        out = {
+            "activation": act.name,
+            "params": {k: _fmt(v) for k, v in act.params.items()},
+            "q": _fmt(q),
+            "forward_gain": g.forward_str(),
+            "backward_gain": g.backward_str(),
+            "second_moment": g.second.value_str(args.digits),
+            "derivative_second_moment": g.deriv2.value_str(args.digits),
+            "mean": g.mean.value_str(args.digits),
+            "closed_form": g.closed_forward_latex(),
+            "closed_form_backward": g.closed_backward_latex(),
+            "methods": {k: m.method for k, m in (("mean", g.mean), ("second", g.second), ("deriv2", g.deriv2))},
+            "digits": g.certified,
+            "torch_gain": None if torch is None else repr(torch.value),
+            "torch_expression": None if torch is None else torch.expression,
+            "torch_relative_difference": None if rel is None else f"{rel:.6g}",
+        }
+        print(json.dumps(out, indent=2, sort_keys=True))
+        return 0
+    lines = [
+        f"activation         {act.label()}",
+        f"q                  {_fmt(q)}",
+        f"forward gain       {g.forward_str()}" + _closed(g.closed_forward()),
+        f"backward gain      {g.backward_str()}" + _closed(g.closed_backward()),
+        f"E[phi^2]           {g.second.value_str(args.digits)}  ({g.second.method})",
+        f"E[phi'^2]          {g.deriv2.value_str(args.digits)}  ({g.deriv2.method})",
+        f"E[phi]             {g.mean.value_str(args.digits)}  ({g.mean.method})",
+        f"certified digits   {g.certified}",
+    ]
+    if torch is None:
+        lines.append("torch gain         none (torch.nn.init.calculate_gain raises for this activation)")
+    else:
+        lines.append(f"torch gain         {torch.value:.15g} = {torch.expression}  "
+                     f"(relative difference from the exact forward gain: {rel:+.3%})")
+    print("\n".join(lines))
+    return 0
+
+
+def _closed(expr) -> str:
+    return "" if expr is None else f"  = {expr}"
+
+
+def _fmt(v):
+    from varprop.activations import _fmt as fmt
+    return fmt(v)
