@@ -1,0 +1,464 @@
+"""Weight distributions written in ``fan_in`` and ``fan_out``, parsed without evaluating anything.
+
+A distribution is one call: ``normal(mean, std)``, ``uniform(low, high)``,
+``truncated_normal(std, low=-2, high=2)`` (N(0, std^2) cut to [low*std, high*std], the bounds in units of
+std as in JAX and TensorFlow) or ``constant(value)``. Its arguments are arithmetic (``+ - * / **``,
+unary minus) over numbers, ``sqrt``, ``pi``, ``e`` and the names ``fan_in`` and ``fan_out``; arguments may
+be given by keyword (``truncated_normal(std=sqrt(2/fan_in), low=-3, high=3)``).
+
+The text is parsed with :mod:`ast` and every node is checked against a whitelist; nothing is evaluated
+by Python and the raw string never reaches SymPy. Numbers are kept exact (``0.01`` is 1/100). Anything
+else is refused with one line naming the offending part, e.g.
+``not allowed in an initialization: attribute access 'os.system'``. The input is limited to
+:data:`MAX_LENGTH` characters, exponents to :data:`MAX_EXPONENT` in absolute value (and must not contain
+fan_in or fan_out), and every constant sub-expression must be a finite float, so no input can make
+the parser or SymPy build a huge number.
+
+Moments (exact; Var U(low, high) = (high - low)^2/12; for the truncated normal with a = low, b = high,
+Z = Phi(b) - Phi(a): mean = std (phi(a) - phi(b))/Z and
+Var = std^2 [1 + (a phi(a) - b phi(b))/Z - ((phi(a) - phi(b))/Z)^2], Johnson, Kotz & Balakrishnan,
+*Continuous Univariate Distributions* vol. 1, sec. 10.1).
+
+>>> d = parse_distribution("normal(0, sqrt(2/fan_in))")
+>>> d.kind, round(d.variance(fan_in=200, fan_out=100), 12)
+('normal', 0.01)
+>>> parse_distribution("uniform(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out)))").sympy_variance()
+2/(fan_in + fan_out)
+>>> round(parse_distribution("truncated_normal(1)").variance(1, 1), 6)
+0.773741
+"""
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+__all__ = ["Distribution", "parse_distribution", "symbols", "KINDS", "SIGNATURES", "MAX_LENGTH",
+           "MAX_EXPONENT", "FAN_NAMES"]
+
+MAX_LENGTH = 500
+MAX_EXPONENT = 64
+FAN_NAMES = ("fan_in", "fan_out")
+_CONSTANT_NAMES = {"pi": math.pi, "e": math.e}
+
+# parameter names and defaults of each distribution, in positional order
+SIGNATURES: dict[str, tuple[tuple[str, Fraction | None], ...]] = {
+    "normal": (("mean", Fraction(0)), ("std", None)),
+    "uniform": (("low", None), ("high", None)),
+    "truncated_normal": (("std", None), ("low", Fraction(-2)), ("high", Fraction(2))),
+    "constant": (("value", None),),
+}
+KINDS = tuple(SIGNATURES)
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+
+# how a refused node is named in the one-line error
+_REFUSED = {
+    ast.Attribute: "attribute access", ast.Subscript: "subscript", ast.Lambda: "lambda",
+    ast.ListComp: "comprehension", ast.SetComp: "comprehension", ast.DictComp: "comprehension",
+    ast.GeneratorExp: "comprehension", ast.JoinedStr: "f-string", ast.FormattedValue: "f-string",
+    ast.Compare: "comparison", ast.BoolOp: "boolean operator", ast.IfExp: "conditional expression",
+    ast.List: "list", ast.Tuple: "tuple", ast.Set: "set", ast.Dict: "dict", ast.Starred: "starred argument",
+    ast.NamedExpr: "assignment expression", ast.Await: "await", ast.Yield: "yield",
+    ast.YieldFrom: "yield", ast.Slice: "slice",
+}
+
+
+def symbols():
+    """The SymPy symbols ``fan_in`` and ``fan_out`` (positive), as every expression here uses them."""
+    import sympy as sp
+    return sp.Symbol("fan_in", positive=True), sp.Symbol("fan_out", positive=True)
+
+
+def _refuse(what: str, node: ast.AST | None = None, source: str | None = None):
+    part = ""
+    if node is not None:
+        seg = ast.get_source_segment(source, node) if source is not None else None
+        seg = seg if seg is not None else ast.unparse(node)
+        seg = " ".join(seg.split())
+        part = f" '{seg[:60]}...'" if len(seg) > 60 else f" '{seg}'"
+    raise ValueError(f"not allowed in an initialization: {what}{part}")
+
+
+# --------------------------------------------------------------------------------------------------
+# the expression tree: tuples, built only from whitelisted nodes
+#   ("num", Fraction) | ("name", str) | ("bin", op, left, right) | ("neg", x) | ("sqrt", x)
+# --------------------------------------------------------------------------------------------------
+
+def _number(node: ast.Constant, source: str):
+    v = node.value
+    if type(v) is int:
+        return ("num", Fraction(v))
+    if type(v) is float:
+        if not math.isfinite(v):
+            _refuse("a non-finite number", node, source)
+        # repr is the shortest decimal that round-trips: the number the user wrote, exactly
+        return ("num", Fraction(repr(v)))
+    kind = {str: "string literal", bytes: "bytes literal", bool: "boolean", complex: "complex number"}
+    _refuse(kind.get(type(v), "constant"), node, source)
+
+
+def _arith(node: ast.AST, source: str):
+    """(tree, float value or None when it depends on the fans) of an arithmetic node."""
+    if isinstance(node, ast.Constant):
+        tree = _number(node, source)
+        return tree, _const(tree, node, source)
+    if isinstance(node, ast.Name):
+        if node.id in FAN_NAMES:
+            return ("name", node.id), None
+        if node.id in _CONSTANT_NAMES:
+            return ("name", node.id), _CONSTANT_NAMES[node.id]
+        _refuse("unknown name (known: fan_in, fan_out, pi, e)", node, source)
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, (ast.USub, ast.UAdd)):
+            inner, value = _arith(node.operand, source)
+            if isinstance(node.op, ast.UAdd):
+                return inner, value
+            tree = ("neg", inner)
+            return tree, None if value is None else -value
+        _refuse("operator " + type(node.op).__name__, node, source)
+    if isinstance(node, ast.BinOp):
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            _refuse("operator " + type(node.op).__name__, node, source)
+        left, lv = _arith(node.left, source)
+        right, rv = _arith(node.right, source)
+        if op == "**":
+            if rv is None:
+                _refuse("an exponent that depends on fan_in or fan_out", node.right, source)
+            if abs(rv) > MAX_EXPONENT:
+                _refuse(f"an exponent larger than {MAX_EXPONENT} in absolute value", node.right, source)
+        tree = ("bin", op, left, right)
+        return tree, None if lv is None or rv is None else _const(tree, node, source)
+    if isinstance(node, ast.Call):
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name == "sqrt":
+            if node.keywords or len(node.args) != 1:
+                raise ValueError(f"sqrt takes exactly one argument: {ast.get_source_segment(source, node)!r}")
+            inner, value = _arith(node.args[0], source)
+            tree = ("sqrt", inner)
+            return tree, None if value is None else _const(tree, node, source)
+        if name in SIGNATURES:
+            _refuse("a distribution inside an expression", node, source)
+        if name is None:
+            # name what is being called: os.system(...) is refused as the attribute access it is
+            _refuse(_REFUSED.get(type(node.func), "a call of anything but sqrt"), node.func, source)
+        _refuse(f"unknown function (known: sqrt, {', '.join(KINDS)})", node.func, source)
+    _refuse(_REFUSED.get(type(node), type(node).__name__), node, source)
+
+
+def _const(tree, node, source) -> float:
+    """The float value of a constant sub-tree; refuses overflow, division by zero and the like."""
+    try:
+        return _evaluate(tree, _CONSTANT_NAMES)
+    except ValueError as exc:
+        seg = ast.get_source_segment(source, node) or ast.unparse(node)
+        raise ValueError(f"cannot evaluate {seg!r}: {exc}") from None
+
+
+def _evaluate(tree, env) -> float:
+    tag = tree[0]
+    try:
+        if tag == "num":
+            return float(tree[1])
+        if tag == "name":
+            return float(env[tree[1]])
+        if tag == "neg":
+            return -_evaluate(tree[1], env)
+        if tag == "sqrt":
+            x = _evaluate(tree[1], env)
+            if x < 0:
+                raise ValueError(f"square root of a negative number ({x:g})")
+            return math.sqrt(x)
+        op, a, b = tree[1], _evaluate(tree[2], env), _evaluate(tree[3], env)
+        if op == "+":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif op == "/":
+            if b == 0:
+                raise ValueError("division by zero")
+            r = a / b
+        else:
+            if a == 0 and b < 0:
+                raise ValueError("zero to a negative power")
+            if a < 0 and b != int(b):
+                raise ValueError(f"a negative number to a fractional power (({a:g})**{b:g})")
+            r = math.pow(a, b)
+    except OverflowError:
+        raise ValueError("number too large") from None
+    if not math.isfinite(r):
+        raise ValueError("number too large")
+    return r
+
+
+def _to_sympy(tree, syms):
+    import sympy as sp
+    tag = tree[0]
+    if tag == "num":
+        return sp.Rational(tree[1].numerator, tree[1].denominator)
+    if tag == "name":
+        return syms[tree[1]]
+    if tag == "neg":
+        return -_to_sympy(tree[1], syms)
+    if tag == "sqrt":
+        return sp.sqrt(_to_sympy(tree[1], syms))
+    op, a, b = tree[1], _to_sympy(tree[2], syms), _to_sympy(tree[3], syms)
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+            "**": lambda: a ** b}[op]()
+
+
+def _render(tree) -> str:
+    """Canonical, fully parenthesized text of a tree (used for ``Distribution.expression``)."""
+    tag = tree[0]
+    if tag == "num":
+        f = tree[1]
+        s = str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+        return f"({s})" if f < 0 or f.denominator != 1 else s
+    if tag == "name":
+        return tree[1]
+    if tag == "neg":
+        return f"(-{_render(tree[1])})"
+    if tag == "sqrt":
+        return f"sqrt({_strip(_render(tree[1]))})"
+    return f"({_render(tree[2])} {tree[1]} {_render(tree[3])})"
+
+
+def _strip(s: str) -> str:
+    """Drop one pair of outer parentheses when they enclose the whole text."""
+    if not (s.startswith("(") and s.endswith(")")):
+        return s
+    depth = 0
+    for i, ch in enumerate(s):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(s) - 1:
+            return s
+    return s[1:-1]
+
+
+# --------------------------------------------------------------------------------------------------
+# the distribution
+# --------------------------------------------------------------------------------------------------
+
+def _check_fans(fan_in, fan_out) -> dict[str, float]:
+    env = dict(_CONSTANT_NAMES)
+    for name, v in (("fan_in", fan_in), ("fan_out", fan_out)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, Fraction)):
+            raise TypeError(f"{name} must be a positive number, got {type(v).__name__}")
+        if not (math.isfinite(float(v)) and v > 0):
+            raise ValueError(f"{name} must be a positive number, got {v}")
+        env[name] = float(v)
+    return env
+
+
+def _phi(x):
+    return math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
+def _Phi(x):
+    return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+def _truncated_unit(a: float, b: float) -> tuple[float, float]:
+    """(mean, variance) of N(0, 1) truncated to [a, b]."""
+    z = _Phi(b) - _Phi(a)
+    if not z > 0:
+        raise ValueError(f"truncation interval [{a:g}, {b:g}] has no probability mass in float64")
+    pa, pb = _phi(a), _phi(b)
+    m = (pa - pb) / z
+    return m, 1 + (a * pa - b * pb) / z - m * m
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A weight distribution whose parameters are expressions in fan_in and fan_out.
+
+    ``kind`` is one of :data:`KINDS`; ``text`` the input as written; ``trees`` the parsed parameter
+    expressions (internal; see :meth:`expression` for a canonical text).
+    """
+    kind: str
+    text: str
+    trees: tuple
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in SIGNATURES[self.kind])
+
+    def expression(self) -> str:
+        """A canonical text of the distribution (parameters by keyword, numbers as parsed)."""
+        args = ", ".join(f"{n}={_strip(_render(t))}" for n, t in zip(self.names, self.trees))
+        return f"{self.kind}({args})"
+
+    def uses(self) -> set[str]:
+        """The fan names the distribution depends on."""
+        out = set()
+
+        def walk(t):
+            if t[0] == "name" and t[1] in FAN_NAMES:
+                out.add(t[1])
+            for c in t[1:]:
+                if isinstance(c, tuple):
+                    walk(c)
+        for t in self.trees:
+            walk(t)
+        return out
+
+    # ---- numeric (no SymPy) -------------------------------------------------------------------
+    def params(self, fan_in, fan_out) -> dict[str, float]:
+        """The parameters at these fans, validated (std >= 0, low <= high; low < high when truncating)."""
+        env = _check_fans(fan_in, fan_out)
+        try:
+            p = {n: _evaluate(t, env) for n, t in zip(self.names, self.trees)}
+        except ValueError as exc:
+            raise ValueError(f"{self.text!r} at fan_in={fan_in}, fan_out={fan_out}: {exc}") from None
+        if "std" in p and p["std"] < 0:
+            raise ValueError(f"{self.text!r}: std is negative ({p['std']:g}) at fan_in={fan_in}, fan_out={fan_out}")
+        if self.kind == "uniform" and p["low"] > p["high"]:
+            raise ValueError(f"{self.text!r}: low > high ({p['low']:g} > {p['high']:g}) at fan_in={fan_in}, "
+                             f"fan_out={fan_out}")
+        if self.kind == "truncated_normal" and not p["low"] < p["high"]:
+            raise ValueError(f"{self.text!r}: truncation needs low < high, got [{p['low']:g}, {p['high']:g}]")
+        return p
+
+    def mean(self, fan_in, fan_out) -> float:
+        p = self.params(fan_in, fan_out)
+        if self.kind == "normal":
+            return p["mean"]
+        if self.kind == "uniform":
+            return (p["low"] + p["high"]) / 2
+        if self.kind == "constant":
+            return p["value"]
+        return p["std"] * _truncated_unit(p["low"], p["high"])[0]
+
+    def variance(self, fan_in, fan_out) -> float:
+        p = self.params(fan_in, fan_out)
+        if self.kind == "normal":
+            return p["std"] ** 2
+        if self.kind == "uniform":
+            return (p["high"] - p["low"]) ** 2 / 12
+        if self.kind == "constant":
+            return 0.0
+        return p["std"] ** 2 * _truncated_unit(p["low"], p["high"])[1]
+
+    # ---- symbolic -----------------------------------------------------------------------------
+    def sympy_params(self) -> dict:
+        """The parameters as SymPy expressions in the positive symbols fan_in, fan_out."""
+        import sympy as sp
+        fi, fo = symbols()
+        syms = {"fan_in": fi, "fan_out": fo, "pi": sp.pi, "e": sp.E}
+        return {n: _to_sympy(t, syms) for n, t in zip(self.names, self.trees)}
+
+    def sympy_mean(self):
+        import sympy as sp
+        p = self.sympy_params()
+        if self.kind == "normal":
+            return sp.simplify(p["mean"])
+        if self.kind == "uniform":
+            return sp.simplify((p["low"] + p["high"]) / 2)
+        if self.kind == "constant":
+            return sp.simplify(p["value"])
+        return sp.simplify(p["std"] * _sympy_truncated_unit(p["low"], p["high"])[0])
+
+    def sympy_variance(self):
+        import sympy as sp
+        p = self.sympy_params()
+        if self.kind == "normal":
+            return sp.simplify(p["std"] ** 2)
+        if self.kind == "uniform":
+            return sp.simplify((p["high"] - p["low"]) ** 2 / 12)
+        if self.kind == "constant":
+            return sp.Integer(0)
+        return sp.simplify(p["std"] ** 2 * _sympy_truncated_unit(p["low"], p["high"])[1])
+
+
+def _sympy_truncated_unit(a, b):
+    import sympy as sp
+
+    def pdf(x):
+        return sp.exp(-x ** 2 / 2) / sp.sqrt(2 * sp.pi)
+
+    def cdf(x):
+        return (1 + sp.erf(x / sp.sqrt(2))) / 2
+    z = sp.simplify(cdf(b) - cdf(a))
+    m = sp.simplify((pdf(a) - pdf(b)) / z)
+    return m, 1 + (a * pdf(a) - b * pdf(b)) / z - m ** 2
+
+
+# --------------------------------------------------------------------------------------------------
+# the parser
+# --------------------------------------------------------------------------------------------------
+
+def parse_distribution(text) -> Distribution:
+    """Parse ``text`` (see the module docstring) into a :class:`Distribution`; ValueError on anything else."""
+    if not isinstance(text, str):
+        raise TypeError(f"an initialization must be a string, got {type(text).__name__}")
+    src = text.strip()
+    if not src:
+        raise ValueError("empty initialization; write e.g. normal(0, sqrt(2/fan_in))")
+    if len(src) > MAX_LENGTH:
+        raise ValueError(f"initialization too long ({len(src)} characters; at most {MAX_LENGTH})")
+    try:
+        tree = ast.parse(src, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        msg = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+        raise ValueError(f"not a valid initialization expression: {msg} in {src!r}") from None
+    call = tree.body
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.func.id not in SIGNATURES:
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id != "sqrt":
+            _refuse(f"unknown distribution (known: {', '.join(KINDS)})", call.func, src)
+        if isinstance(call, (ast.Call, ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp)):
+            # an arithmetic expression alone is not a distribution, but check it first so that a hostile
+            # part is named as such
+            try:
+                _arith(call, src)
+            except RecursionError:
+                raise ValueError("initialization nested too deeply") from None
+            raise ValueError(f"an initialization must be one of {', '.join(k + '(...)' for k in KINDS)}; "
+                             f"got {src!r}")
+        _refuse(_REFUSED.get(type(call), type(call).__name__), call, src)
+    kind = call.func.id
+    sig = SIGNATURES[kind]
+    names = [n for n, _ in sig]
+    given: dict[str, ast.AST] = {}
+    if len(call.args) > len(sig):
+        raise ValueError(f"{kind} takes at most {len(sig)} arguments ({', '.join(names)}), got {len(call.args)}")
+    for name, arg in zip(names, call.args):
+        if isinstance(arg, ast.Starred):
+            _refuse("starred argument", arg, src)
+        given[name] = arg
+    for kw in call.keywords:
+        if kw.arg is None:
+            _refuse("keyword unpacking", kw.value, src)
+        if kw.arg not in names:
+            raise ValueError(f"{kind} has no parameter {kw.arg!r} (its parameters: {', '.join(names)})")
+        if kw.arg in given:
+            raise ValueError(f"{kind}: parameter {kw.arg!r} given twice")
+        given[kw.arg] = kw.value
+    trees = []
+    try:
+        for name, default in sig:
+            if name in given:
+                t, value = _arith(given[name], src)
+            elif default is not None:
+                t, value = ("num", default), float(default)
+            else:
+                raise ValueError(f"{kind} needs {name!r} (its parameters: {', '.join(names)})")
+            if name == "std" and value is not None and value < 0:
+                raise ValueError(f"{kind}: std must be >= 0, got {value:g}")
+            trees.append(t)
+    except RecursionError:
+        raise ValueError("initialization nested too deeply") from None
+    d = Distribution(kind, src, tuple(trees))
+    _check_constant_bounds(d)
+    return d
+
+
+def _check_constant_bounds(d: Distribution):
+    """Refuse bounds that are wrong whatever the fans (when they do not depend on them)."""
+    if d.uses():
+        return
+    d.params(1, 1)
