@@ -60,13 +60,16 @@ def key(seed: int, *ids: int) -> np.uint64:
     vals = [int(seed), *map(int, ids)] + [0] * (3 - len(ids))
     if any(v < 0 or v >= 2 ** 64 for v in vals):
         raise ValueError("seed and stream ids must be integers in [0, 2**64)")
-    return stream_key(np.uint64(vals[0]), np.uint64(vals[1]), np.uint64(vals[2]), np.uint64(vals[3]))
+    # Numba boxes a uint64 result as a Python int; keep it a NumPy uint64 so that every kernel receiving
+    # it is typed uint64 (an int64-typed key would mix with uint64 counters into float64)
+    return np.uint64(stream_key(np.uint64(vals[0]), np.uint64(vals[1]), np.uint64(vals[2]), np.uint64(vals[3])))
 
 
 @njit(cache=True, inline="always")
 def uniform_at(k, i):
     """The i-th uniform of stream ``k``, in (0, 1]: 53 random bits, never 0 (safe under log)."""
-    z = mix64(k + np.uint64(i) * _GOLDEN)
+    # np.uint64(...) on both: an int64 key or counter mixed with uint64 would silently become float64
+    z = mix64(np.uint64(k) + np.uint64(i) * _GOLDEN)
     return (np.float64(z >> _S11) + 1.0) * _TWO_M53
 
 
@@ -83,6 +86,7 @@ def normal_pair_at(k, i):
 @njit(parallel=True, cache=True)
 def fill_normal(k, out, mean, std):
     """out.flat[j] = mean + std * (normal number j of stream k), for a C-contiguous array."""
+    k = np.uint64(k)
     f = out.reshape(-1)
     n = f.size
     npairs = (n + 1) // 2
@@ -96,6 +100,7 @@ def fill_normal(k, out, mean, std):
 @njit(parallel=True, cache=True)
 def fill_uniform(k, out, low, high):
     """out.flat[j] = low + (high - low) * (uniform number j of stream k)."""
+    k = np.uint64(k)
     f = out.reshape(-1)
     w = high - low
     for i in prange(f.size):
