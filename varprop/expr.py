@@ -71,14 +71,14 @@ def symbols():
     return sp.Symbol("fan_in", positive=True), sp.Symbol("fan_out", positive=True)
 
 
-def _refuse(what: str, node: ast.AST | None = None, source: str | None = None):
+def _refuse(what: str, node: ast.AST | None = None, source: str | None = None, hint: str = ""):
     part = ""
     if node is not None:
         seg = ast.get_source_segment(source, node) if source is not None else None
         seg = seg if seg is not None else ast.unparse(node)
         seg = " ".join(seg.split())
         part = f" '{seg[:60]}...'" if len(seg) > 60 else f" '{seg}'"
-    raise ValueError(f"not allowed in an initialization: {what}{part}")
+    raise ValueError(f"not allowed in an initialization: {what}{part}" + (f" ({hint})" if hint else ""))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def _arith(node: ast.AST, source: str):
             return ("name", node.id), None
         if node.id in _CONSTANT_NAMES:
             return ("name", node.id), _CONSTANT_NAMES[node.id]
-        _refuse("unknown name (known: fan_in, fan_out, pi, e)", node, source)
+        _refuse("unknown name", node, source, "known: fan_in, fan_out, pi, e")
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, (ast.USub, ast.UAdd)):
             inner, value = _arith(node.operand, source)
@@ -144,7 +144,7 @@ def _arith(node: ast.AST, source: str):
         if name is None:
             # name what is being called: os.system(...) is refused as the attribute access it is
             _refuse(_REFUSED.get(type(node.func), "a call of anything but sqrt"), node.func, source)
-        _refuse(f"unknown function (known: sqrt, {', '.join(KINDS)})", node.func, source)
+        _refuse("unknown function", node.func, source, "known: sqrt")
     _refuse(_REFUSED.get(type(node), type(node).__name__), node, source)
 
 
@@ -409,7 +409,7 @@ def parse_distribution(text) -> Distribution:
     call = tree.body
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.func.id not in SIGNATURES:
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id != "sqrt":
-            _refuse(f"unknown distribution (known: {', '.join(KINDS)})", call.func, src)
+            _refuse("unknown distribution", call.func, src, f"known: {', '.join(KINDS)}")
         if isinstance(call, (ast.Call, ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp)):
             # an arithmetic expression alone is not a distribution, but check it first so that a hostile
             # part is named as such
