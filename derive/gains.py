@@ -111,7 +111,8 @@ class Gains:
 
 def _nstr(v, digits):
     import mpmath as mp
-    s = mp.nstr(v, digits, strip_zeros=True, min_fixed=-30, max_fixed=30)
+    with mp.workdps(digits + 10):  # nstr rounds through the working precision
+        s = mp.nstr(v, digits, strip_zeros=True, min_fixed=-30, max_fixed=30)
     return s[:-2] if s.endswith(".0") else s
 
 

@@ -87,7 +87,8 @@ class Moment:
         n = self.digits if digits is None else digits
         if self.value == 0:
             return "0"
-        s = mp.nstr(self.value, n, strip_zeros=True, min_fixed=-30, max_fixed=30)
+        with mp.workdps(n + 10):  # nstr rounds through the working precision
+            s = mp.nstr(self.value, n, strip_zeros=True, min_fixed=-30, max_fixed=30)
         return s[:-2] if s.endswith(".0") else s
 
     def latex(self) -> str | None:
