@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["Dataset", "load", "load_digits", "load_mnist1d", "load_fashion_mnist", "load_csv", "load_npz",
-           "read_idx", "write_idx", "split", "validate", "DATASETS", "FASHION_MNIST_DIR"]
+           "fashion_mnist_available", "read_idx", "write_idx", "split", "validate", "DATASETS", "FASHION_MNIST_DIR"]
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 DATASETS = ("digits", "mnist1d", "fashion-mnist")
@@ -205,6 +205,12 @@ def _find_idx(directory, stem):
         if os.path.isfile(p):
             return p
     return None
+
+
+def fashion_mnist_available(directory: str | None = None) -> bool:
+    """Whether the four Fashion-MNIST IDX files are in ``directory`` (default ``FASHION_MNIST_DIR``)."""
+    directory = FASHION_MNIST_DIR if directory is None else directory
+    return all(_find_idx(directory, stem) for stem in _FASHION_FILES.values())
 
 
 def load_fashion_mnist(directory: str | None = None):
