@@ -1,0 +1,394 @@
+"""Mean-field theory of deep networks at initialization: the length map, chi_1, depth scales, predictions.
+
+Network convention (shared with :mod:`varprop.simulate`): inputs x_0 of width n_0; for l = 1..L,
+h_l = W_l x_{l-1} + b_l and x_l = phi(h_l), W_l of shape (n_l, n_{l-1}) with iid entries of variance v_l
+(k n_l rows for maxout with k pieces), b_l iid N(0, sigma_b^2). In the wide limit h_l is Gaussian and
+
+    length map       q' = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2          (Poole et al. 2016)
+    fixed point      q* = sigma_w^2 E[phi(sqrt(q*) z)^2] + sigma_b^2
+    chi_1            sigma_w^2 E[phi'(sqrt(q*) z)^2]                          (Schoenholz et al. 2017)
+    depth scales     xi_q = -1 / log(sigma_w^2 E[phi'^2 + phi phi''])  and  xi_c = -1 / log(chi_1)
+
+with sigma_w^2 = n v and z ~ N(0, 1). Gaussian integration by parts (Stein's lemma) turns the xi_q
+integrand into d/dq E[phi(sqrt(q) z)^2] = E[z phi(sqrt(q) z) phi'(sqrt(q) z)] / sqrt(q), so xi_q needs only
+phi and phi' (kinks included): it is -1/log of the slope of the length map at its fixed point.
+
+Everything here is float arithmetic: Gaussian expectations by composite Gauss-Legendre quadrature on
+[-12, 12], split at the activation's kinks and at the scales where phi(sqrt(q) t) bends, so one
+expectation costs tens of microseconds and agrees with :func:`varprop.derive.moments.moment` (mpmath)
+to about 1e-13. SymPy is never imported.
+
+>>> from varprop.derive.meanfield import length_map, critical_sigma_w2, predict
+>>> length_map("relu", 1.0, sigma_w2=2.0, sigma_b2=0.0)
+1.0
+>>> round(critical_sigma_w2("tanh", 0.0), 9), round(critical_sigma_w2("relu", 0.05), 9)
+(1.0, 2.0)
+>>> p = predict([100] * 4, "relu", weight_var=2 / 100)
+>>> [round(float(s), 6) for s in p.pre_q]
+[2.0, 2.0, 2.0]
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from varprop.activations import Bound, get
+
+__all__ = ["gaussian_moments", "length_map", "length_map_slope", "fixed_point", "chi1", "critical_sigma_w2",
+           "depth_scales", "Prediction", "predict", "GaussianMoments"]
+
+_T = 12.0                 # |t| beyond which the standard normal density is below 1e-31
+_GL_ORDER = 32
+_Q_LIMIT = 1e-200         # q -> 0+ is evaluated here: h is small but not exactly 0
+_Q_HUGE = 1e12            # q* = inf is evaluated here: the large-q limit of scale-dependent moments
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class GaussianMoments:
+    """E over h ~ N(0, q) of phi(h), phi(h)^2, phi'(h)^2 (per row of W: maxout's is 1/k) and the slope
+    d/dq E[phi(h)^2] = E[phi'^2 + phi phi'']."""
+    q: float
+    mean: float
+    second: float
+    deriv2: float
+    slope: float
+
+
+def _bound(activation, params) -> Bound:
+    if params is None:
+        return get(activation)
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of activation parameters, got {type(params).__name__}")
+    return get(activation, **params)
+
+
+def _check_float(value, what, low=0.0, strict=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{what} must be finite, got {value}")
+    if v < low or (strict and v == low):
+        raise ValueError(f"{what} must be {'>' if strict else '>='} {low:g}, got {value}")
+    return v
+
+
+@functools.lru_cache(maxsize=1)
+def _legendre():
+    return np.polynomial.legendre.leggauss(_GL_ORDER)
+
+
+@functools.lru_cache(maxsize=4096)
+def _nodes(scale: float, cuts: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes t and weights w with sum(w f(t)) = E[f(z)], z ~ N(0, 1), for f smooth between ``cuts``.
+
+    ``scale`` is 1/sqrt(q): phi(sqrt(q) t) bends where |t| ~ scale, so the panels are refined there.
+    """
+    pts = {0.0, -_T, _T}
+    for j in range(-3, 4):
+        pts.update((2.0 ** j, -(2.0 ** j)))
+    for j in range(-5, 6):
+        pts.update((scale * 2.0 ** j, -scale * 2.0 ** j))
+    pts.update(cuts)
+    edges = np.array(sorted(p for p in pts if -_T <= p <= _T))
+    x, w = _legendre()
+    a, b = edges[:-1, None], edges[1:, None]
+    t = ((b - a) / 2 * x + (a + b) / 2).ravel()
+    wt = ((b - a) / 2 * w).ravel() * np.exp(-t * t / 2) / _SQRT_2PI
+    return t, wt
+
+
+def _evaluate(bound: Bound, q: float) -> GaussianMoments:
+    if bound.name == "maxout":
+        # x = max of k iid N(0, q): density k pdf(t) Phi(t)^(k-1) in units of sqrt(q)
+        from scipy.special import ndtr
+        k = bound.arity
+        t, w = _nodes(1.0, ())
+        dens = w * k * ndtr(t) ** (k - 1)
+        m1, m2 = float(dens @ t), float(dens @ (t * t))
+        return GaussianMoments(q, math.sqrt(q) * m1, q * m2, 1.0 / k, m2)
+    if q == 0.0:
+        f0 = float(bound.numpy(np.float64(0.0)))
+        d0 = float(bound.numpy_derivative(np.float64(0.0)))
+        # h is exactly 0 here; the slope is the q -> 0+ limit, phi'(0)^2 when phi(0) = 0
+        return GaussianMoments(0.0, f0, f0 * f0, d0 * d0, _evaluate(bound, _Q_LIMIT).slope if f0 == 0 else
+                               float("nan"))
+    s = math.sqrt(q)
+    cuts = tuple(float(c) / s for c in bound.kinks())
+    t, w = _nodes(1.0 / s, cuts)
+    h = s * t
+    f = bound.numpy(h).astype(np.float64)
+    d = bound.numpy_derivative(h).astype(np.float64)
+    slope = float(w @ (t * f * d)) / s
+    return GaussianMoments(q, float(w @ f), float(w @ (f * f)), float(w @ (d * d)), slope)
+
+
+@functools.lru_cache(maxsize=65536)
+def _cached(key, q: float) -> GaussianMoments:
+    name, params = key
+    return _evaluate(get(name, **dict(params)), q)
+
+
+def gaussian_moments(activation, q: float, params=None, limit: bool = False) -> GaussianMoments:
+    """Mean, second moment, E[phi'^2] and length-map slope of phi(h), h ~ N(0, q), as floats.
+
+    ``limit=True`` reads q = 0 as the limit q -> 0+ (a vanishing but nonzero signal, the mean-field
+    reading); otherwise q = 0 means h = 0 exactly (e.g. a zero-initialized residual branch).
+
+    >>> m = gaussian_moments("relu", 3.0)
+    >>> round(m.second, 12), m.deriv2
+    (1.5, 0.5)
+    """
+    b = activation if isinstance(activation, Bound) and params is None else _bound(activation, params)
+    q = _check_float(q, "q")
+    if q == 0.0 and limit:
+        q = _Q_LIMIT
+    return _cached((b.name, tuple(sorted(b.params.items()))), q)
+
+
+def length_map(activation, q, sigma_w2, sigma_b2=0.0, **params) -> float:
+    """q' = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2 (Poole et al. 2016, eq. 3).
+
+    >>> round(length_map("tanh", 1.0, 1.0), 12)
+    0.394294490398
+    """
+    sw = _check_float(sigma_w2, "sigma_w2")
+    sb = _check_float(sigma_b2, "sigma_b2")
+    return sw * gaussian_moments(activation, q, params or None, limit=True).second + sb
+
+
+def length_map_slope(activation, q, sigma_w2, **params) -> float:
+    """dq'/dq = sigma_w^2 E[phi'(sqrt(q) z)^2 + phi(sqrt(q) z) phi''(sqrt(q) z)] (Stein's lemma form)."""
+    sw = _check_float(sigma_w2, "sigma_w2")
+    return sw * gaussian_moments(activation, q, params or None, limit=True).slope
+
+
+def fixed_point(activation, sigma_w2, sigma_b2=0.0, q0=1.0, **params) -> float:
+    """The fixed point q* the length-map iteration reaches from q0 (inf when q grows without bound).
+
+    The map is monotone for the registered activations, so from q0 the iteration moves towards the
+    nearest root of G(q) = q'(q) - q in the direction of sign G(q0): that root is bracketed by doubling
+    (or halving) and polished with Brent's method. With sigma_b^2 = 0 and phi(0) = 0, q = 0 is a fixed
+    point, returned when no positive root lies below q0 (the ordered phase).
+
+    >>> fixed_point("relu", 1.0, 0.5)       # q* = sigma_b^2 / (1 - sigma_w^2 / 2)
+    1.0
+    """
+    from scipy.optimize import brentq
+    b = _bound(activation, params or None)
+    sw = _check_float(sigma_w2, "sigma_w2")
+    sb = _check_float(sigma_b2, "sigma_b2")
+    q0 = _check_float(q0, "q0", strict=True)
+
+    def g(q):
+        return sw * gaussian_moments(b, q, limit=True).second + sb - q
+
+    g0 = g(q0)
+    if abs(g0) <= 1e-13 * q0:
+        return q0
+    if g0 > 0:
+        lo, hi = q0, 2 * q0
+        while g(hi) > 0:
+            lo, hi = hi, 2 * hi
+            if hi > 1e30:
+                return math.inf
+    else:
+        lo, hi = q0 / 2, q0
+        while g(lo) < 0:
+            lo, hi = lo / 2, lo
+            if lo < 1e-30:
+                return 0.0
+    return brentq(g, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
+
+
+def _at(q_star: float) -> float:
+    return _Q_HUGE if math.isinf(q_star) else q_star
+
+
+def chi1(activation, sigma_w2, sigma_b2=0.0, q=None, **params) -> float:
+    """chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] summed over maxout's k rows (Schoenholz et al. 2017, eq. 5).
+
+    ``q`` defaults to the fixed point q*. chi_1 > 1 is the chaotic phase, < 1 the ordered one.
+
+    >>> chi1("relu", 2.0, 0.3)
+    1.0
+    """
+    b = _bound(activation, params or None)
+    sw = _check_float(sigma_w2, "sigma_w2")
+    qs = fixed_point(b, sw, sigma_b2) if q is None else _check_float(q, "q")
+    return sw * b.arity * gaussian_moments(b, _at(qs), limit=True).deriv2
+
+
+def critical_sigma_w2(activation, sigma_b2=0.0, **params) -> float:
+    """The sigma_w^2 where chi_1 = 1 at this sigma_b^2: the order-to-chaos line (Poole et al. 2016, Fig. 4).
+
+    >>> round(critical_sigma_w2("linear", 0.2), 12)
+    1.0
+    """
+    from scipy.optimize import brentq
+    b = _bound(activation, params or None)
+    sb = _check_float(sigma_b2, "sigma_b2")
+
+    def f(sw):
+        return chi1(b, sw, sb) - 1.0
+
+    lo, hi = 1e-3, 1.0
+    if f(lo) >= 0:
+        raise ValueError(f"chi_1 >= 1 already at sigma_w2 = {lo:g} for {b.label()}: no order-to-chaos line")
+    while f(hi) < 0:
+        lo, hi = hi, 2 * hi
+        if hi > 1e8:
+            raise ValueError(f"chi_1 stays below 1 for {b.label()} at sigma_b2 = {sb:g}: no order-to-chaos line")
+    return brentq(f, lo, hi, xtol=1e-14, rtol=1e-13, maxiter=200)
+
+
+def depth_scales(activation, sigma_w2, sigma_b2=0.0, **params) -> tuple[float, float]:
+    """(xi_q, xi_c): xi_q = -1/log(dq'/dq at q*), xi_c = -1/log(chi_1) (Schoenholz et al. 2017, eqs. 7, 9).
+
+    Both diverge (inf) where their argument is 1; xi_c is the ordered-phase formula and is returned as
+    nan where chi_1 > 1 (in the chaotic phase the correlation map's fixed point c* < 1 sets it).
+
+    >>> [round(x, 4) for x in depth_scales("tanh", 1.5, 0.05)]
+    [1.6828, 15.791]
+    """
+    b = _bound(activation, params or None)
+    sw = _check_float(sigma_w2, "sigma_w2")
+    qs = fixed_point(b, sw, sigma_b2)
+    m = gaussian_moments(b, _at(qs), limit=True)
+    return _depth(sw * m.slope), _depth(sw * b.arity * m.deriv2)
+
+
+def _depth(rate: float) -> float:
+    if rate <= 0.0:
+        return 0.0
+    if abs(rate - 1.0) <= 1e-12:
+        return math.inf
+    if rate > 1.0:
+        return math.nan
+    return -1.0 / math.log(rate)
+
+
+# --------------------------------------------------------------------------------------------------
+# per-layer predictions for a finite stack (the simulator's theory curve)
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per-layer predictions; index l-1 holds layer l = 1..L.
+
+    ``pre_q`` E[h_l^2]; ``act_mean``, ``act_std`` of x_l (after dropout where it applies); ``grad_std`` of
+    g_l = dLoss/dx_l; ``dead`` the fraction of (unit, input) pairs with phi'(h_l) = 0 (relu family, else
+    nan); ``chi`` the backward factor E[g_{l-1}^2] / E[g_l^2] of layer l.
+    """
+    widths: tuple
+    activation: str
+    weight_var: np.ndarray
+    pre_q: np.ndarray
+    act_mean: np.ndarray
+    act_std: np.ndarray
+    grad_std: np.ndarray
+    dead: np.ndarray
+    chi: np.ndarray
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
+
+    def to_dict(self) -> dict:
+        return {"widths": list(self.widths), "activation": self.activation,
+                **{k: [float(v) for v in getattr(self, k)]
+                   for k in ("weight_var", "pre_q", "act_mean", "act_std", "grad_std", "dead", "chi")}}
+
+
+def _check_widths(widths) -> tuple:
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+        raise TypeError("widths must be a sequence of layer widths [n_0, n_1, ..., n_L]")
+    out = []
+    for n in widths:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"widths must be integers, got {n!r}")
+        if n < 1:
+            raise ValueError(f"widths must be >= 1, got {int(n)}")
+        out.append(int(n))
+    if len(out) < 2:
+        raise ValueError("widths needs at least two entries: the input width and one layer")
+    return tuple(out)
+
+
+def _dead_fraction(b: Bound, q: float) -> float:
+    if b.act.family != "relu":
+        return math.nan
+    if q == 0.0:
+        return float(b.numpy_derivative(np.float64(0.0)) == 0)
+    d = b.numpy_derivative(np.array([-1.0, 1.0]))
+    return 0.5 * float(d[0] == 0) + 0.5 * float(d[1] == 0)
+
+
+def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.0, keep_prob=1.0,
+            batchnorm=False, residual=False, zero_branch=False, params=None) -> Prediction:
+    """The wide-network mean-field prediction of every layer's statistics.
+
+    Forward, with E[x_0] = 0 and E[x_0^2] = input_second_moment:
+    q_l = n_{l-1} v_l E[x_{l-1}^2] + sigma_b^2; x_l = phi(h), h ~ N(0, q_l) (N(0, 1) under batchnorm,
+    which removes the bias and divides by the batch std sqrt(n_{l-1} v_l Var(x_{l-1}))); a residual
+    layer adds x_{l-1}, independent of its branch; inverted dropout on x_l (l < L) divides E[x_l^2] by p.
+    Backward, with E[g_L^2] = 1: E[g_{l-1}^2] = E[g_l^2] / p_l (s_l + k n_l v_l E[phi'(h)^2] / sigma_B^2),
+    where s_l = 1 for a residual layer (else 0), sigma_B^2 = 1 without batchnorm, and k n_l rows for maxout.
+    The batchnorm factor is its large-batch limit (a batch of m loses O(1/m) of the gradient energy).
+
+    >>> p = predict([50] * 4, "relu", weight_var=2 / 50, keep_prob=0.5)
+    >>> [round(float(s), 6) for s in p.pre_q], [round(float(g), 6) for g in p.grad_std]
+    ([2.0, 4.0, 8.0], [1.414214, 1.0, 1.0])
+    """
+    ws = _check_widths(widths)
+    L = len(ws) - 1
+    b = _bound(activation, params)
+    if isinstance(weight_var, (list, tuple, np.ndarray)):
+        if len(weight_var) != L:
+            raise ValueError(f"weight_var has {len(weight_var)} entries for {L} layers")
+        v = np.array([_check_float(x, "weight_var") for x in weight_var])
+    else:
+        v = np.full(L, _check_float(weight_var, "weight_var"))
+    sb = _check_float(sigma_b2, "sigma_b2")
+    s2 = _check_float(input_second_moment, "input_second_moment")
+    p = _check_float(keep_prob, "keep_prob", strict=True)
+    if p > 1:
+        raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
+    if zero_branch and not residual:
+        raise ValueError("zero_branch needs residual=True (it zero-initializes the residual branches)")
+    k = b.arity
+
+    pre_q, mean_, std_, dead, chi = (np.empty(L) for _ in range(5))
+    mean_prev, var_prev = 0.0, s2
+    for i in range(L):
+        n_in, n_out = ws[i], ws[i + 1]
+        res = residual and i >= 1 and n_in == n_out
+        v_l = 0.0 if (res and zero_branch) else float(v[i])
+        second_prev = var_prev + mean_prev ** 2
+        q = n_in * v_l * second_prev + sb
+        pre_q[i] = q
+        if batchnorm:
+            batch_var = n_in * v_l * var_prev
+            q_eff = 1.0 if batch_var > 0 else 0.0
+        else:
+            batch_var, q_eff = 1.0, q
+        m = gaussian_moments(b, q_eff)
+        branch_var = max(m.second - m.mean ** 2, 0.0)
+        mean_l, var_l = (mean_prev + m.mean, var_prev + branch_var) if res else (m.mean, branch_var)
+        drop = p if i < L - 1 else 1.0
+        second_l = (var_l + mean_l ** 2) / drop
+        mean_[i], std_[i] = mean_l, math.sqrt(max(second_l - mean_l ** 2, 0.0))
+        dead[i] = _dead_fraction(b, q_eff)
+        branch = k * n_out * v_l * m.deriv2 / batch_var if batch_var > 0 else 0.0
+        chi[i] = ((1.0 if res else 0.0) + branch) / drop
+        mean_prev, var_prev = mean_l, second_l - mean_l ** 2
+
+    g2 = np.empty(L)
+    g2[L - 1] = 1.0
+    for i in range(L - 1, 0, -1):
+        g2[i - 1] = g2[i] * chi[i]
+    return Prediction(ws, b.label(), v, pre_q, mean_, std_, np.sqrt(g2), dead, chi)
