@@ -75,3 +75,16 @@ def test_module_entry_point_and_console_script():
     assert json.loads(out.stdout)["closed_form"] == "\\sqrt{2}"
     bad = subprocess.run([sys.executable, "-m", "varprop", "gain", "relu", "--q", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_gain_table_covers_the_registry(capsys):
+    from varprop.activations import names
+    code, out, _ = run(capsys, "gain", "all", "--digits", "8")
+    assert code == 0
+    body = out.splitlines()[1:1 + len(names())]
+    assert [line.split()[0].split("(")[0] for line in body] == names()
+    tanh = next(line for line in body if line.startswith("tanh "))
+    assert tanh.split()[1] == "1.5925374" and "+4.655%" in tanh
+    code, out, _ = run(capsys, "gain", "all", "--json", "--digits", "6")
+    rows = json.loads(out)
+    assert len(rows) == len(names()) and rows[3]["forward_gain"] == "1.41421"

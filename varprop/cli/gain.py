@@ -12,7 +12,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    p.add_argument("activation", help="a registered activation (see `varprop activations`)")
+    p.add_argument("activation", help="a registered activation (see `varprop activations`), or 'all' for the "
+                   "table of every activation at its default parameters")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
     p.add_argument("--q", default="1", help="pre-activation second moment q > 0 (default 1)")
@@ -27,30 +28,17 @@ def run(args) -> int:
 
     check_digits(args.digits)
     q = check_q(args.q)
+    if args.activation == "all":
+        if args.param:
+            raise ValueError("--param applies to one activation, not to 'all'")
+        return _table(q, args.digits, args.json)
     act = get(args.activation, **parse_params(args.param))
     g = gains(act, q, args.digits)
+    if args.json:
+        print(json.dumps(_as_json(g, args.digits), indent=2, sort_keys=True))
+        return 0
     torch = g.torch
     rel = g.torch_relative_difference()
-    if args.json:
-        out = {
-            "activation": act.name,
-            "params": {k: _fmt(v) for k, v in act.params.items()},
-            "q": _fmt(q),
-            "forward_gain": g.forward_str(),
-            "backward_gain": g.backward_str(),
-            "second_moment": g.second.value_str(args.digits),
-            "derivative_second_moment": g.deriv2.value_str(args.digits),
-            "mean": g.mean.value_str(args.digits),
-            "closed_form": g.closed_forward_latex(),
-            "closed_form_backward": g.closed_backward_latex(),
-            "methods": {k: m.method for k, m in (("mean", g.mean), ("second", g.second), ("deriv2", g.deriv2))},
-            "digits": g.certified,
-            "torch_gain": None if torch is None else repr(torch.value),
-            "torch_expression": None if torch is None else torch.expression,
-            "torch_relative_difference": None if rel is None else f"{rel:.6g}",
-        }
-        print(json.dumps(out, indent=2, sort_keys=True))
-        return 0
     lines = [
         f"activation         {act.label()}",
         f"q                  {_fmt(q)}",
@@ -67,6 +55,51 @@ def run(args) -> int:
         lines.append(f"torch gain         {torch.value:.15g} = {torch.expression}  "
                      f"(relative difference from the exact forward gain: {rel:+.3%})")
     print("\n".join(lines))
+    return 0
+
+
+def _as_json(g, digits: int) -> dict:
+    torch = g.torch
+    rel = g.torch_relative_difference()
+    act = g.activation
+    return {
+        "activation": act.name,
+        "params": {k: _fmt(v) for k, v in act.params.items()},
+        "q": _fmt(g.q),
+        "forward_gain": g.forward_str(),
+        "backward_gain": g.backward_str(),
+        "second_moment": g.second.value_str(digits),
+        "derivative_second_moment": g.deriv2.value_str(digits),
+        "mean": g.mean.value_str(digits),
+        "closed_form": g.closed_forward_latex(),
+        "closed_form_backward": g.closed_backward_latex(),
+        "methods": {k: m.method for k, m in (("mean", g.mean), ("second", g.second), ("deriv2", g.deriv2))},
+        "digits": g.certified,
+        "torch_gain": None if torch is None else repr(torch.value),
+        "torch_expression": None if torch is None else torch.expression,
+        "torch_relative_difference": None if rel is None else f"{rel:.6g}",
+    }
+
+
+def _table(q, digits: int, as_json: bool) -> int:
+    from varprop.derive.gains import gain_table
+    rows = gain_table(q, digits)
+    if as_json:
+        print(json.dumps([_as_json(g, digits) for g in rows], indent=2, sort_keys=True))
+        return 0
+    w = max(len(g.activation.label()) for g in rows)
+    gw = digits + 3
+    print(f"{'activation':<{w}}  {'forward gain':<{gw}} {'backward gain':<{gw}} {'E[phi^2]':<11} "
+          f"{'torch':<8} torch vs exact")
+    for g in rows:
+        t = g.torch
+        torch_col = "raises" if t is None else t.expression if len(t.expression) <= 8 else "formula"
+        rel = g.torch_relative_difference()
+        rel_col = "" if rel is None else f"{rel:+.3%}"
+        print(f"{g.activation.label():<{w}}  {g.forward_str():<{gw}} {g.backward_str():<{gw}} "
+              f"{g.second.method:<11} {torch_col:<8} {rel_col}")
+    print(f"\nq = {_fmt(q)}; forward gain sqrt(q/E[phi(sqrt(q) z)^2]), backward gain 1/sqrt(E[phi'(sqrt(q) z)^2]), "
+          "z ~ N(0,1). 'closed form' moments are exact (SymPy); 'quadrature' ones are certified to the digits shown.")
     return 0
 
 
