@@ -132,7 +132,8 @@ class Derivation:
             spots, bad = spot_check(lhs, rhs, at)
             if bad is not None:
                 ok, method = False, f"{method}; contradicted by a spot check at {bad}"
-        latex = f"{sp.latex(lhs)} = {sp.latex(rhs)}"
+        ll, rl = sp.latex(lhs), sp.latex(rhs)
+        latex = ll if ll == rl else f"{ll} = {rl}"
         if isinstance(rhs, sp.logic.boolalg.BooleanAtom) and rhs == sp.true:
             latex = sp.latex(lhs)
         if label:
@@ -409,3 +410,34 @@ def decimal_string(value, digits: int) -> str:
             return str(v)
         s = mp.nstr(v, digits, strip_zeros=True, min_fixed=-30, max_fixed=30)
     return s[:-2] if s.endswith(".0") else s
+
+
+def within_range(expr, max_rounds: int = 6):
+    """``expr`` with every index-range ``Piecewise`` resolved to its in-range branch, then evaluated.
+
+    Summing a ``KroneckerDelta`` or differentiating an ``Indexed`` leaves conditions such as ``a <= n``
+    (an index within its width). A derivation that declares its indices in range may drop them; any other
+    condition is left alone.
+
+    >>> import sympy as sp
+    >>> n = sp.Symbol("n", positive=True, integer=True)
+    >>> i, k = sp.symbols("i k", positive=True, integer=True)
+    >>> within_range(sp.Sum(sp.KroneckerDelta(i, k), (i, 1, n)))
+    1
+    """
+    import sympy as sp
+
+    def _is_range(cond):
+        return (isinstance(cond, (sp.Le, sp.Ge, sp.Lt, sp.Gt)) and all(
+            s.is_integer and s.is_positive for s in cond.free_symbols))
+
+    def _first(*args):
+        e, c = args[0]
+        return e if _is_range(c) or c == sp.true else sp.Piecewise(*args)
+
+    for _ in range(max_rounds):
+        new = expr.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: _first(*e.args)).doit()
+        if new == expr:
+            break
+        expr = new
+    return expr

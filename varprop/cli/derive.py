@@ -1,0 +1,103 @@
+"""``varprop derive [NAME...]``: list the derivations, or build, verify and render them."""
+from __future__ import annotations
+
+HELP = "derive the variance-preservation conditions with SymPy, verified step by step, and render them"
+DESCRIPTION = (
+    "Without a name, list the derivations. With names (or `all`), build each one (every step checked "
+    "exactly by SymPy) and render it as Markdown (GitHub math), a standalone LaTeX document or JSON, on "
+    "stdout or as one file per derivation in --out DIR (with an index for several). Options a derivation "
+    "does not use are ignored by it."
+)
+
+
+def add_arguments(p):
+    p.add_argument("names", nargs="*", metavar="NAME", help="derivations to render, or `all`")
+    p.add_argument("--format", choices=("md", "tex", "json"), default="md", help="output format (default md)")
+    p.add_argument("--out", metavar="DIR", help="write NAME.md/.tex/.json files (and an index) into DIR")
+    p.add_argument("--json", action="store_true", help="print the JSON form (same as --format json)")
+    p.add_argument("--digits", type=int, default=15, help="significant digits of numeric values (1 to 60)")
+    p.add_argument("--activation", help="activation for derivations that take one (see `varprop activations`)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
+    p.add_argument("--sigma-b2", dest="sigma_b2", help="bias variance sigma_b^2 >= 0")
+    p.add_argument("--sigma-w2", dest="sigma_w2", help="weight variance sigma_w^2 > 0 (fan_in Var(w))")
+    p.add_argument("--widths", help="layer widths n_0,n_1,...,n_L, comma-separated")
+    p.add_argument("--init", help="an initialization, e.g. he_normal or 'normal(0, sqrt(2/fan_in))'")
+
+
+def _fraction(text, what, positive=False):
+    from varprop.activations import _to_fraction
+    v = _to_fraction(text, what)
+    if v < 0 or (positive and v == 0):
+        raise ValueError(f"{what} must be {'> 0' if positive else '>= 0'}, got {text}")
+    return v
+
+
+def _widths(text):
+    items = [t.strip() for t in text.split(",")]
+    try:
+        ws = [int(t) for t in items]
+    except ValueError:
+        raise ValueError(f"--widths must be comma-separated integers, got {text!r}") from None
+    if len(ws) < 2 or any(w < 1 for w in ws):
+        raise ValueError(f"--widths needs at least two positive widths, got {text!r}")
+    return ws
+
+
+def options(args) -> dict:
+    """The builder options from the command line (None where not given)."""
+    from varprop.activations import parse_params
+    from varprop.derive.moments import check_digits
+    check_digits(args.digits)
+    return {
+        "digits": args.digits,
+        "activation": args.activation,
+        "params": parse_params(args.param) or None,
+        "sigma_b2": None if args.sigma_b2 is None else _fraction(args.sigma_b2, "--sigma-b2"),
+        "sigma_w2": None if args.sigma_w2 is None else _fraction(args.sigma_w2, "--sigma-w2", positive=True),
+        "widths": None if args.widths is None else _widths(args.widths),
+        "init": args.init,
+    }
+
+
+def _list() -> int:
+    import importlib
+    from varprop.derive import catalog
+    rows = []
+    for name in catalog.names():
+        doc = (importlib.import_module(f"varprop.derive.{catalog.CATALOG[name]}").__doc__ or "").strip()
+        rows.append((name, doc.splitlines()[0] if doc else ""))
+    width = max((len(n) for n, _ in rows), default=0)
+    for name, line in rows:
+        print(f"{name:<{width}}  {line}")
+    return 0
+
+
+def run(args) -> int:
+    if not args.names:
+        if args.out or args.json:
+            raise ValueError("name the derivations to render, or `all`")
+        return _list()
+    from varprop.derive import catalog, render
+    from varprop.io import Progress
+
+    names = catalog.resolve(args.names)
+    opts = options(args)
+    fmt = "json" if args.json else args.format
+    dicts = []
+    with Progress(len(names), "derive") as bar:
+        for name in names:
+            dicts.append(catalog.build(name, **opts).to_dict(args.digits))
+            bar.update(info=name)
+    if args.out:
+        paths = render.write(dicts, fmt, args.out, index=len(names) > 1 or "all" in args.names)
+        for p in paths:
+            print(p)
+    else:
+        print(render.render(dicts, fmt), end="")
+    bad = [d["name"] for d in dicts if not d["verified"]]
+    if bad:
+        import sys
+        print(f"varprop: not verified: {', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0
