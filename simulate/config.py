@@ -1,0 +1,220 @@
+"""A validated simulation configuration, and the memory estimate made before anything is allocated.
+
+Every check raises ValueError or TypeError with one line that names the problem, so the command line can
+print it and exit 2.
+
+>>> cfg = Config.build(widths="4096x7", batch=16, activation="tanh", init="normal(0, 0.01)", trials=20)
+>>> cfg.widths[:2], cfg.depth, cfg.engine
+((4096, 4096), 6, 'gaussian')
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .weights import WeightLaw, resolve
+
+__all__ = ["Config", "parse_widths", "memory_estimate", "available_memory", "ENGINES"]
+
+ENGINES = ("auto", "dense", "gaussian")
+MAX_WIDTH = 1 << 24
+
+
+def parse_widths(widths) -> tuple[int, ...]:
+    """``"4096x7"`` (seven widths of 4096: six weight layers), ``"784,256,10"`` or a sequence of ints."""
+    if isinstance(widths, str):
+        text = widths.strip().lower()
+        try:
+            if "x" in text:
+                n, k = text.split("x", 1)
+                out = [int(n)] * int(k)
+            else:
+                out = [int(w) for w in text.split(",")]
+        except ValueError:
+            raise ValueError(f"widths {widths!r}: write NxK (K widths of N) or a comma list such as "
+                             "784,256,10") from None
+    else:
+        try:
+            out = list(widths)
+        except TypeError:
+            raise TypeError(f"widths must be a string or a sequence of integers, got {type(widths).__name__}") \
+                from None
+        for w in out:
+            if isinstance(w, bool) or not isinstance(w, numbers.Integral):
+                raise TypeError(f"widths must be integers, got {w!r}")
+    out = [int(w) for w in out]
+    if len(out) < 2:
+        raise ValueError(f"widths {widths!r}: need at least two widths (the input and one layer)")
+    for w in out:
+        if w < 1:
+            raise ValueError(f"widths {widths!r}: every width must be >= 1, got {w}")
+        if w > MAX_WIDTH:
+            raise ValueError(f"widths {widths!r}: width {w} exceeds {MAX_WIDTH}")
+    return tuple(out)
+
+
+def _int(name, v, low):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {v!r}")
+    if v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    return int(v)
+
+
+def _float(name, v, low, high=math.inf, high_open=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v) or v < low or v > high or (high_open and v == high):
+        bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+        raise ValueError(f"{name} must be a finite number in {bound}, got {v}")
+    return v
+
+
+@dataclass(frozen=True)
+class Config:
+    """What to simulate. Build it with :meth:`Config.build`, which validates every field."""
+    widths: tuple[int, ...]
+    batch: int
+    act: object                    # a registry Bound
+    law: WeightLaw
+    trials: int
+    seed: int
+    engine: str                    # "dense" or "gaussian" (auto already resolved)
+    sigma_b2: float = 0.0
+    dropout: float = 0.0           # probability of dropping a unit (keep = 1 - dropout)
+    batchnorm: bool = False
+    residual: bool = False
+    inputs: np.ndarray | None = field(default=None, repr=False)
+    histograms: bool = False
+    bins: int = 60
+    hist_range: float = 3.0
+    dtype: str = "float32"         # the dense engine's weights and products (the Gaussian engine is float64)
+    backward: bool = True
+
+    @classmethod
+    def build(cls, widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0, engine="auto",
+              sigma_b2=0.0, dropout=0.0, batchnorm=False, residual=False, inputs=None, params=None,
+              histograms=False, bins=60, hist_range=3.0, dtype="float32", backward=True) -> "Config":
+        from varprop.activations import get
+        widths = parse_widths(widths)
+        batch = _int("batch", batch, 1)
+        trials = _int("trials", trials, 1)
+        seed = _int("seed", seed, 0)
+        if seed >= 2 ** 63:
+            raise ValueError(f"seed must be < 2**63, got {seed}")
+        act = get(activation, **dict(params or {}))
+        law = resolve(init)
+        sigma_b2 = _float("sigma_b2", sigma_b2, 0.0)
+        dropout = _float("dropout (the drop probability)", dropout, 0.0, 1.0, high_open=True)
+        bins = _int("bins", bins, 1)
+        hist_range = _float("hist_range", hist_range, 0.0)
+        if hist_range == 0.0:
+            raise ValueError("hist_range must be > 0")
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        if engine == "gaussian" and not law.gaussian:
+            raise ValueError(f"the gaussian engine needs Gaussian weights; init {law.text!r} is {law.kind} "
+                             "(use --engine dense)")
+        if engine == "auto":
+            engine = "gaussian" if law.gaussian else "dense"
+        if inputs is not None:
+            inputs = np.asarray(inputs, dtype=np.float64)
+            if inputs.ndim != 2 or inputs.shape[1] != widths[0]:
+                raise ValueError(f"inputs must have shape (batch, {widths[0]}), got {inputs.shape}")
+            if inputs.shape[0] != batch:
+                raise ValueError(f"inputs have {inputs.shape[0]} rows but batch is {batch}")
+            if not np.isfinite(inputs).all():
+                raise ValueError("inputs contain NaN or infinity")
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            v = law.variance(fan_in, fan_out * act.arity)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"init {law.text!r} gives variance {v} for a {fan_out}x{fan_in} layer")
+        return cls(widths, batch, act, law, trials, seed, engine, sigma_b2, dropout, bool(batchnorm),
+                   bool(residual), inputs, bool(histograms), bins, hist_range, dtype, bool(backward))
+
+    @property
+    def depth(self) -> int:
+        """The number of weight layers L (``len(widths) - 1``)."""
+        return len(self.widths) - 1
+
+    @property
+    def keep(self) -> float:
+        return 1.0 - self.dropout
+
+    def shape(self, layer: int) -> tuple[int, int]:
+        """The weight matrix of layer ``layer`` (1-based): ``(k n_l, n_{l-1})``, torch layout."""
+        return self.act.arity * self.widths[layer], self.widths[layer - 1]
+
+    def weight_variance(self, layer: int) -> float:
+        rows, cols = self.shape(layer)
+        return self.law.variance(cols, rows)
+
+    def weight_mean(self, layer: int) -> float:
+        rows, cols = self.shape(layer)
+        return self.law.mean(cols, rows)
+
+    def is_residual(self, layer: int) -> bool:
+        return self.residual and layer >= 2 and self.widths[layer] == self.widths[layer - 1]
+
+    def input_second_moment(self) -> float:
+        return 1.0 if self.inputs is None else float(np.mean(self.inputs ** 2))
+
+    def summary(self) -> dict:
+        """The configuration as JSON-ready values."""
+        return {"widths": list(self.widths), "batch": self.batch, "activation": self.act.label(),
+                "init": self.law.text, "trials": self.trials, "seed": self.seed, "engine": self.engine,
+                "sigma_b2": self.sigma_b2, "dropout": self.dropout, "batchnorm": self.batchnorm,
+                "residual": self.residual, "inputs": "standard normal" if self.inputs is None else "given",
+                "dtype": self.dtype if self.engine == "dense" else "float64", "backward": self.backward}
+
+
+def memory_estimate(cfg: Config) -> tuple[int, bool]:
+    """``(bytes, keep_weights)``: peak bytes of one trial, and whether the dense engine keeps every W for
+    the backward pass (else it regenerates each W from its stream, trading time for memory)."""
+    b = cfg.batch
+    acts = 0
+    for layer in range(1, cfg.depth + 1):
+        rows, cols = cfg.shape(layer)
+        acts += 8 * b * (cols + 3 * rows)          # the layer input, h, phi'(h) and the output kept for backward
+    largest = max(rows * cols for rows, cols in map(cfg.shape, range(1, cfg.depth + 1)))
+    if cfg.engine == "gaussian":
+        work = 8 * 4 * b * (max(cfg.widths) * cfg.act.arity + 1) + 8 * 4 * b * b
+        return acts + work, False
+    item = np.dtype(cfg.dtype).itemsize
+    all_w = item * sum(r * c for r, c in map(cfg.shape, range(1, cfg.depth + 1)))
+    one_w = item * largest
+    avail = available_memory()
+    keep = cfg.backward and (avail is None or acts + all_w < avail // 2)
+    return acts + (all_w if keep else one_w) + 8 * 4 * b * max(cfg.widths) * cfg.act.arity, keep
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(cfg: Config) -> tuple[int, bool]:
+    """The estimate, or a ValueError when it exceeds the memory available."""
+    need, keep = memory_estimate(cfg)
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise ValueError(f"this run needs about {need / 2 ** 30:.2f} GiB but only {avail / 2 ** 30:.2f} GiB "
+                         "is available; use smaller widths or batch, or the gaussian engine")
+    return need, keep

@@ -1,0 +1,213 @@
+"""The two engines: one random network, forward and backward, and its per-layer statistics.
+
+Network (the convention derive/meanfield shares): inputs x_0 of shape (B, n_0); for l = 1..L,
+``h_l = x_{l-1} W_l^T + b_l`` with ``W_l`` of shape ``(k n_l, n_{l-1})`` and iid entries of variance
+``v_l``, ``b_l ~ N(0, sigma_b2)``; optional batch norm of each unit of ``h_l`` over the batch (no affine,
+eps 1e-5); ``x_l = phi(h_l)`` (plus ``x_{l-1}`` in a residual block); inverted dropout ``x_l m / p`` on
+l = 1..L-1. Backward from ``g_L ~ N(0, 1)``: ``dh_l = g_l m / p * phi'(h_l)``,
+``g_{l-1} = dh_l W_l`` (plus the residual path). ``||dLoss/dW_l||_F^2 = tr(x x^T dh dh^T)``.
+
+* :class:`Dense` draws W from the layer's counter-based stream and multiplies through BLAS
+  (float32 by default, float64 on request).
+* :class:`Gaussian` never forms W. With ``A = [sqrt(v) x, sigma_b 1]`` (B x m) and ``C = A A^T``,
+  ``h = mu x 1 1^T + F G`` with ``F F^T = C`` (eigendecomposition, null directions dropped) and G standard
+  normal: exact in distribution for Gaussian W. Backward, conditioning on the forward draw,
+  ``W' = H^T C^+ A + W~ P`` with ``P = I - A^T C^+ A`` and ``W~`` an independent standard copy, so
+  ``dh W' = (dh H^T - R A^T) C^+ A + R`` where ``R = M G2`` has iid columns N(0, dh dh^T)
+  (``M M^T = dh dh^T``). Cost O(n B^2 + B^3) per layer and O(n B) random numbers instead of O(n^2).
+
+Random streams are keyed ``(seed, trial, layer, purpose)``; see ``PURPOSE``.
+
+>>> from varprop.simulate.config import Config
+>>> cfg = Config.build(widths=[64, 64, 64], batch=4, activation="relu", init="he_normal", trials=1)
+>>> stats, hist = simulate_trial(cfg, 0)
+>>> stats["act_std"].shape
+(2,)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from varprop.streams import key as stream_key
+from varprop.streams import normal as stream_normal
+
+from . import kernels
+
+__all__ = ["PURPOSE", "STAT_FIELDS", "Dense", "Gaussian", "simulate_trial", "BN_EPS"]
+
+PURPOSE = {"weights": 0, "conditional": 1, "bias": 2, "dropout": 3, "inputs": 4, "upstream": 5}
+STAT_FIELDS = ("pre_mean", "pre_std", "pre_second", "act_mean", "act_std", "act_second", "saturated", "dead",
+               "grad_std", "grad_second", "weight_grad_norm")
+BN_EPS = 1e-5
+
+
+def _key(cfg, trial, layer, purpose):
+    return stream_key(cfg.seed, trial, layer, PURPOSE[purpose])
+
+
+class Dense:
+    """Materializes each W from its stream; ``keep_weights`` trades memory for not drawing W twice."""
+
+    def __init__(self, cfg, trial, keep_weights=True):
+        self.cfg, self.trial, self.keep_weights = cfg, trial, keep_weights
+        self.dtype = np.dtype(cfg.dtype)
+        self.saved = {}
+
+    def _weights(self, layer):
+        if layer in self.saved:
+            return self.saved[layer]
+        w = self.cfg.law.sample(_key(self.cfg, self.trial, layer, "weights"), self.cfg.shape(layer), self.dtype)
+        if self.keep_weights and self.cfg.backward:
+            self.saved[layer] = w
+        return w
+
+    def forward(self, layer, x):
+        w = self._weights(layer)
+        h = np.ascontiguousarray(x.astype(self.dtype, copy=False) @ w.T)
+        if self.cfg.sigma_b2 > 0:
+            h += stream_normal(self.cfg.seed, (self.trial, layer, PURPOSE["bias"]), (h.shape[1],), self.dtype,
+                               0.0, math.sqrt(self.cfg.sigma_b2))
+        return h
+
+    def backward(self, layer, dh):
+        w = self._weights(layer)
+        return dh.astype(self.dtype, copy=False) @ w
+
+
+class Gaussian:
+    """Draws ``h`` and then ``dh W`` from their exact conditional laws; W never exists."""
+
+    def __init__(self, cfg, trial):
+        self.cfg, self.trial = cfg, trial
+        self.state = {}
+
+    def forward(self, layer, x):
+        cfg = self.cfg
+        x = np.asarray(x, dtype=np.float64)
+        s = math.sqrt(cfg.weight_variance(layer))
+        mu = cfg.weight_mean(layer)
+        a = s * x
+        if cfg.sigma_b2 > 0:
+            a = np.hstack([a, np.full((x.shape[0], 1), math.sqrt(cfg.sigma_b2))])
+        c = a @ a.T
+        u, lam = _range_basis(c)
+        rows = cfg.shape(layer)[0]
+        g = stream_normal(cfg.seed, (self.trial, layer, PURPOSE["weights"]), (lam.size, rows))
+        h = (u * np.sqrt(lam)) @ g
+        if mu != 0.0:
+            h += mu * x.sum(axis=1, keepdims=True)
+        hc = h - mu * x.sum(axis=1, keepdims=True) if mu != 0.0 else h
+        if cfg.backward:
+            self.state[layer] = (a, u, lam, hc, s, mu, x.shape[1])
+        return np.ascontiguousarray(h)
+
+    def backward(self, layer, dh):
+        a, u, lam, hc, s, mu, n_in = self.state.pop(layer)
+        dh = np.asarray(dh, dtype=np.float64)
+        v, sig = _range_basis(dh @ dh.T)
+        g2 = stream_normal(self.cfg.seed, (self.trial, layer, PURPOSE["conditional"]), (sig.size, a.shape[1]))
+        r = (v * np.sqrt(sig)) @ g2
+        t = ((dh @ hc.T - r @ a.T) @ u / lam) @ u.T       # (dh H^T - R A^T) C^+
+        dw = t @ a + r
+        g = s * dw[:, :n_in]
+        if mu != 0.0:
+            g += mu * dh.sum(axis=1, keepdims=True)
+        return g
+
+
+def _range_basis(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(U, lam)`` with ``c = U diag(lam) U^T`` on the range of the PSD matrix c (tiny eigenvalues dropped,
+    numpy.linalg.matrix_rank's tolerance)."""
+    lam, u = np.linalg.eigh(c)
+    top = lam[-1] if lam.size else 0.0
+    if top <= 0.0:
+        return u[:, :0], lam[:0]
+    keep = lam > top * max(c.shape) * np.finfo(np.float64).eps
+    return u[:, keep], lam[keep]
+
+
+def _inputs(cfg, trial):
+    if cfg.inputs is not None:
+        return cfg.inputs
+    return stream_normal(cfg.seed, (trial, 0, PURPOSE["inputs"]), (cfg.batch, cfg.widths[0]))
+
+
+def _batchnorm(h):
+    mu = h.mean(axis=0)
+    inv = 1.0 / np.sqrt(h.var(axis=0) + BN_EPS)
+    return np.ascontiguousarray((h - mu) * inv), inv
+
+
+def _batchnorm_backward(dhn, hn, inv):
+    return inv * (dhn - dhn.mean(axis=0) - hn * (dhn * hn).mean(axis=0))
+
+
+def _moments(s1, s2, count):
+    mean = s1 / count
+    second = s2 / count
+    return mean, math.sqrt(max(second - mean * mean, 0.0)), second
+
+
+def simulate_trial(cfg, trial: int, keep_weights: bool = True):
+    """One random network: ``(stats, hist)`` with ``stats[field]`` an array over the L layers and
+    ``hist`` (``{"act": (L, bins), "grad": (L, bins)}`` counts) or None."""
+    engine = Gaussian(cfg, trial) if cfg.engine == "gaussian" else Dense(cfg, trial, keep_weights)
+    depth = cfg.depth
+    act = cfg.act
+    stats = {f: np.full(depth, np.nan) for f in STAT_FIELDS}
+    edges = np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1) if cfg.histograms else None
+    hist = {"act": np.zeros((depth, cfg.bins), np.int64), "grad": np.zeros((depth, cfg.bins), np.int64)} \
+        if cfg.histograms else None
+    relu_family = act.act.family == "relu"
+    x = _inputs(cfg, trial)
+    saved = []
+    for layer in range(1, depth + 1):
+        h = engine.forward(layer, x)
+        raw = None
+        if cfg.batchnorm:
+            raw = (float(h.sum(dtype=np.float64)), float(np.square(h, dtype=np.float64).sum()))
+            h, inv = _batchnorm(h)
+        else:
+            inv = None
+        keep = cfg.keep if layer < depth else 1.0
+        mkey = _key(cfg, trial, layer, "dropout")
+        res = x if cfg.is_residual(layer) else None
+        x_new, d, s = kernels.forward(act, h, res, mkey, keep)
+        nh, nx = h.size, x_new.size
+        if raw is not None:
+            s[0], s[1] = raw
+        stats["pre_mean"][layer - 1], stats["pre_std"][layer - 1], stats["pre_second"][layer - 1] = \
+            _moments(s[0], s[1], nh)
+        stats["act_mean"][layer - 1], stats["act_std"][layer - 1], stats["act_second"][layer - 1] = \
+            _moments(s[2], s[3], nx)
+        stats["saturated"][layer - 1] = s[4] / nh
+        if relu_family:
+            stats["dead"][layer - 1] = s[5] / x_new.shape[1]
+        if hist is not None:
+            hist["act"][layer - 1] = np.histogram(x_new, edges)[0]
+        if cfg.backward:
+            saved.append((x, h if cfg.batchnorm else None, inv, d, mkey, keep, res is not None))
+        x = x_new
+    if not cfg.backward:
+        return stats, hist
+    g = stream_normal(cfg.seed, (trial, depth + 1, PURPOSE["upstream"]), x.shape)
+    for layer in range(depth, 0, -1):
+        x_in, hn, inv, d, mkey, keep, residual = saved.pop()
+        if hist is not None:
+            hist["grad"][layer - 1] = np.histogram(g, edges)[0]
+        dh, gt, s = kernels.backward(act, g, d.astype(np.float64, copy=False) if d.dtype != g.dtype else d,
+                                     mkey, keep)
+        count = g.size
+        _, stats["grad_std"][layer - 1], stats["grad_second"][layer - 1] = _moments(s[0], s[1], count)
+        if hn is not None:
+            dh = _batchnorm_backward(dh, hn, inv)
+        x64 = np.asarray(x_in, dtype=np.float64)
+        gram = x64 @ x64.T
+        stats["weight_grad_norm"][layer - 1] = math.sqrt(max(float(np.sum(gram * (dh @ dh.T))), 0.0))
+        g_prev = np.asarray(engine.backward(layer, dh), dtype=np.float64)
+        if residual:
+            g_prev += gt
+        g = np.ascontiguousarray(g_prev)
+    return stats, hist

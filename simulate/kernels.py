@@ -1,0 +1,214 @@
+"""Fused per-layer kernels: the activation, its derivative, dropout and the layer statistics in one pass.
+
+Forward, for a pre-activation batch ``h`` of shape ``(B, k n)`` (``k`` pieces per unit, 1 except maxout):
+
+    a[b, j] = max_i phi(h[b, k j + i])                      (phi itself when k = 1)
+    x[b, j] = (res[b, j] + a[b, j]) * m[b, j] / p           (res only for a residual block, m only under dropout)
+    d[b, k j + i] = phi'(h[b, k j + i]) at the selected piece, 0 at the others
+
+with the dropout mask ``m[b, j] = [u_{key}(b n + j) < p]`` read from the counter-based stream of the layer,
+so the backward pass recomputes it instead of storing it. Backward, from ``g = dLoss/dx``:
+
+    gt[b, j] = g[b, j] m[b, j] / p          (dLoss/d(res + a): the residual path's gradient)
+    dh[b, k j + i] = gt[b, j] d[b, k j + i]
+
+The statistics are per-block partial sums (sum h, sum h^2, sum x, sum x^2, saturated count, dead-unit
+count; sum g, sum g^2) over fixed blocks of units that the caller adds up in order. Reductions therefore
+never depend on how ``prange`` splits the work: a seed gives the same bits on any number of threads.
+
+Each kernel has a NumPy reference below it (``*_reference``), which the tests hold it against.
+
+>>> import numpy as np
+>>> from varprop.activations import get
+>>> act = get("tanh")
+>>> h = np.linspace(-2, 2, 8).reshape(2, 4)
+>>> x, d, s = forward(act, h)
+>>> bool(np.allclose(x, np.tanh(h))) and s.shape == (6,)
+True
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from varprop.kernels import derivative as _dphi
+from varprop.kernels import forward as _phi
+from varprop.streams import uniform_at
+
+__all__ = ["BLOCK", "SATURATION", "forward", "backward", "forward_reference", "backward_reference",
+           "FORWARD_FIELDS", "BACKWARD_FIELDS"]
+
+BLOCK = 256          # units per partial sum: fixed, so the sums do not depend on the thread count
+SATURATION = 0.01    # a unit is saturated where |phi'(h)| < SATURATION
+FORWARD_FIELDS = ("sum_h", "sum_h2", "sum_x", "sum_x2", "saturated", "dead")
+BACKWARD_FIELDS = ("sum_g", "sum_g2")
+
+
+@njit(parallel=True, cache=True)
+def _forward_kernel(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
+    nb, m = h.shape
+    n = m // k
+    nblocks = part.shape[0]
+    inv_keep = 1.0 / keep
+    for blk in prange(nblocks):
+        j0 = blk * BLOCK
+        j1 = min(j0 + BLOCK, n)
+        s_h = 0.0
+        s_h2 = 0.0
+        s_x = 0.0
+        s_x2 = 0.0
+        sat = 0.0
+        dead = 0.0
+        for j in range(j0, j1):
+            alive = False
+            for b in range(nb):
+                best = -np.inf
+                best_i = 0
+                for i in range(k):
+                    hv = h[b, k * j + i]
+                    s_h += hv
+                    s_h2 += hv * hv
+                    dv = _dphi(code, hv, p0, p1)
+                    if abs(dv) < SATURATION:
+                        sat += 1.0
+                    if k == 1:
+                        best = _phi(code, hv, p0, p1)
+                        d[b, j] = dv
+                    else:
+                        d[b, k * j + i] = 0.0
+                        if hv > best:
+                            best = hv
+                            best_i = i
+                if k > 1:
+                    d[b, k * j + best_i] = 1.0
+                if d[b, k * j + best_i] != 0.0:
+                    alive = True
+                a = best
+                if use_res:
+                    a += res[b, j]
+                if keep < 1.0:
+                    a = a * inv_keep if uniform_at(key, b * n + j) <= keep else 0.0
+                x[b, j] = a
+                s_x += a
+                s_x2 += a * a
+            if not alive:
+                dead += 1.0
+        part[blk, 0] = s_h
+        part[blk, 1] = s_h2
+        part[blk, 2] = s_x
+        part[blk, 3] = s_x2
+        part[blk, 4] = sat
+        part[blk, 5] = dead
+
+
+@njit(parallel=True, cache=True)
+def _backward_kernel(g, d, k, key, keep, dh, part):
+    nb, n = g.shape
+    nblocks = part.shape[0]
+    inv_keep = 1.0 / keep
+    for blk in prange(nblocks):
+        j0 = blk * BLOCK
+        j1 = min(j0 + BLOCK, n)
+        s_g = 0.0
+        s_g2 = 0.0
+        for j in range(j0, j1):
+            for b in range(nb):
+                gv = g[b, j]
+                s_g += gv
+                s_g2 += gv * gv
+                if keep < 1.0:
+                    gv = gv * inv_keep if uniform_at(key, b * n + j) <= keep else 0.0
+                    g[b, j] = gv
+                for i in range(k):
+                    dh[b, k * j + i] = gv * d[b, k * j + i]
+        part[blk, 0] = s_g
+        part[blk, 1] = s_g2
+
+
+def _nblocks(n: int) -> int:
+    return max((n + BLOCK - 1) // BLOCK, 1)
+
+
+def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None):
+    """``(x, d, stats)`` for one layer; ``stats`` sums ``FORWARD_FIELDS`` over the whole batch.
+
+    ``act`` is a registry Bound; ``h`` is ``(B, k n)`` C-contiguous; ``res`` the residual input ``(B, n)``
+    or None; ``keep`` the dropout keep probability with mask stream ``key``.
+    """
+    h = np.ascontiguousarray(h)
+    k = act.arity
+    nb, m = h.shape
+    n = m // k
+    dtype = h.dtype if dtype is None else dtype
+    x = np.empty((nb, n), dtype=dtype)
+    d = np.empty((nb, m), dtype=h.dtype)
+    part = np.empty((_nblocks(n), len(FORWARD_FIELDS)), dtype=np.float64)
+    use_res = res is not None
+    r = np.ascontiguousarray(res) if use_res else np.empty((1, 1), dtype=h.dtype)
+    p0, p1 = act.kernel_params()
+    _forward_kernel(h, act.code, p0, p1, k, r, use_res, np.uint64(key), float(keep), x, d, part)
+    return x, d, _ordered_sum(part)
+
+
+def backward(act, g, d, key=np.uint64(0), keep=1.0):
+    """``(dh, gt, stats)``: dLoss/dh, the gradient through the dropout mask (``g`` is overwritten with it)
+    and the sums ``BACKWARD_FIELDS`` of the incoming ``g``."""
+    k = act.arity
+    g = np.ascontiguousarray(g)
+    nb, n = g.shape
+    dh = np.empty((nb, k * n), dtype=d.dtype)
+    part = np.empty((_nblocks(n), len(BACKWARD_FIELDS)), dtype=np.float64)
+    _backward_kernel(g, d, k, np.uint64(key), float(keep), dh, part)
+    return dh, g, _ordered_sum(part)
+
+
+def _ordered_sum(part: np.ndarray) -> np.ndarray:
+    out = np.zeros(part.shape[1], dtype=np.float64)
+    for row in part:  # a fixed order: the same bits whatever the thread count
+        out += row
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------
+# NumPy references (same contracts; the tests hold the kernels against them)
+# ------------------------------------------------------------------------------------------------------
+
+def _mask(key, keep, shape):
+    nb, n = shape
+    u = np.array([[uniform_at(np.uint64(key), b * n + j) for j in range(n)] for b in range(nb)])
+    return u <= keep
+
+
+def forward_reference(act, h, res=None, key=np.uint64(0), keep=1.0):
+    h = np.asarray(h, dtype=np.float64)
+    k = act.arity
+    nb, m = h.shape
+    n = m // k
+    dv = act.numpy_derivative(h) if k == 1 else np.ones_like(h)
+    if k == 1:
+        a = act.numpy(h)
+        d = dv.copy()
+    else:
+        pieces = h.reshape(nb, n, k)
+        a = pieces.max(axis=2)
+        sel = pieces.argmax(axis=2)
+        d = np.zeros_like(pieces)
+        np.put_along_axis(d, sel[..., None], 1.0, axis=2)
+        d = d.reshape(nb, m)
+    x = a + res if res is not None else a
+    if keep < 1.0:
+        x = np.where(_mask(key, keep, (nb, n)), x / keep, 0.0)
+    dead = float(np.sum(~np.any(d.reshape(nb, n, k) != 0, axis=(0, 2))))
+    stats = np.array([h.sum(), (h * h).sum(), x.sum(), (x * x).sum(),
+                      float(np.sum(np.abs(dv) < SATURATION)), dead])
+    return x, d, stats
+
+
+def backward_reference(act, g, d, key=np.uint64(0), keep=1.0):
+    g = np.asarray(g, dtype=np.float64)
+    k = act.arity
+    nb, n = g.shape
+    stats = np.array([g.sum(), (g * g).sum()])
+    gt = np.where(_mask(key, keep, (nb, n)), g / keep, 0.0) if keep < 1.0 else g.copy()
+    dh = (np.repeat(gt, k, axis=1) * d)
+    return dh, gt, stats
