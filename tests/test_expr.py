@@ -80,6 +80,18 @@ def test_random_expressions_agree_with_their_sympy_form(std, fans):
     assert math.isclose(d.variance(fan_in, fan_out), s * s / 3, rel_tol=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(SIGNED, POSITIVE, FANS)
+def test_canonical_expression_reparses_to_the_same_values(mean, std, fans):
+    fan_in, fan_out = fans
+    _hand(mean[1], fan_in, fan_out), _hand(std[1], fan_in, fan_out)
+    d = parse_distribution(f"normal({mean[0]}, {std[0]})")
+    again = parse_distribution(d.expression())
+    assert again.kind == d.kind
+    for name, value in d.params(fan_in, fan_out).items():
+        assert math.isclose(again.params(fan_in, fan_out)[name], value, rel_tol=1e-12)
+
+
 # --------------------------------------------------------------------------------------------------
 # the distributions and their exact moments
 # --------------------------------------------------------------------------------------------------

@@ -211,33 +211,38 @@ def _to_sympy(tree, syms):
             "**": lambda: a ** b}[op]()
 
 
-def _render(tree) -> str:
-    """Canonical, fully parenthesized text of a tree (used for ``Distribution.expression``)."""
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "**": 4, "atom": 5}
+
+
+def _render(tree) -> tuple[str, int]:
+    """(canonical text, precedence) of a tree, with only the parentheses the tree needs."""
     tag = tree[0]
     if tag == "num":
         f = tree[1]
-        s = str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
-        return f"({s})" if f < 0 or f.denominator != 1 else s
+        if f.denominator != 1:
+            s, p = f"{abs(f.numerator)}/{f.denominator}", _PREC["/"]
+        else:
+            s, p = str(abs(f.numerator)), _PREC["atom"]
+        return (f"-{_paren(s, p, 4)}", _PREC["neg"]) if f < 0 else (s, p)
     if tag == "name":
-        return tree[1]
-    if tag == "neg":
-        return f"(-{_render(tree[1])})"
+        return tree[1], _PREC["atom"]
     if tag == "sqrt":
-        return f"sqrt({_strip(_render(tree[1]))})"
-    return f"({_render(tree[2])} {tree[1]} {_render(tree[3])})"
+        return f"sqrt({_render(tree[1])[0]})", _PREC["atom"]
+    if tag == "neg":
+        s, p = _render(tree[1])
+        return f"-{_paren(s, p, 4)}", _PREC["neg"]
+    op = tree[1]
+    prec = _PREC[op]
+    (ls, lp), (rs, rp) = _render(tree[2]), _render(tree[3])
+    # ** groups to the right, the others to the left: the other side needs parentheses at equal precedence
+    left = _paren(ls, lp, prec + 1 if op == "**" else prec)
+    right = _paren(rs, rp, prec if op == "**" else prec + 1)
+    return (f"{left}**{right}" if op == "**" else f"{left} {op} {right}" if prec == 1
+            else f"{left}{op}{right}"), prec
 
 
-def _strip(s: str) -> str:
-    """Drop one pair of outer parentheses when they enclose the whole text."""
-    if not (s.startswith("(") and s.endswith(")")):
-        return s
-    depth = 0
-    for i, ch in enumerate(s):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0 and i < len(s) - 1:
-            return s
-    return s[1:-1]
+def _paren(s: str, p: int, need: int) -> str:
+    return s if p >= need else f"({s})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -290,7 +295,7 @@ class Distribution:
 
     def expression(self) -> str:
         """A canonical text of the distribution (parameters by keyword, numbers as parsed)."""
-        args = ", ".join(f"{n}={_strip(_render(t))}" for n, t in zip(self.names, self.trees))
+        args = ", ".join(f"{n}={_render(t)[0]}" for n, t in zip(self.names, self.trees))
         return f"{self.kind}({args})"
 
     def uses(self) -> set[str]:

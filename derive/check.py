@@ -1,0 +1,386 @@
+"""Audit any initialization: does a weight distribution preserve the signal forward, backward, both?
+
+For a layer h = W x with iid zero-mean weights of variance Var(w), inputs x = phi(h_prev) with
+h_prev ~ N(0, q), and an upstream gradient of unit variance (LeCun et al. 1998; Glorot & Bengio 2010;
+He et al. 2015), the two ratios that must equal 1 are
+
+    forward   r_f = fan_in  Var(w) E[phi(sqrt(q) z)^2] / q     (pre-activation second moment kept)
+    backward  r_b = fan_out Var(w) E[phi'(sqrt(q) z)^2]        (gradient variance kept)
+
+with z ~ N(0, 1). Both are simplified SymPy expressions in the positive symbols fan_in and fan_out;
+a direction is *preserved* when its ratio is 1 for every fan_in and fan_out. The verdict is one of
+
+* ``both``, ``forward`` or ``backward``: the directions preserved for all fans;
+* ``fan_in = fan_out``: neither holds for all fans, but both hold on the diagonal (Glorot's compromise
+  2/(fan_in + fan_out) with a linear or, at q = 0, tanh unit);
+* ``neither``, with a concrete counterexample (fans and ratios);
+* ``symmetry``: the weights are constant (zero variance), so every unit of a layer computes the same
+  output and receives the same gradient: units never differ, whatever the ratios.
+
+The moments come from :mod:`varprop.derive.moments` (closed forms where they exist, otherwise the certified
+quadrature value; a numeric ratio counts as 1 when it is 1 to the certified precision). ``q = 0`` is
+the small-signal limit q -> 0+ (phi linearized at 0, the regime of Glorot's derivation): with the
+one-sided slopes d+ = phi'(0+) and d- = phi'(0-),
+
+    E[phi'(sqrt(q) z)^2]     -> (d+^2 + d-^2) / 2
+    E[phi(sqrt(q) z)^2] / q  -> (d+^2 + d-^2) / 2                        when phi(0) = 0,
+    Var[phi(sqrt(q) z)] / q  -> (d+^2 + d-^2) / 2 - (d+ - d-)^2 / (2 pi)  when phi(0) != 0
+
+(z^2 puts half its mass on each side of 0; a nonzero phi(0) is a constant that linearization leaves out,
+so its fluctuation is what propagates). Maxout is positively homogeneous: its q = 1 moments hold for all q.
+
+>>> r = check("normal(0, sqrt(2/fan_in))", "relu")
+>>> r.verdict, str(r.forward_ratio), str(r.backward_ratio), r.condition
+('forward', '1', 'fan_out/fan_in', 'fan_in = fan_out')
+>>> check("uniform(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out)))", "tanh", q=0).verdict
+'fan_in = fan_out'
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from varprop.activations import Bound, _fmt, _to_fraction, get
+from varprop.expr import Distribution, parse_distribution, symbols
+
+from .moments import check_digits, check_q, moment
+
+__all__ = ["check", "CheckResult", "Direction", "VERDICTS", "small_signal_moments", "COUNTEREXAMPLE_FANS"]
+
+VERDICTS = {
+    "both": "preserved forward and backward",
+    "forward": "preserved forward only",
+    "backward": "preserved backward only",
+    "fan_in = fan_out": "preserved (forward and backward) only when fan_in = fan_out",
+    "neither": "preserved in neither direction",
+    "symmetry": "constant weights: every unit of a layer computes the same output and receives the same "
+                "gradient, so units never differ (symmetry is never broken)",
+}
+
+# fans tried, in order, for a counterexample: unequal first, so a diagonal-only rule fails visibly
+COUNTEREXAMPLE_FANS = ((256, 64), (64, 256), (1000, 10), (10, 1000), (300, 700), (3, 5), (100, 100), (1, 1))
+
+
+@dataclass(frozen=True)
+class Direction:
+    """One direction's ratio and what it means.
+
+    ``preserved`` is True only when the ratio is 1 for every fan_in and fan_out; ``precision`` says how
+    that is known ("exact": proved by SymPy; "N digits": the numeric ratio is 1 to the certified N
+    digits; None when not preserved); ``condition`` is the relation between the fans under which the ratio
+    is 1 when it is not 1 everywhere (e.g. "fan_in = fan_out"), or None.
+    """
+    name: str
+    ratio: object                # SymPy expression in fan_in, fan_out
+    moment: object               # the activation factor (SymPy number)
+    preserved: bool
+    precision: str | None
+    condition: str | None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The audit of one initialization for one activation at one q (see the module docstring)."""
+    init: str
+    distribution: Distribution
+    activation: Bound
+    q: Fraction
+    digits: int
+    variance: object             # SymPy expression in fan_in, fan_out
+    mean: object
+    forward: Direction
+    backward: Direction
+    verdict: str
+    condition: str | None
+    counterexample: dict | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def forward_ratio(self):
+        return self.forward.ratio
+
+    @property
+    def backward_ratio(self):
+        return self.backward.ratio
+
+    @property
+    def verdict_text(self) -> str:
+        return VERDICTS[self.verdict]
+
+    def ratios_at(self, fan_in, fan_out) -> tuple[float, float]:
+        """(forward, backward) ratios at these fans as floats, from the distribution's float variance."""
+        v = self.distribution.variance(fan_in, fan_out)
+        return float(fan_in) * v * float(self.forward.moment), float(fan_out) * v * float(self.backward.moment)
+
+    def to_dict(self) -> dict:
+        """The ``--json`` form: every expression as a string, the verdict and its evidence."""
+        return {
+            "init": self.init,
+            "distribution": self.distribution.expression(),
+            "activation": self.activation.label(),
+            "q": _fmt(self.q),
+            "variance": _str(self.variance),
+            "mean": _str(self.mean),
+            "forward_ratio": _str(self.forward.ratio),
+            "backward_ratio": _str(self.backward.ratio),
+            "forward_preserved": self.forward.preserved,
+            "backward_preserved": self.backward.preserved,
+            "forward_precision": self.forward.precision,
+            "backward_precision": self.backward.precision,
+            "forward_condition": self.forward.condition,
+            "backward_condition": self.backward.condition,
+            "verdict": self.verdict,
+            "verdict_text": self.verdict_text,
+            "condition": self.condition,
+            "counterexample": self.counterexample,
+            "notes": list(self.notes),
+        }
+
+    def lines(self) -> list[str]:
+        """The human-readable report, one fact per line."""
+        qtext = "0 (small-signal limit q -> 0+)" if self.q == 0 else _fmt(self.q)
+        out = [
+            f"init             {self.init}",
+            f"activation       {self.activation.label()}",
+            f"q                {qtext}",
+            f"Var(w)           {_str(self.variance)}",
+            f"forward ratio    fan_in Var(w) E[phi^2]/q = {_str(self.forward.ratio)}" + _tail(self.forward),
+            f"backward ratio   fan_out Var(w) E[phi'^2] = {_str(self.backward.ratio)}" + _tail(self.backward),
+            f"verdict          {self.verdict_text}",
+        ]
+        if self.counterexample:
+            c = self.counterexample
+            out.append(f"counterexample   fan_in={c['fan_in']}, fan_out={c['fan_out']}: forward ratio "
+                       f"{c['forward_ratio']}, backward ratio {c['backward_ratio']}")
+        out += [f"note             {n}" for n in self.notes]
+        return out
+
+
+def _tail(d: Direction) -> str:
+    if d.preserved:
+        return f"  (preserved, {d.precision})"
+    return f"  (= 1 when {d.condition})" if d.condition else ""
+
+
+def _str(expr) -> str:
+    """An expression as text: exact when short, otherwise its numbers to 15 digits (integers stay integers)."""
+    import sympy as sp
+    if isinstance(expr, sp.Float):
+        return _nstr(expr)
+    if not isinstance(expr, sp.Basic):
+        return str(expr)
+    s = str(expr)
+    big = any(max(abs(r.p), r.q) > 10 ** _SHORT_DIGITS for r in expr.atoms(sp.Rational))
+    if len(s) <= _SHORT and not big and not expr.has(sp.Float):
+        return s
+    num = sp.N(expr, 15)
+    num = num.xreplace({f: sp.Integer(int(f)) for f in num.atoms(sp.Float) if f == int(f)})
+    return sp.sstr(num, full_prec=False)
+
+
+_SHORT = 80          # characters of an exact form worth showing
+_SHORT_DIGITS = 12   # digits of a rational worth showing exactly
+
+
+def _nstr(x, digits: int = 15) -> str:
+    import sympy as sp
+    import mpmath as mp
+    v = sp.N(x, digits + 5)
+    if v == 0:
+        return "0"
+    s = mp.nstr(mp.mpf(str(v)), digits, strip_zeros=True, min_fixed=-30, max_fixed=30)
+    return s[:-2] if s.endswith(".0") else s
+
+
+# --------------------------------------------------------------------------------------------------
+# the activation factors
+# --------------------------------------------------------------------------------------------------
+
+def _parse_q(q) -> Fraction:
+    """q as an exact Fraction: 0 (the small-signal limit) or a valid positive q."""
+    qf = _to_fraction(q, "q")
+    if qf < 0:
+        raise ValueError(f"q must be >= 0 (the pre-activation second moment; 0 is the small-signal limit), "
+                         f"got {q}")
+    return qf if qf == 0 else check_q(qf)
+
+
+@functools.lru_cache(maxsize=None)
+def small_signal_moments(act_key: tuple) -> tuple:
+    """(lim E[phi^2]/q (or Var[phi]/q when phi(0) != 0), lim E[phi'^2], phi(0) == 0) as q -> 0+, exact SymPy."""
+    import sympy as sp
+    name, params = act_key
+    b = get(name, **dict(params))
+    if b.name == "maxout":
+        # positively homogeneous: E[max^2]/q and E[max'^2] do not depend on q
+        m2, d2 = (_moment_factor(b, kind, Fraction(1), 30)[0] for kind in ("second", "deriv2"))
+        return m2, d2, True
+    x = sp.Symbol("x", real=True)
+    dphi = b.sympy_derivative(x)
+    d_plus = sp.limit(dphi, x, 0, "+")
+    d_minus = sp.limit(dphi, x, 0, "-")
+    phi0 = sp.simplify(b.sympy(x).subs(x, 0))
+    deriv2 = sp.simplify((d_plus ** 2 + d_minus ** 2) / 2)
+    if phi0 == 0:
+        return deriv2, deriv2, True
+    return sp.simplify(deriv2 - (d_plus - d_minus) ** 2 / (2 * sp.pi)), deriv2, False
+
+
+def _moment_factor(b: Bound, kind: str, q: Fraction, digits: int) -> tuple:
+    """(factor, certified digits or None when exact): E[phi^2]/q or E[phi'^2] at q > 0, exact when closed."""
+    import sympy as sp
+    m = moment(b, kind, q, digits)
+    qv = sp.Rational(q.numerator, q.denominator)
+    if m.closed_form is not None:
+        value = m.closed_form.subs(sp.Symbol("q", positive=True), qv)
+        exact = sp.simplify(value / qv) if kind == "second" else sp.simplify(value)
+        return exact, None
+    value = sp.Float(m.value_str(m.digits), max(m.digits, 1))
+    return (value / qv if kind == "second" else value), m.digits
+
+
+# --------------------------------------------------------------------------------------------------
+# deciding a ratio
+# --------------------------------------------------------------------------------------------------
+
+def _is_one(expr, certified: int | None, digits: int) -> str | None:
+    """'exact' when SymPy proves expr == 1, 'N digits' when it is 1 to N certified digits, else None.
+
+    N is the moments' certified digits, or ``digits`` when they are exact; a ratio built from an exact
+    moment and a decimal the user typed (a gain to 17 digits, say) is 1 to N digits but not exactly.
+    """
+    import sympy as sp
+    if expr.free_symbols:
+        return None
+    if certified is None and not expr.has(sp.Float) and sp.simplify(expr - 1) == 0:
+        return "exact"
+    n = digits if certified is None else min(certified, digits)
+    if n < 2:
+        return None
+    gap = abs(sp.N(expr - 1, n + 10))
+    return f"{n} digits" if gap <= sp.Float(10) ** (1 - n) else None
+
+
+def _decide(name, ratio, factor, certified, digits) -> Direction:
+    import sympy as sp
+    fi, fo = symbols()
+    if not ratio.free_symbols:
+        precision = _is_one(ratio, certified, digits)
+        return Direction(name, ratio, factor, precision is not None, precision, None)
+    condition = None
+    if _is_one(sp.simplify(ratio.subs(fo, fi)), certified, digits) is not None \
+            and _is_one(sp.simplify(ratio.subs(fo, 2 * fi)), certified, digits) is None:
+        condition = "fan_in = fan_out"
+    elif certified is None and not ratio.has(sp.Float):
+        condition = _solve_condition(ratio)
+    return Direction(name, ratio, factor, False, None, condition)
+
+
+def _solve_condition(ratio) -> str | None:
+    """The curve ratio = 1 as 'fan_out = ...' (or 'fan_in = ...'), for a rational ratio; else None."""
+    import sympy as sp
+    fi, fo = symbols()
+    if not ratio.is_rational_function(fi, fo):
+        return None
+    num = sp.numer(sp.together(ratio - 1))
+    for s in (fo, fi):
+        if not num.has(s):
+            continue
+        if sp.degree(num, s) > 2:
+            return None
+        sols = [r for r in sp.solve(num, s) if r.is_positive is not False and not r.has(sp.I)]
+        if sols:
+            return " or ".join(f"{s} = {_str(sp.simplify(r))}" for r in sols)
+    return None
+
+
+def _counterexample(result_ratios, failing) -> dict | None:
+    """The first fans in COUNTEREXAMPLE_FANS at which every failing direction's ratio is visibly not 1."""
+    if not failing:
+        return None
+    best = None
+    for fan_in, fan_out in COUNTEREXAMPLE_FANS:
+        try:
+            r = result_ratios(fan_in, fan_out)
+        except ValueError:
+            continue
+        off = [abs(r[d] - 1) > 1e-9 for d in failing]
+        entry = {"fan_in": fan_in, "fan_out": fan_out, "forward_ratio": _nstr(r["forward"]),
+                 "backward_ratio": _nstr(r["backward"])}
+        if all(off):
+            return entry
+        if any(off) and best is None:
+            best = entry
+    return best
+
+
+# --------------------------------------------------------------------------------------------------
+# the audit
+# --------------------------------------------------------------------------------------------------
+
+def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
+    """Audit the initialization ``init`` (text or :class:`~varprop.expr.Distribution`) for ``activation``.
+
+    ``q`` is the pre-activation second moment (0: the small-signal limit); ``params`` the activation's
+    parameters (dict of str or numbers); ``digits`` the precision of numeric moments.
+    """
+    import sympy as sp
+    dist = init if isinstance(init, Distribution) else parse_distribution(init)
+    b = get(activation, **(params or {}))
+    qf = _parse_q(q)
+    check_digits(digits)
+    fi, fo = symbols()
+    variance = sp.simplify(dist.sympy_variance())
+    mean = sp.simplify(dist.sympy_mean())
+    notes = []
+    if qf == 0:
+        fwd_factor, bwd_factor, centred = small_signal_moments((b.name, tuple(sorted(b.params.items()))))
+        fwd_cert = bwd_cert = None if b.name != "maxout" or not (fwd_factor.has(sp.Float)) else digits
+        if not centred:
+            notes.append("phi(0) != 0: the forward ratio uses Var[phi]/q, the fluctuation that linearization "
+                         "propagates; the constant phi(0) shifts every pre-activation's mean")
+    else:
+        fwd_factor, fwd_cert = _moment_factor(b, "second", qf, digits)
+        bwd_factor, bwd_cert = _moment_factor(b, "deriv2", qf, digits)
+    if b.arity > 1:
+        notes.append(f"maxout: the weight matrix has {b.arity} rows per unit; fan_in and fan_out are per piece")
+    if mean != 0:
+        notes.append(f"the weights have mean {mean}, not 0: the ratios assume zero-mean weights (a nonzero "
+                     f"mean adds fan_in^2 E[w]^2 E[x]^2 to the forward second moment)")
+
+    forward_ratio = sp.simplify(fi * variance * fwd_factor)
+    backward_ratio = sp.simplify(fo * variance * bwd_factor)
+    if variance == 0:
+        fwd = Direction("forward", forward_ratio, fwd_factor, False, None, None)
+        bwd = Direction("backward", backward_ratio, bwd_factor, False, None, None)
+        return CheckResult(dist.text, dist, b, qf, digits, variance, mean, fwd, bwd, "symmetry", None, None,
+                           tuple(notes))
+    fwd = _decide("forward", forward_ratio, fwd_factor, fwd_cert, digits)
+    bwd = _decide("backward", backward_ratio, bwd_factor, bwd_cert, digits)
+
+    condition = None
+    if fwd.preserved and bwd.preserved:
+        verdict = "both"
+    else:
+        open_conditions = {d.condition for d in (fwd, bwd) if not d.preserved}
+        if open_conditions == {"fan_in = fan_out"}:
+            condition = "fan_in = fan_out"
+        verdict = ("forward" if fwd.preserved else "backward" if bwd.preserved
+                   else "fan_in = fan_out" if condition else "neither")
+
+    def ratios(fan_in, fan_out):
+        f, bk = CheckResult.ratios_at(_Shim(dist, fwd, bwd), fan_in, fan_out)
+        return {"forward": f, "backward": bk}
+    failing = [d.name for d in (fwd, bwd) if not d.preserved]
+    counter = _counterexample(ratios, failing)
+    return CheckResult(dist.text, dist, b, qf, digits, variance, mean, fwd, bwd, verdict, condition, counter,
+                       tuple(notes))
+
+
+@dataclass(frozen=True)
+class _Shim:
+    """The three fields :meth:`CheckResult.ratios_at` reads, before the result exists."""
+    distribution: Distribution
+    forward: Direction
+    backward: Direction
