@@ -132,10 +132,10 @@ class Derivation:
             spots, bad = spot_check(lhs, rhs, at)
             if bad is not None:
                 ok, method = False, f"{method}; contradicted by a spot check at {bad}"
-        ll, rl = sp.latex(lhs), sp.latex(rhs)
+        ll, rl = _latex(lhs), _latex(rhs)
         latex = ll if ll == rl else f"{ll} = {rl}"
         if isinstance(rhs, sp.logic.boolalg.BooleanAtom) and rhs == sp.true:
-            latex = sp.latex(lhs)
+            latex = ll
         if label:
             latex = f"{label} = {latex}"
         return self._add(Step("equation", title, latex, because, uses, ok, method, spots))
@@ -159,7 +159,7 @@ class Derivation:
             latex, ok, method = expr_or_label, bool(mp.isfinite(v)), "certified numeric value"
         else:
             expr = _sympify(expr_or_label, "expr")
-            latex = sp.latex(expr)
+            latex = _latex(expr)
             ok, method = bool(mp.isfinite(v)), "certified numeric value"
             if check:
                 ok, method = _numeric_check(expr, v, digits)
@@ -174,7 +174,7 @@ class Derivation:
         if isinstance(value, str):
             raise TypeError(f"result {name!r}: a value, not a string")
         if latex is None:
-            latex = sp.latex(value) if isinstance(value, sp.Basic) else decimal_string(value, 15)
+            latex = _latex(value) if isinstance(value, sp.Basic) else decimal_string(value, 15)
         self.results[name] = (value, latex)
 
     def compare(self, name: str, derived, published, source: str) -> Comparison:
@@ -238,6 +238,14 @@ class Derivation:
         step.prose, self._pending, self.epilogue = self._pending, [], []
         self.steps.append(step)
         return step
+
+
+def _latex(expr) -> str:
+    """LaTeX of a SymPy object, with fan_in and fan_out written as fan subscripts."""
+    import sympy as sp
+    names = {s: "\\mathrm{fan}_{\\mathrm{" + s.name[4:] + "}}" for s in getattr(expr, "free_symbols", ())
+             if isinstance(s, sp.Symbol) and s.name in ("fan_in", "fan_out")}
+    return sp.latex(expr, symbol_names=names) if names else sp.latex(expr)
 
 
 # -- exact and numeric checks --------------------------------------------------------------------------------
