@@ -93,6 +93,7 @@ class Config:
     histograms: bool = False
     bins: int = 60
     hist_range: float = 3.0
+    grad_range: float = 4.0        # gradient histograms cover [-grad_range, grad_range] (g_L ~ N(0, 1))
     dtype: str = "float32"         # the dense engine's weights and products (the Gaussian engine is float64)
     backward: bool = True
 
@@ -136,8 +137,10 @@ class Config:
             v = law.variance(fan_in, fan_out * act.arity)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"init {law.text!r} gives variance {v} for a {fan_out}x{fan_in} layer")
-        return cls(widths, batch, act, law, trials, seed, engine, sigma_b2, dropout, bool(batchnorm),
-                   bool(residual), inputs, bool(histograms), bins, hist_range, dtype, bool(backward))
+        return cls(widths=widths, batch=batch, act=act, law=law, trials=trials, seed=seed, engine=engine,
+                   sigma_b2=sigma_b2, dropout=dropout, batchnorm=bool(batchnorm), residual=bool(residual),
+                   inputs=inputs, histograms=bool(histograms), bins=bins, hist_range=hist_range, dtype=dtype,
+                   backward=bool(backward))
 
     @property
     def depth(self) -> int:

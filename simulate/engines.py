@@ -158,6 +158,7 @@ def simulate_trial(cfg, trial: int, keep_weights: bool = True):
     act = cfg.act
     stats = {f: np.full(depth, np.nan) for f in STAT_FIELDS}
     edges = np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1) if cfg.histograms else None
+    gedges = np.linspace(-cfg.grad_range, cfg.grad_range, cfg.bins + 1) if cfg.histograms else None
     hist = {"act": np.zeros((depth, cfg.bins), np.int64), "grad": np.zeros((depth, cfg.bins), np.int64)} \
         if cfg.histograms else None
     relu_family = act.act.family == "relu"
@@ -196,7 +197,7 @@ def simulate_trial(cfg, trial: int, keep_weights: bool = True):
     for layer in range(depth, 0, -1):
         x_in, hn, inv, d, mkey, keep, residual = saved.pop()
         if hist is not None:
-            hist["grad"][layer - 1] = np.histogram(g, edges)[0]
+            hist["grad"][layer - 1] = np.histogram(g, gedges)[0]
         dh, gt, s = kernels.backward(act, g, d.astype(np.float64, copy=False) if d.dtype != g.dtype else d,
                                      mkey, keep)
         count = g.size

@@ -67,6 +67,9 @@ def run_config(cfg: Config, progress=None) -> Result:
             interrupted = True
     n = min(len(v) for v in rows.values())
     per_trial = {f: np.array(rows[f][:n]).reshape(n, cfg.depth) for f in STAT_FIELDS}
-    edges = np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1) if cfg.histograms else None
+    edges = None
+    if cfg.histograms:
+        edges = {"act": np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1),
+                 "grad": np.linspace(-cfg.grad_range, cfg.grad_range, cfg.bins + 1)}
     return Result(cfg.summary(), cfg.engine, cfg.seed, time.perf_counter() - start, per_trial, pred,
                   interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need)

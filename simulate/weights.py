@@ -122,8 +122,5 @@ def _parse_distribution(text: str):
 
 
 def _initializer(name: str):
-    try:
-        from varprop.nn.init import get
-    except ImportError:  # nn.init not in the tree yet
-        from ._interim import get_initializer as get
+    from varprop.nn.init import get
     return get(name)
