@@ -36,7 +36,7 @@ from .draw import Source, check_dtype
 
 __all__ = ["MODES", "DISTRIBUTIONS", "LAYOUTS", "Initializer", "Normal", "Uniform", "TruncatedNormal",
            "Constant", "VarianceScaling", "variance_scaling", "fans", "fans_from_axes", "fan",
-           "check_shape", "check_scale"]
+           "check_shape", "check_scale", "check_layout"]
 
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
@@ -95,18 +95,41 @@ def fans_from_axes(shape, in_axis: int, out_axis: int, batch_axis=()) -> tuple[i
     return dims[axes[0]] * r, dims[axes[1]] * r
 
 
-def fans(shape, layout: str = "torch") -> tuple[int, int]:
+def check_layout(layout):
+    """A layout name of :data:`LAYOUTS`, or explicit axes ``(in_axis, out_axis[, batch_axes])``."""
+    if isinstance(layout, str):
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)} or (in_axis, out_axis)")
+        return layout
+    try:
+        axes = tuple(layout)
+    except TypeError:
+        raise ValueError(f"layout must be a name or (in_axis, out_axis[, batch_axes]), got {layout!r}") from None
+    ok = len(axes) in (2, 3) and all(isinstance(a, numbers.Integral) and not isinstance(a, bool)
+                                     for a in axes[:2])
+    if ok and len(axes) == 3:
+        batch = axes[2]
+        batch = (batch,) if isinstance(batch, numbers.Integral) else tuple(batch)
+        ok = all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in batch)
+        axes = (axes[0], axes[1], batch)
+    if not ok:
+        raise ValueError(f"layout must be a name or (in_axis, out_axis[, batch_axes]), got {layout!r}")
+    return axes
+
+
+def fans(shape, layout="torch") -> tuple[int, int]:
     """(fan_in, fan_out) of a weight shape: ``layout`` "torch" (out, in, *kernel) or "jax"/"keras" (*kernel, in, out).
+
+    ``layout`` may also give the axes, ``(in_axis, out_axis)`` or ``(in_axis, out_axis, batch_axes)``.
 
     >>> fans((64, 3, 5, 5)), fans((5, 5, 3, 64), layout="jax")
     ((75, 1600), (75, 1600))
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
-    return fans_from_axes(shape, *LAYOUTS[layout])
+    layout = check_layout(layout)
+    return fans_from_axes(shape, *(LAYOUTS[layout] if isinstance(layout, str) else layout))
 
 
-def fan(shape, mode: str, layout: str = "torch") -> float:
+def fan(shape, mode: str, layout="torch") -> float:
     """The fan named by ``mode`` (one of :data:`MODES`)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
@@ -257,15 +280,14 @@ class VarianceScaling(Initializer):
     min_ndim = 2
 
     def __init__(self, scale: float, mode: str = "fan_in", distribution: str = "truncated_normal",
-                 layout: str = "torch", name: str = "variance_scaling"):
+                 layout="torch", name: str = "variance_scaling"):
         self.scale = check_scale(scale)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
         if distribution not in DISTRIBUTIONS:
             raise ValueError(f"unknown distribution {distribution!r}; known: {', '.join(DISTRIBUTIONS)}")
-        if layout not in LAYOUTS:
-            raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
-        self.mode, self.distribution, self.layout, self.name = mode, distribution, layout, name
+        self.mode, self.distribution, self.name = mode, distribution, name
+        self.layout = check_layout(layout)
 
     def law(self, shape) -> Initializer:
         """The iid law this initializer draws from for ``shape``: a Normal, Uniform or TruncatedNormal."""
@@ -292,6 +314,6 @@ class VarianceScaling(Initializer):
 
 
 def variance_scaling(scale: float, mode: str = "fan_in", distribution: str = "truncated_normal",
-                     layout: str = "torch", name: str = "variance_scaling") -> VarianceScaling:
+                     layout="torch", name: str = "variance_scaling") -> VarianceScaling:
     """The initializer with iid entries of variance ``scale / fan(mode)`` (module docstring)."""
     return VarianceScaling(scale, mode, distribution, layout, name)
