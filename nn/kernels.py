@@ -1,0 +1,442 @@
+"""The trainer's hot loops: fused bias + activation, masks, batch norm, softmax cross-entropy, updates.
+
+Each kernel is ``@njit(cache=True)`` (``parallel=True`` over rows where the work is large enough) and
+writes into arrays the caller owns, so a training step allocates nothing. Each has a NumPy reference
+right below it (``*_ref``); ``tests/test_train_core_kernels.py`` holds one against the other.
+
+The activation itself is the registry's Numba scalar form (:func:`varprop.kernels.forward` /
+:func:`varprop.kernels.derivative`); ReLU gets a branch-free loop of its own because it is the
+common case and the generic dispatch keeps the compiler from vectorizing.
+
+Random masks come from :mod:`varprop.streams`: element ``(i, j)`` of a ``(rows, cols)`` mask is
+counter ``i * cols + j`` of the stream ``key(seed, step, layer, purpose)``, so masks are bit-identical
+whatever the thread count and can be recomputed in the backward pass instead of stored.
+
+>>> import numpy as np
+>>> from varprop.nn.kernels import bias_act_forward
+>>> h = np.array([[-1.0, 2.0]], dtype=np.float32); y = np.empty_like(h)
+>>> bias_act_forward(h, np.array([0.5, 0.5], dtype=np.float32), 3, 0.0, 0.0, y)
+>>> y.tolist()
+[[0.0, 2.5]]
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from varprop.kernels import derivative, forward
+from varprop.streams import uniform_at
+
+__all__ = [
+    "RELU", "bias_act_forward", "act_backward", "prelu_forward", "prelu_backward",
+    "rrelu_forward", "rrelu_backward", "maxout_forward", "maxout_backward",
+    "dropout_forward", "alpha_dropout_forward", "mask_multiply",
+    "batchnorm_train_forward", "batchnorm_backward",
+    "softmax_xent", "hinge_loss", "momentum_step", "adaptive_step", "add_penalty",
+]
+
+RELU = 3  # the registry's code for relu
+
+
+# -- bias + activation -----------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def bias_act_forward(h, b, code, p0, p1, y):
+    """h += b (in place, kept for the backward pass); y = phi(h). ``b`` of size 0 means no bias."""
+    n, m = h.shape
+    has_bias = b.size > 0
+    for i in prange(n):
+        if code == RELU:
+            for j in range(m):
+                v = h[i, j] + b[j] if has_bias else h[i, j]
+                h[i, j] = v
+                y[i, j] = v if v > 0 else 0
+        else:
+            for j in range(m):
+                v = h[i, j] + b[j] if has_bias else h[i, j]
+                h[i, j] = v
+                y[i, j] = forward(code, v, p0, p1)
+
+
+def bias_act_forward_ref(h, b, bound):
+    """NumPy reference: returns (h + b, phi(h + b))."""
+    hb = h + b if b.size else h.copy()
+    return hb, bound.numpy(hb)
+
+
+@njit(parallel=True, cache=True)
+def act_backward(dy, h, code, p0, p1, dh):
+    """dh = dy * phi'(h)."""
+    n, m = h.shape
+    for i in prange(n):
+        if code == RELU:
+            for j in range(m):
+                dh[i, j] = dy[i, j] if h[i, j] > 0 else 0
+        else:
+            for j in range(m):
+                dh[i, j] = dy[i, j] * derivative(code, h[i, j], p0, p1)
+
+
+def act_backward_ref(dy, h, bound):
+    return dy * bound.numpy_derivative(h)
+
+
+# -- PReLU: a learned slope per unit ------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def prelu_forward(h, b, a, y):
+    """h += b; y = h if h > 0 else a[j] h."""
+    n, m = h.shape
+    has_bias = b.size > 0
+    for i in prange(n):
+        for j in range(m):
+            v = h[i, j] + b[j] if has_bias else h[i, j]
+            h[i, j] = v
+            y[i, j] = v if v > 0 else a[j] * v
+
+
+@njit(cache=True)
+def prelu_backward(dy, h, a, dh, da):
+    """dh = dy * (1 if h > 0 else a[j]); da[j] = sum_i dy[i, j] h[i, j] [h <= 0] (overwritten)."""
+    n, m = h.shape
+    for j in range(m):
+        da[j] = 0
+    for i in range(n):
+        for j in range(m):
+            v = h[i, j]
+            if v > 0:
+                dh[i, j] = dy[i, j]
+            else:
+                dh[i, j] = dy[i, j] * a[j]
+                da[j] += dy[i, j] * v
+
+
+def prelu_ref(h, a):
+    """NumPy reference: (y, dy/dh, dy/da) elementwise."""
+    pos = h > 0
+    return np.where(pos, h, a * h), np.where(pos, 1.0, a), np.where(pos, 0.0, h)
+
+
+# -- RReLU: a random slope per element in training, recomputed from the stream in backward ------------
+@njit(parallel=True, cache=True)
+def rrelu_forward(h, b, key, lower, upper, y):
+    """h += b; y = h if h > 0 else s h with s = lower + (upper - lower) u, u counter i*m+j of ``key``."""
+    n, m = h.shape
+    has_bias = b.size > 0
+    w = upper - lower
+    for i in prange(n):
+        for j in range(m):
+            v = h[i, j] + b[j] if has_bias else h[i, j]
+            h[i, j] = v
+            if v > 0:
+                y[i, j] = v
+            else:
+                y[i, j] = (lower + w * uniform_at(key, i * m + j)) * v
+
+
+@njit(parallel=True, cache=True)
+def rrelu_backward(dy, h, key, lower, upper, dh):
+    n, m = h.shape
+    w = upper - lower
+    for i in prange(n):
+        for j in range(m):
+            if h[i, j] > 0:
+                dh[i, j] = dy[i, j]
+            else:
+                dh[i, j] = dy[i, j] * (lower + w * uniform_at(key, i * m + j))
+
+
+@njit(cache=True)
+def stream_uniforms(key, n, m):
+    """The (n, m) block of uniforms that the mask kernels read (float64), for references and tests."""
+    out = np.empty((n, m))
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = uniform_at(key, i * m + j)
+    return out
+
+
+# -- maxout: the max over k consecutive pre-activations ---------------------------------------------
+@njit(parallel=True, cache=True)
+def maxout_forward(h, b, k, y, arg):
+    """h += b; y[i, j] = max_r h[i, j k + r]; arg[i, j] = the r that attains it (first on ties)."""
+    n, m = y.shape
+    has_bias = b.size > 0
+    for i in prange(n):
+        for j in range(m):
+            best = -np.inf
+            r_best = 0
+            for r in range(k):
+                c = j * k + r
+                v = h[i, c] + b[c] if has_bias else h[i, c]
+                h[i, c] = v
+                if v > best:
+                    best = v
+                    r_best = r
+            y[i, j] = best
+            arg[i, j] = r_best
+
+
+@njit(parallel=True, cache=True)
+def maxout_backward(dy, arg, k, dh):
+    """dh[i, j k + r] = dy[i, j] where r = arg[i, j], 0 elsewhere."""
+    n, m = dy.shape
+    for i in prange(n):
+        for j in range(m):
+            for r in range(k):
+                dh[i, j * k + r] = dy[i, j] if r == arg[i, j] else 0
+
+
+def maxout_ref(h, k):
+    g = h.reshape(h.shape[0], -1, k)
+    return g.max(axis=2), g.argmax(axis=2)
+
+
+# -- dropout masks --------------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def dropout_forward(x, key, keep, y, mask):
+    """Inverted dropout: mask = [u <= keep] / keep with u counter i*m+j of ``key``; y = x * mask.
+
+    DropConnect uses it on the weight matrix (Wan et al. 2013)."""
+    n, m = x.shape
+    scale = 1.0 / keep
+    for i in prange(n):
+        for j in range(m):
+            s = scale if uniform_at(key, i * m + j) <= keep else 0.0
+            mask[i, j] = s
+            y[i, j] = x[i, j] * s
+
+
+def dropout_ref(x, u, keep):
+    mask = (u <= keep) / keep
+    return x * mask, mask
+
+
+@njit(parallel=True, cache=True)
+def alpha_dropout_forward(x, key, keep, a, alpha_p, y, mask):
+    """Alpha dropout (Klambauer et al. 2017): y = a (x d + alpha' (1 - d)) + b', d = [u <= keep].
+
+    ``mask`` stores a d (the factor dy/dx); the constant term is ``a alpha' (1 - d) + b'`` with
+    b' = -a alpha' (1 - keep), which keeps mean 0 and variance 1 for standardized inputs.
+    """
+    n, m = x.shape
+    bconst = -a * alpha_p * (1.0 - keep)
+    for i in prange(n):
+        for j in range(m):
+            if uniform_at(key, i * m + j) <= keep:
+                mask[i, j] = a
+                y[i, j] = a * x[i, j] + bconst
+            else:
+                mask[i, j] = 0.0
+                y[i, j] = a * alpha_p + bconst
+
+
+def alpha_dropout_ref(x, u, keep, a, alpha_p):
+    d = u <= keep
+    return a * np.where(d, x, alpha_p) - a * alpha_p * (1.0 - keep), a * d
+
+
+@njit(parallel=True, cache=True)
+def mask_multiply(dy, mask, dx):
+    """dx = dy * mask (the backward pass of both dropouts)."""
+    n, m = dy.shape
+    for i in prange(n):
+        for j in range(m):
+            dx[i, j] = dy[i, j] * mask[i, j]
+
+
+# -- batch norm -------------------------------------------------------------------------------------
+@njit(cache=True)
+def batchnorm_train_forward(x, gamma, beta, eps, xhat, y, mean, inv_std):
+    """Batch statistics over rows: mean, biased variance; xhat = (x - mean) inv_std; y = gamma xhat + beta.
+
+    Writes ``mean`` and ``inv_std = 1/sqrt(var + eps)`` (per column) and returns nothing. Sums in
+    float64 so float32 batches keep their precision. Ioffe & Szegedy (2015), Algorithm 1.
+    """
+    n, m = x.shape
+    s = np.zeros(m)
+    for i in range(n):
+        for j in range(m):
+            s[j] += x[i, j]
+    for j in range(m):
+        mean[j] = s[j] / n
+        s[j] = 0.0
+    for i in range(n):
+        for j in range(m):
+            d = x[i, j] - mean[j]
+            s[j] += d * d
+    for j in range(m):
+        inv_std[j] = 1.0 / math.sqrt(s[j] / n + eps)
+    for i in range(n):
+        for j in range(m):
+            v = (x[i, j] - mean[j]) * inv_std[j]
+            xhat[i, j] = v
+            y[i, j] = gamma[j] * v + beta[j]
+
+
+@njit(cache=True)
+def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
+    """Closed-form backward of training-mode batch norm.
+
+    dbeta = sum_i dy, dgamma = sum_i dy xhat,
+    dx = gamma inv_std / n * (n dy - dbeta - xhat dgamma)  (the three-term form of the chain rule).
+    """
+    n, m = dy.shape
+    sb = np.zeros(m)
+    sg = np.zeros(m)
+    for i in range(n):
+        for j in range(m):
+            sb[j] += dy[i, j]
+            sg[j] += dy[i, j] * xhat[i, j]
+    for j in range(m):
+        dbeta[j] = sb[j]
+        dgamma[j] = sg[j]
+    for i in range(n):
+        for j in range(m):
+            dx[i, j] = gamma[j] * inv_std[j] / n * (n * dy[i, j] - sb[j] - xhat[i, j] * sg[j])
+
+
+def batchnorm_ref(x, gamma, beta, eps):
+    mean = x.mean(axis=0)
+    var = x.var(axis=0)
+    xhat = (x - mean) / np.sqrt(var + eps)
+    return gamma * xhat + beta, xhat, mean, 1.0 / np.sqrt(var + eps)
+
+
+def batchnorm_backward_ref(dy, xhat, gamma, inv_std):
+    n = dy.shape[0]
+    dbeta = dy.sum(axis=0)
+    dgamma = (dy * xhat).sum(axis=0)
+    dx = gamma * inv_std / n * (n * dy - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
+# -- losses ---------------------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def softmax_xent(z, y, grad, rowloss):
+    """Softmax cross-entropy per row: rowloss[i] = logsumexp(z_i) - z_i[y_i];
+    grad = (softmax(z) - onehot(y)) / n (the gradient of the mean loss)."""
+    n, c = z.shape
+    for i in prange(n):
+        zmax = z[i, 0]
+        for j in range(1, c):
+            if z[i, j] > zmax:
+                zmax = z[i, j]
+        s = 0.0
+        for j in range(c):
+            e = math.exp(z[i, j] - zmax)
+            grad[i, j] = e
+            s += e
+        rowloss[i] = math.log(s) + zmax - z[i, y[i]]
+        inv = 1.0 / (s * n)
+        for j in range(c):
+            grad[i, j] *= inv
+        grad[i, y[i]] -= 1.0 / n
+
+
+def softmax_xent_ref(z, y):
+    z = z - z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z).sum(axis=1))
+    p = np.exp(z - lse[:, None])
+    n = z.shape[0]
+    onehot = np.zeros_like(p)
+    onehot[np.arange(n), y] = 1.0
+    return (lse - z[np.arange(n), y]), (p - onehot) / n
+
+
+@njit(parallel=True, cache=True)
+def hinge_loss(z, y, margin, grad, rowloss):
+    """Multiclass SVM loss (Weston & Watkins 1999; the lectures' form):
+    rowloss[i] = sum_{j != y_i} max(0, z_ij - z_iy_i + margin); grad of the mean loss into ``grad``."""
+    n, c = z.shape
+    for i in prange(n):
+        zy = z[i, y[i]]
+        total = 0.0
+        count = 0
+        for j in range(c):
+            if j == y[i]:
+                grad[i, j] = 0.0
+                continue
+            v = z[i, j] - zy + margin
+            if v > 0:
+                total += v
+                count += 1
+                grad[i, j] = 1.0 / n
+            else:
+                grad[i, j] = 0.0
+        grad[i, y[i]] = -count / n
+        rowloss[i] = total
+
+
+def hinge_ref(z, y, margin):
+    n = z.shape[0]
+    zy = z[np.arange(n), y][:, None]
+    marg = np.maximum(0.0, z - zy + margin)
+    marg[np.arange(n), y] = 0.0
+    g = (marg > 0).astype(z.dtype)
+    g[np.arange(n), y] = -g.sum(axis=1)
+    return marg.sum(axis=1), g / n
+
+
+# -- parameter updates (flattened, C-contiguous) ------------------------------------------------------
+@njit(parallel=True, cache=True)
+def momentum_step(p, g, v, lr, mu, nesterov, decay):
+    """v = mu v - lr g; p += v (Nesterov: p += -mu v_old + (1 + mu) v); then p -= lr decay p_old.
+
+    The heavy-ball and Nesterov forms of the lectures (Sutskever et al. 2013, in the cs231n
+    "v_prev" form); ``decay`` is decoupled weight decay (0 for none). mu = 0 is plain SGD.
+    """
+    pf = p.reshape(-1)
+    gf = g.reshape(-1)
+    vf = v.reshape(-1)
+    for i in prange(pf.size):
+        v_old = vf[i]
+        vn = mu * v_old - lr * gf[i]
+        vf[i] = vn
+        old = pf[i]
+        if nesterov:
+            pf[i] = old - mu * v_old + (1.0 + mu) * vn - lr * decay * old
+        else:
+            pf[i] = old + vn - lr * decay * old
+
+
+@njit(parallel=True, cache=True)
+def adaptive_step(p, g, m, v, lr, beta1, beta2, eps, c1, c2, accumulate, decay):
+    """One step of the adaptive-rate core (AdaGrad, RMSProp, Adam, AdamW are its presets).
+
+    m = beta1 m + (1 - beta1) g                    (beta1 = 0: m = g, no first moment)
+    v = v + g^2 if accumulate else beta2 v + (1 - beta2) g^2
+    p -= lr (m / c1) / (sqrt(v / c2) + eps) + lr decay p_old
+
+    c1 = 1 - beta1^t and c2 = 1 - beta2^t are Adam's bias corrections (1 for none); ``decay`` is
+    AdamW's decoupled weight decay (Loshchilov & Hutter 2019).
+    """
+    pf = p.reshape(-1)
+    gf = g.reshape(-1)
+    mf = m.reshape(-1)
+    vf = v.reshape(-1)
+    for i in prange(pf.size):
+        gi = gf[i]
+        if beta1 > 0.0:
+            mi = beta1 * mf[i] + (1.0 - beta1) * gi
+            mf[i] = mi
+        else:
+            mi = gi
+        if accumulate:
+            vi = vf[i] + gi * gi
+        else:
+            vi = beta2 * vf[i] + (1.0 - beta2) * gi * gi
+        vf[i] = vi
+        old = pf[i]
+        pf[i] = old - lr * (mi / c1) / (math.sqrt(vi / c2) + eps) - lr * decay * old
+
+
+@njit(parallel=True, cache=True)
+def add_penalty(g, w, l1, l2):
+    """g += l2 w + l1 sign(w): the gradient of l1 |w|_1 + l2/2 |w|^2 (elastic net)."""
+    gf = g.reshape(-1)
+    wf = w.reshape(-1)
+    for i in prange(gf.size):
+        x = wf[i]
+        s = 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+        gf[i] += l2 * x + l1 * s

@@ -1,0 +1,136 @@
+"""Heads of the MLP: softmax cross-entropy, mean squared error and the multiclass hinge loss.
+
+A loss takes the network's raw outputs ``out`` (batch, n_out) and targets ``y``; ``forward`` returns
+the mean loss over the batch (a float) and prepares the gradient of that mean, which ``backward``
+returns (an array the loss owns, overwritten by the next call).
+
+* cross-entropy: L = mean_i [log sum_j e^{z_ij} - z_{i y_i}], dL/dz = (softmax(z) - onehot(y)) / n;
+* mse: L = mean_{i,j} (z_ij - y_ij)^2 (PyTorch's MSELoss), dL/dz = 2 (z - y) / (n m);
+* hinge: L = mean_i sum_{j != y_i} max(0, z_ij - z_{i y_i} + margin) (the lectures' SVM loss).
+
+>>> import numpy as np
+>>> ce = get_loss("cross_entropy")
+>>> round(ce.forward(np.zeros((2, 4), np.float32), np.array([0, 3])), 6)   # log 4
+1.386294
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from varprop.nn import kernels as K
+
+__all__ = ["Loss", "CrossEntropy", "MSE", "Hinge", "get_loss", "LOSSES"]
+
+
+class Loss:
+    name = ""
+    classification = True
+
+    def __init__(self):
+        self._grad = None
+        self._rows = None
+
+    def _buffers(self, out):
+        if self._grad is None or self._grad.shape != out.shape or self._grad.dtype != out.dtype:
+            self._grad = np.empty_like(out)
+            self._rows = np.empty(out.shape[0], np.float64)
+        return self._grad, self._rows
+
+    def config(self) -> dict:
+        return {"name": self.name}
+
+    def backward(self) -> np.ndarray:
+        if self._grad is None:
+            raise RuntimeError("call forward before backward")
+        return self._grad
+
+    def output(self, out: np.ndarray) -> np.ndarray:
+        """What predictions are made from: probabilities for cross-entropy, the scores otherwise."""
+        return out
+
+    def check_targets(self, y, n_out: int) -> np.ndarray:
+        """Targets validated once per fit (not per batch): class indices in [0, n_out)."""
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"class labels must be a 1-d array, got shape {y.shape}")
+        if y.dtype.kind not in "iu":
+            if y.dtype.kind != "f" or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                raise ValueError("class labels must be integers 0 .. n_classes-1")
+        y = y.astype(np.int64)
+        if y.size and (y.min() < 0 or y.max() >= n_out):
+            raise ValueError(f"class labels out of range: found {y.min()} .. {y.max()}, "
+                             f"the network has {n_out} outputs")
+        return y
+
+
+class CrossEntropy(Loss):
+    name = "cross_entropy"
+
+    def forward(self, out, y) -> float:
+        grad, rows = self._buffers(out)
+        K.softmax_xent(out, y, grad, rows)
+        return float(rows.mean())
+
+    def output(self, out):
+        z = out - out.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+class Hinge(Loss):
+    """The multiclass SVM loss with ``margin`` (Delta = 1 in the lectures)."""
+    name = "hinge"
+
+    def __init__(self, margin: float = 1.0):
+        super().__init__()
+        if not margin > 0:
+            raise ValueError(f"hinge margin must be positive, got {margin}")
+        self.margin = float(margin)
+
+    def config(self):
+        return {"name": self.name, "margin": self.margin}
+
+    def forward(self, out, y) -> float:
+        grad, rows = self._buffers(out)
+        K.hinge_loss(out, y, self.margin, grad, rows)
+        return float(rows.mean())
+
+
+class MSE(Loss):
+    name = "mse"
+    classification = False
+
+    def check_targets(self, y, n_out):
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 1 and n_out == 1:
+            y = y[:, None]
+        if y.ndim != 2 or y.shape[1] != n_out:
+            raise ValueError(f"regression targets must have shape (n, {n_out}), got {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("regression targets contain NaN or infinity")
+        return y
+
+    def forward(self, out, y) -> float:
+        grad, _ = self._buffers(out)
+        np.subtract(out, y, out=grad, casting="unsafe")
+        loss = float(np.vdot(grad, grad)) / grad.size
+        grad *= grad.dtype.type(2.0 / grad.size)
+        return loss
+
+
+LOSSES = {"cross_entropy": CrossEntropy, "mse": MSE, "hinge": Hinge}
+_ALIASES = {"crossentropy": "cross_entropy", "xent": "cross_entropy", "log_loss": "cross_entropy",
+            "squared_error": "mse", "svm": "hinge", "multiclass_hinge": "hinge"}
+
+
+def get_loss(name, **kwargs) -> Loss:
+    """A loss by name: "cross_entropy", "mse" or "hinge" (a :class:`Loss` is returned unchanged)."""
+    if isinstance(name, Loss):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"loss must be a name, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+    return LOSSES[key](**kwargs)

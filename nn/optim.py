@@ -1,0 +1,192 @@
+"""Optimizers as presets of two cores (the lectures' update rules).
+
+Momentum core (:class:`Momentum`), velocity v and step size lr:
+    v <- mu v - lr g;  p <- p + v                                  (heavy ball; mu = 0 is SGD)
+    p <- p - mu v_old + (1 + mu) v                                 (Nesterov, the cs231n form)
+
+Adaptive core (:class:`Adaptive`), first moment m, second moment v, step t:
+    m <- beta1 m + (1 - beta1) g            (beta1 = 0: m = g)
+    v <- v + g^2 (AdaGrad)  or  v <- beta2 v + (1 - beta2) g^2 (RMSProp, Adam)
+    p <- p - lr (m / c1) / (sqrt(v / c2) + eps),  c1 = 1 - beta1^t, c2 = 1 - beta2^t (Adam), else 1
+
+Presets: sgd, momentum, nesterov (momentum core); adagrad, rmsprop, adam, adamw (adaptive core).
+``decay`` is decoupled weight decay p <- p - lr decay p (AdamW, Loshchilov & Hutter 2019), applied to
+parameters with ``regularize`` set (weights, not biases or batch-norm parameters); coupled L2 is the
+trainer's job (it adds to the gradient). Frozen parameters are skipped.
+
+>>> import numpy as np
+>>> from varprop.nn.layers import Parameter
+>>> p = Parameter(np.array([1.0])); p.grad[:] = 0.5
+>>> get_optimizer("sgd", lr=0.1).step([p]); round(float(p.value[0]), 6)
+0.95
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from varprop.nn import kernels as K
+
+__all__ = ["Optimizer", "Momentum", "Adaptive", "get_optimizer", "OPTIMIZERS"]
+
+
+def _positive(v, what):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
+    v = float(v)
+    if not (v > 0 and np.isfinite(v)):
+        raise ValueError(f"{what} must be positive and finite, got {v}")
+    return v
+
+
+def _unit(v, what, closed_low=True):
+    v = float(v)
+    if not (0.0 <= v < 1.0 if closed_low else 0.0 < v < 1.0):
+        raise ValueError(f"{what} must be in {'[0' if closed_low else '(0'}, 1), got {v}")
+    return v
+
+
+class Optimizer:
+    """Common state handling: per-parameter slots keyed by parameter name, and the step count t."""
+    name = ""
+    slots: tuple = ()
+
+    def __init__(self, lr: float, decay: float = 0.0):
+        self.lr = _positive(lr, "learning rate")
+        if not decay >= 0:
+            raise ValueError(f"weight decay must be >= 0, got {decay}")
+        self.decay = float(decay)
+        self.t = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def _slots(self, p):
+        s = self.state.get(p.name)
+        if s is None or s[self.slots[0]].shape != p.value.shape:
+            s = self.state[p.name] = {k: np.zeros_like(p.value) for k in self.slots}
+        return s
+
+    def step(self, parameters) -> None:
+        self.t += 1
+        for p in parameters:
+            if p.frozen:
+                continue
+            self._update(p, self._slots(p), self.decay if p.regularize else 0.0)
+
+    def config(self) -> dict:
+        raise NotImplementedError
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Flat name -> array view of the state (for checkpoints)."""
+        return {f"{pname}/{slot}": a for pname, s in self.state.items() for slot, a in s.items()}
+
+    def load_state_arrays(self, arrays: dict, t: int) -> None:
+        self.t = int(t)
+        self.state = {}
+        for key, a in arrays.items():
+            pname, slot = key.rsplit("/", 1)
+            self.state.setdefault(pname, {})[slot] = np.array(a)
+
+
+class Momentum(Optimizer):
+    """The momentum core: SGD (mu = 0), heavy-ball momentum, Nesterov."""
+    slots = ("velocity",)
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, name="sgd"):
+        super().__init__(lr, decay)
+        self.momentum = _unit(momentum, "momentum")
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov needs momentum > 0")
+        self.name = name
+
+    def _update(self, p, s, decay):
+        K.momentum_step(p.value, p.grad, s["velocity"], self.lr, self.momentum, self.nesterov, decay)
+
+    def config(self):
+        return {"name": self.name, "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "decay": self.decay}
+
+
+class Adaptive(Optimizer):
+    """The adaptive-rate core: AdaGrad, RMSProp, Adam, AdamW."""
+    slots = ("m", "v")
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, accumulate=False, bias_correction=True,
+                 decay=0.0, name="adam"):
+        super().__init__(lr, decay)
+        self.beta1 = _unit(beta1, "beta1")
+        self.beta2 = _unit(beta2, "beta2")
+        self.eps = _positive(eps, "eps")
+        self.accumulate = bool(accumulate)
+        self.bias_correction = bool(bias_correction)
+        self.name = name
+
+    def _update(self, p, s, decay):
+        c1 = 1.0 - self.beta1 ** self.t if self.bias_correction and self.beta1 > 0 else 1.0
+        c2 = 1.0 - self.beta2 ** self.t if self.bias_correction and not self.accumulate else 1.0
+        K.adaptive_step(p.value, p.grad, s["m"], s["v"], self.lr, self.beta1, self.beta2, self.eps, c1, c2,
+                        self.accumulate, decay)
+
+    def config(self):
+        return {"name": self.name, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                "accumulate": self.accumulate, "bias_correction": self.bias_correction, "decay": self.decay}
+
+
+def _sgd(lr=0.01, weight_decay=0.0):
+    return Momentum(lr, 0.0, False, weight_decay, "sgd")
+
+
+def _momentum(lr=0.01, momentum=0.9, weight_decay=0.0):
+    return Momentum(lr, momentum, False, weight_decay, "momentum")
+
+
+def _nesterov(lr=0.01, momentum=0.9, weight_decay=0.0):
+    return Momentum(lr, momentum, True, weight_decay, "nesterov")
+
+
+def _adagrad(lr=0.01, eps=1e-8, weight_decay=0.0):
+    return Adaptive(lr, 0.0, 0.0, eps, True, False, weight_decay, "adagrad")
+
+
+def _rmsprop(lr=0.001, decay_rate=0.99, eps=1e-8, weight_decay=0.0):
+    return Adaptive(lr, 0.0, decay_rate, eps, False, False, weight_decay, "rmsprop")
+
+
+def _adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    return Adaptive(lr, beta1, beta2, eps, False, True, weight_decay, "adam")
+
+
+def _adamw(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    return Adaptive(lr, beta1, beta2, eps, False, True, weight_decay, "adamw")
+
+
+OPTIMIZERS = {"sgd": _sgd, "momentum": _momentum, "nesterov": _nesterov, "adagrad": _adagrad,
+              "rmsprop": _rmsprop, "adam": _adam, "adamw": _adamw}
+
+
+def get_optimizer(name, lr=None, **kwargs) -> Optimizer:
+    """An optimizer preset by name (an :class:`Optimizer` is returned unchanged).
+
+    Keyword names: ``lr``; ``momentum`` (momentum, nesterov); ``beta1``, ``beta2``, ``eps`` (adam,
+    adamw); ``decay_rate`` (rmsprop); ``weight_decay`` (decoupled; adamw's default 0.01, others 0).
+    """
+    if isinstance(name, Optimizer):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"optimizer must be a name, got {type(name).__name__}")
+    key = name.strip().lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    if lr is not None:
+        kwargs["lr"] = lr
+    try:
+        return OPTIMIZERS[key](**kwargs)
+    except TypeError as e:
+        raise TypeError(f"optimizer {key!r}: {e}") from None
+
+
+def optimizer_from_config(cfg: dict) -> Optimizer:
+    cfg = dict(cfg)
+    name = cfg.pop("name")
+    if name in ("sgd", "momentum", "nesterov"):
+        return Momentum(name=name, **cfg)
+    return Adaptive(name=name, **cfg)

@@ -1,0 +1,445 @@
+"""The training loop: minibatches, penalties, clipping, schedules, early stopping, divergence, checkpoints.
+
+One optimizer step on a minibatch B of the shuffled training set:
+
+    out = net(X_B, train=True);  L = loss(out, y_B)
+    g = dL/dtheta + l2 theta + l1 sign(theta) [+ weight_decay theta, coupled]   (weights only)
+    g <- g min(1, clip_norm / |g|_2)                                             (global norm clipping)
+    theta <- optimizer(theta, g, lr_0 schedule(t))
+
+The epoch-e order is the argsort of the counter stream (seed, e), and dropout masks are keyed by the
+optimizer step, so a run is a pure function of its seed and a resumed run repeats the uninterrupted
+one bit for bit. A non-finite loss stops training with a message naming the epoch and step and puts
+back the weights of the last step whose loss was finite. Ctrl-C during ``fit`` saves a checkpoint
+(when a path is set) at the last completed step, then re-raises.
+
+``train_loss``/``train_acc`` of an epoch are running means over its minibatches (in training mode);
+``val_loss``/``val_acc`` come from a test-mode pass over the validation set after the epoch.
+
+>>> import numpy as np
+>>> from varprop.nn.network import build_mlp
+>>> rng = np.random.default_rng(0); X = rng.normal(size=(64, 2)).astype(np.float32)
+>>> y = (X[:, 0] > 0).astype(int)
+>>> t = Trainer(build_mlp(2, [8], 2, seed=0), "cross_entropy", "adam", batch_size=16, epochs=5, progress=False)
+>>> h = t.fit(X, y)
+>>> len(h.epochs), h.diverged
+(5, False)
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from varprop import streams
+from varprop.io import Progress
+from varprop.nn import checkpoint as ckpt
+from varprop.nn import kernels as K
+from varprop.nn.losses import Loss, get_loss
+from varprop.nn.network import Network
+from varprop.nn.optim import Optimizer, get_optimizer, optimizer_from_config
+from varprop.nn.schedules import Schedule, get_schedule, schedule_from_config
+
+__all__ = ["Trainer", "History"]
+
+_SHUFFLE, _SPLIT = 1, 2     # stream ids: (seed, epoch, _SHUFFLE) orders an epoch; (seed, 0, _SPLIT) the split
+_EVAL_CHUNK = 1024
+
+
+@dataclass
+class History:
+    """Per-epoch records (epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds) and how it ended."""
+    epochs: list = field(default_factory=list)
+    diverged: bool = False
+    message: str = ""
+    stopped_early: bool = False
+    best_epoch: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"epochs": [dict(e) for e in self.epochs], "diverged": self.diverged, "message": self.message,
+                "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls([dict(e) for e in d.get("epochs", [])], bool(d.get("diverged", False)), d.get("message", ""),
+                   bool(d.get("stopped_early", False)), d.get("best_epoch"))
+
+
+def _nonneg(v, what) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
+    v = float(v)
+    if not (v >= 0 and math.isfinite(v)):
+        raise ValueError(f"{what} must be >= 0 and finite, got {v}")
+    return v
+
+
+def _posint(v, what) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{what} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+def permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order of epoch ``epoch``: argsort of n uniforms of the stream (seed, epoch, shuffle)."""
+    return np.argsort(streams.uniform(seed, (epoch, _SHUFFLE), n), kind="stable")
+
+
+class Trainer:
+    """Train ``network`` on (X, y) with ``loss`` and ``optimizer`` (names or objects).
+
+    ``weight_decay`` is PyTorch's: coupled (added to the gradient) for every optimizer but AdamW,
+    whose decoupled decay it sets. ``l1``/``l2`` add l1 |W|_1 + l2/2 |W|^2 to the objective (elastic
+    net when both). Penalties touch weights only. ``schedule`` is a name or a
+    :class:`~varprop.nn.schedules.Schedule`; ``clip_norm`` caps the global gradient norm;
+    ``early_stopping`` watches the validation loss (a ``validation_fraction`` split of the training
+    set when no validation set is given), stops after ``patience`` epochs without an improvement
+    larger than ``min_delta`` and restores the best weights. ``progress``: None shows a bar on a
+    terminal, False never. ``callback(record)`` is called after each epoch. ``checkpoint``: a path
+    saved after each epoch, at the end and on Ctrl-C.
+    """
+
+    def __init__(self, network: Network, loss="cross_entropy", optimizer="adam", batch_size: int = 128,
+                 epochs: int = 10, seed: int = 0, weight_decay: float = 0.0, l1: float = 0.0, l2: float = 0.0,
+                 schedule=None, clip_norm=None, early_stopping: bool = False, patience: int = 5,
+                 progress=None, *, validation_fraction: float = 0.1, min_delta: float = 0.0, checkpoint=None,
+                 callback=None):
+        if not isinstance(network, Network):
+            raise TypeError(f"network must be a Network, got {type(network).__name__}")
+        self.network = network
+        self.loss: Loss = get_loss(loss)
+        self.optimizer: Optimizer = get_optimizer(optimizer)
+        self.batch_size = _posint(batch_size, "batch_size")
+        self.epochs = _posint(epochs, "epochs")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        self.l1 = _nonneg(l1, "l1")
+        self.l2 = _nonneg(l2, "l2")
+        if self.optimizer.name == "adamw" and self.weight_decay > 0:
+            self.optimizer.decay = self.weight_decay
+        self.schedule: Schedule = get_schedule("constant" if schedule is None else schedule)
+        self.clip_norm = None if clip_norm is None else _nonneg(clip_norm, "clip_norm")
+        if self.clip_norm == 0:
+            raise ValueError("clip_norm must be positive")
+        self.early_stopping = bool(early_stopping)
+        self.patience = _posint(patience, "patience")
+        self.validation_fraction = float(validation_fraction)
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+        self.min_delta = _nonneg(min_delta, "min_delta")
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.callback = callback
+        self.base_lr = self.optimizer.lr
+        # position and bookkeeping (all saved in checkpoints)
+        self.epoch = 0          # completed epochs
+        self.batch = 0          # next batch within the current epoch
+        self._sums = [0.0, 0.0, 0]   # loss sum, correct count, samples of the current epoch
+        self.history = History()
+        self._best = None       # (val_loss, epoch, {name: array copy})
+        self._bad_epochs = 0
+        self._backup = None
+        self._have_backup = False
+        self._interrupted = False
+
+    # -- data checks ---------------------------------------------------------------------------------
+    def _check_X(self, X, what="X") -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"{what} must be a 2-d array (samples, features), got shape {X.shape}")
+        if X.shape[1] != self.network.n_in:
+            raise ValueError(f"{what} has {X.shape[1]} features but the network expects {self.network.n_in}")
+        if X.shape[0] == 0:
+            raise ValueError(f"{what} is empty")
+        if X.dtype.kind not in "fiub":
+            raise TypeError(f"{what} must be numeric, got dtype {X.dtype}")
+        X = np.ascontiguousarray(X, dtype=self.network.dtype)
+        if not np.all(np.isfinite(X)):
+            raise ValueError(f"{what} contains NaN or infinity")
+        return X
+
+    def _check_xy(self, X, y, what="X"):
+        X = self._check_X(X, what)
+        y = self.loss.check_targets(y, self.network.n_out)
+        if len(y) != len(X):
+            raise ValueError(f"{what} has {len(X)} samples but its targets have {len(y)}")
+        return X, y
+
+    # -- evaluation ----------------------------------------------------------------------------------
+    def _outputs(self, X):
+        out = np.empty((len(X), self.network.n_out), self.network.dtype)
+        for s in range(0, len(X), _EVAL_CHUNK):
+            out[s:s + _EVAL_CHUNK] = self.network._forward(X[s:s + _EVAL_CHUNK], False)
+        return out
+
+    def _evaluate(self, X, y):
+        total, correct = 0.0, 0
+        for s in range(0, len(X), _EVAL_CHUNK):
+            out = self.network._forward(X[s:s + _EVAL_CHUNK], False)
+            yb = y[s:s + _EVAL_CHUNK]
+            total += self.loss.forward(out, yb) * len(yb)
+            if self.loss.classification:
+                correct += int(np.count_nonzero(out.argmax(axis=1) == yb))
+        acc = correct / len(X) if self.loss.classification else None
+        return total / len(X), acc
+
+    def evaluate(self, X, y) -> tuple:
+        """(mean loss, accuracy) in test mode; accuracy is None for regression."""
+        X, y = self._check_xy(X, y)
+        return self._evaluate(X, y)
+
+    def predict_output(self, X) -> np.ndarray:
+        """Class probabilities (cross-entropy), scores (hinge) or values (mse)."""
+        return self.loss.output(self._outputs(self._check_X(X)))
+
+    def predict(self, X) -> np.ndarray:
+        """Class indices for classification losses, outputs for regression."""
+        out = self._outputs(self._check_X(X))
+        return out.argmax(axis=1) if self.loss.classification else out
+
+    # -- pieces of a step ----------------------------------------------------------------------------
+    def _penalty(self, params) -> float:
+        if self.l1 == 0 and self.l2 == 0:
+            return 0.0
+        s = 0.0
+        for p in params:
+            if p.regularize:
+                w = p.value.astype(np.float64, copy=False)
+                s += self.l1 * float(np.abs(w).sum()) + 0.5 * self.l2 * float(np.vdot(w, w))
+        return s
+
+    def _regularize(self, params):
+        coupled = self.weight_decay if self.optimizer.name != "adamw" else 0.0
+        l2 = self.l2 + coupled
+        if self.l1 == 0 and l2 == 0:
+            return
+        for p in params:
+            if p.regularize and not p.frozen:
+                K.add_penalty(p.grad, p.value, self.l1, l2)
+
+    def _clip(self, params):
+        if self.clip_norm is None:
+            return
+        sq = sum(float(np.vdot(p.grad, p.grad)) for p in params if not p.frozen)
+        norm = math.sqrt(sq)
+        if norm > self.clip_norm:
+            scale = self.clip_norm / norm
+            for p in params:
+                if not p.frozen:
+                    p.grad *= p.grad.dtype.type(scale)
+
+    def _save_backup(self, params):
+        if self._backup is None:
+            self._backup = [np.empty_like(p.value) for p in params]
+        for b, p in zip(self._backup, params):
+            np.copyto(b, p.value)
+        self._have_backup = True
+
+    def _restore_backup(self, params):
+        if self._have_backup:
+            for b, p in zip(self._backup, params):
+                np.copyto(p.value, b)
+
+    def _snapshot(self) -> dict:
+        return {k: v.copy() for k, v in self.network.state_arrays().items()}
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def fit(self, X, y, X_val=None, y_val=None) -> History:
+        """Train until ``epochs`` epochs are done (continuing from the current position); returns the history."""
+        X, y = self._check_xy(X, y)
+        if (X_val is None) != (y_val is None):
+            raise ValueError("give both X_val and y_val, or neither")
+        if X_val is not None:
+            X_val, y_val = self._check_xy(X_val, y_val, "X_val")
+        elif self.early_stopping:
+            X, y, X_val, y_val = self._split(X, y)
+        if self.network.n_out < 2 and self.loss.classification:
+            raise ValueError("a classification loss needs at least 2 outputs")
+        with self._sigint_guard():
+            try:
+                self._loop(X, y, X_val, y_val)
+            except KeyboardInterrupt:
+                if self.checkpoint is not None:
+                    self.save_checkpoint(self.checkpoint)
+                raise
+        if self.checkpoint is not None:
+            self.save_checkpoint(self.checkpoint)
+        return self.history
+
+    def _split(self, X, y):
+        n = len(X)
+        n_val = max(1, int(round(self.validation_fraction * n)))
+        if n - n_val < 1:
+            raise ValueError("too few samples to split off a validation set for early stopping")
+        order = np.argsort(streams.uniform(self.seed, (0, _SPLIT), n), kind="stable")
+        tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
+        return X[tr], y[tr], X[va], y[va]
+
+    @contextlib.contextmanager
+    def _sigint_guard(self):
+        """Turn Ctrl-C into a flag checked between steps, so a checkpoint never holds a half-done update."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._interrupted = False
+
+        def handler(signum, frame):
+            self._interrupted = True
+
+        try:
+            previous = signal.signal(signal.SIGINT, handler)
+        except ValueError:     # not in the main interpreter
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _loop(self, X, y, X_val, y_val):
+        net, opt, loss = self.network, self.optimizer, self.loss
+        params = net.parameters()
+        n = len(X)
+        bs = min(self.batch_size, n)
+        nb = (n + bs - 1) // bs
+        classify = loss.classification
+        xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
+        ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
+        h = self.history
+        while self.epoch < self.epochs and not h.diverged and not h.stopped_early:
+            order = permutation(self.seed, self.epoch, n)
+            start = time.perf_counter()
+            bar = Progress(nb - self.batch, f"epoch {self.epoch + 1}/{self.epochs}",
+                           enabled=None if self.progress is None else bool(self.progress))
+            with bar:
+                for b in range(self.batch, nb):
+                    idx = order[b * bs:(b + 1) * bs]
+                    m = len(idx)
+                    xb = np.take(X, idx, axis=0, out=xbuf[:m])
+                    yb = np.take(y, idx, axis=0, out=ybuf[:m])
+                    out = net._forward(xb, True)
+                    value = loss.forward(out, yb)
+                    if not math.isfinite(value):
+                        self._restore_backup(params)
+                        h.diverged = True
+                        h.message = (f"training diverged at epoch {self.epoch + 1}, step {b + 1} of {nb} "
+                                     f"(optimizer step {net.step + 1}): the loss is {value}; kept the weights "
+                                     f"of the last step with a finite loss (try a lower learning rate, "
+                                     f"gradient clipping or a smaller initial weight scale)")
+                        break
+                    self._sums[0] += value * m
+                    if classify:
+                        self._sums[1] += int(np.count_nonzero(out.argmax(axis=1) == yb))
+                    self._sums[2] += m
+                    net.backward(loss.backward())
+                    self._regularize(params)
+                    self._clip(params)
+                    self._save_backup(params)
+                    opt.lr = self.base_lr * self.schedule((net.step + 0.5) / nb, self.epochs)
+                    opt.step(params)
+                    net.step += 1
+                    self.batch = b + 1
+                    bar.update(info=f"loss {self._sums[0] / self._sums[2]:.4f}")
+                    if self._interrupted:
+                        raise KeyboardInterrupt(f"interrupted at epoch {self.epoch + 1}, step {b + 1}")
+            if h.diverged:
+                break
+            self._end_epoch(X_val, y_val, time.perf_counter() - start)
+
+    def _end_epoch(self, X_val, y_val, seconds):
+        h = self.history
+        loss_sum, correct, count = self._sums
+        rec = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(count, 1),
+               "train_acc": (correct / max(count, 1)) if self.loss.classification else None,
+               "val_loss": None, "val_acc": None, "lr": self.optimizer.lr, "seconds": seconds}
+        if X_val is not None:
+            rec["val_loss"], rec["val_acc"] = self._evaluate(X_val, y_val)
+        h.epochs.append(rec)
+        self.epoch += 1
+        self.batch = 0
+        self._sums = [0.0, 0.0, 0]
+        if X_val is not None and self.early_stopping:
+            if self._best is None or rec["val_loss"] < self._best[0] - self.min_delta:
+                self._best = (rec["val_loss"], self.epoch, self._snapshot())
+                self._bad_epochs = 0
+            else:
+                self._bad_epochs += 1
+            h.best_epoch = self._best[1]
+            if self._bad_epochs >= self.patience or self.epoch >= self.epochs:
+                self.network.load_state_arrays(self._best[2])
+                if self._bad_epochs >= self.patience:
+                    h.stopped_early = True
+                    h.message = (f"stopped early after epoch {self.epoch}: no validation improvement for "
+                                 f"{self.patience} epochs; restored the weights of epoch {self._best[1]}")
+        if self.callback is not None:
+            self.callback(dict(rec))
+        if self.checkpoint is not None and self.epoch < self.epochs and not h.stopped_early:
+            self.save_checkpoint(self.checkpoint)
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"network": self.network.config(), "loss": self.loss.config(), "optimizer": self.optimizer.config(),
+                "schedule": self.schedule.config(), "base_lr": self.base_lr, "batch_size": self.batch_size,
+                "epochs": self.epochs, "seed": self.seed, "weight_decay": self.weight_decay, "l1": self.l1,
+                "l2": self.l2, "clip_norm": self.clip_norm, "early_stopping": self.early_stopping,
+                "patience": self.patience, "validation_fraction": self.validation_fraction,
+                "min_delta": self.min_delta, "frozen": self.network.frozen_names()}
+
+    def save_checkpoint(self, path) -> str:
+        """Write the full training state to ``path`` (atomic); :meth:`resume` continues from it."""
+        state = {"epoch": self.epoch, "batch": self.batch, "step": self.network.step, "opt_t": self.optimizer.t,
+                 "sums": list(self._sums), "history": self.history.to_dict(), "bad_epochs": self._bad_epochs,
+                 "best": None if self._best is None else [self._best[0], self._best[1]]}
+        arrays = dict(self.network.state_arrays())
+        arrays.update({f"opt/{k}": v for k, v in self.optimizer.state_arrays().items()})
+        if self._best is not None:
+            arrays.update({f"best/{k}": v for k, v in self._best[2].items()})
+        return ckpt.write(path, {"format": ckpt.FORMAT, "trainer": self.config(), "state": state}, arrays)
+
+    @classmethod
+    def from_checkpoint(cls, path, **overrides) -> "Trainer":
+        """The trainer saved at ``path``, ready to continue (``overrides``: e.g. epochs, progress, callback)."""
+        config, arrays = ckpt.read(path)
+        try:
+            tc, st = config["trainer"], config["state"]
+            net = Network.from_config(tc["network"])
+            net.load_state_arrays(arrays)
+            loss = get_loss(tc["loss"]["name"], **{k: v for k, v in tc["loss"].items() if k != "name"})
+            opt = optimizer_from_config(tc["optimizer"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"checkpoint {path!r} is incomplete or from another version ({e})") from None
+        kw = dict(batch_size=tc["batch_size"], epochs=tc["epochs"], seed=tc["seed"],
+                  weight_decay=tc["weight_decay"], l1=tc["l1"], l2=tc["l2"],
+                  schedule=schedule_from_config(tc["schedule"]), clip_norm=tc["clip_norm"],
+                  early_stopping=tc["early_stopping"], patience=tc["patience"],
+                  validation_fraction=tc["validation_fraction"], min_delta=tc["min_delta"])
+        kw.update(overrides)
+        t = cls(net, loss, opt, **kw)
+        t.base_lr = float(tc["base_lr"])
+        frozen = set(tc.get("frozen", ()))
+        for p in net.parameters():
+            p.frozen = p.name in frozen
+        opt.load_state_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}, st["opt_t"])
+        net.step = st["step"]
+        t.epoch, t.batch = int(st["epoch"]), int(st["batch"])
+        t._sums = [float(st["sums"][0]), float(st["sums"][1]), int(st["sums"][2])]
+        t.history = History.from_dict(st["history"])
+        t._bad_epochs = int(st["bad_epochs"])
+        if st["best"] is not None:
+            t._best = (st["best"][0], st["best"][1],
+                       {k[5:]: v for k, v in arrays.items() if k.startswith("best/")})
+        return t
+
+    @classmethod
+    def resume(cls, path, X, y, X_val=None, y_val=None, **overrides) -> "Trainer":
+        """Continue the run saved at ``path`` on the same data; returns the trainer (its ``history`` is complete)."""
+        t = cls.from_checkpoint(path, **overrides)
+        t.fit(X, y, X_val, y_val)
+        return t
