@@ -217,9 +217,12 @@ def small_signal_moments(act_key: tuple) -> tuple:
         m2, d2 = (_moment_factor(b, kind, Fraction(1), 30)[0] for kind in ("second", "deriv2"))
         return m2, d2, True
     x = sp.Symbol("x", real=True)
+    eps = sp.Symbol("eps", positive=True)
     dphi = b.sympy_derivative(x)
-    d_plus = sp.limit(dphi, x, 0, "+")
-    d_minus = sp.limit(dphi, x, 0, "-")
+    # substitute +-eps first so that a Piecewise picks its one-sided branch (limit() of a Piecewise at a
+    # breakpoint is not reliable), then let eps -> 0+
+    d_plus = sp.limit(sp.piecewise_fold(dphi.subs(x, eps)), eps, 0, "+")
+    d_minus = sp.limit(sp.piecewise_fold(dphi.subs(x, -eps)), eps, 0, "+")
     phi0 = sp.simplify(b.sympy(x).subs(x, 0))
     deriv2 = sp.simplify((d_plus ** 2 + d_minus ** 2) / 2)
     if phi0 == 0:
