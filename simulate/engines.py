@@ -31,9 +31,9 @@ import math
 import numpy as np
 
 from varprop.streams import key as stream_key
-from varprop.streams import normal as stream_normal
 
 from . import kernels
+from .rng import normal as stream_normal
 
 __all__ = ["PURPOSE", "STAT_FIELDS", "Dense", "Gaussian", "simulate_trial", "BN_EPS"]
 

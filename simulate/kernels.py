@@ -40,89 +40,115 @@ __all__ = ["BLOCK", "SATURATION", "forward", "backward", "forward_reference", "b
 
 BLOCK = 256          # units per partial sum: fixed, so the sums do not depend on the thread count
 SATURATION = 0.01    # a unit is saturated where |phi'(h)| < SATURATION
+PARALLEL_MIN = 1 << 17  # below this many entries a thread team costs more than it saves (same bits either way)
 FORWARD_FIELDS = ("sum_h", "sum_h2", "sum_x", "sum_x2", "saturated", "dead")
 BACKWARD_FIELDS = ("sum_g", "sum_g2")
 
 
-@njit(parallel=True, cache=True)
-def _forward_kernel(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
+@njit(cache=True, inline="always")
+def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
     nb, m = h.shape
     n = m // k
-    nblocks = part.shape[0]
     inv_keep = 1.0 / keep
-    for blk in prange(nblocks):
-        j0 = blk * BLOCK
-        j1 = min(j0 + BLOCK, n)
-        s_h = 0.0
-        s_h2 = 0.0
-        s_x = 0.0
-        s_x2 = 0.0
-        sat = 0.0
-        dead = 0.0
-        for j in range(j0, j1):
-            alive = False
-            for b in range(nb):
-                best = -np.inf
-                best_i = 0
-                for i in range(k):
-                    hv = h[b, k * j + i]
-                    s_h += hv
-                    s_h2 += hv * hv
-                    dv = _dphi(code, hv, p0, p1)
-                    if abs(dv) < SATURATION:
-                        sat += 1.0
-                    if k == 1:
-                        best = _phi(code, hv, p0, p1)
-                        d[b, j] = dv
+    j0 = blk * BLOCK
+    j1 = min(j0 + BLOCK, n)
+    s_h = 0.0
+    s_h2 = 0.0
+    s_x = 0.0
+    s_x2 = 0.0
+    sat = 0.0
+    dead = 0.0
+    for j in range(j0, j1):
+        alive = False
+        for b in range(nb):
+            best = -np.inf
+            best_i = 0
+            for i in range(k):
+                hv = h[b, k * j + i]
+                s_h += hv
+                s_h2 += hv * hv
+                if k == 1:
+                    if code == 2:  # tanh: phi' from phi, one tanh instead of two
+                        best = np.tanh(hv)
+                        dv = 1.0 - best * best
                     else:
-                        d[b, k * j + i] = 0.0
-                        if hv > best:
-                            best = hv
-                            best_i = i
-                if k > 1:
-                    d[b, k * j + best_i] = 1.0
-                if d[b, k * j + best_i] != 0.0:
-                    alive = True
-                a = best
-                if use_res:
-                    a += res[b, j]
-                if keep < 1.0:
-                    a = a * inv_keep if uniform_at(key, b * n + j) <= keep else 0.0
-                x[b, j] = a
-                s_x += a
-                s_x2 += a * a
-            if not alive:
-                dead += 1.0
-        part[blk, 0] = s_h
-        part[blk, 1] = s_h2
-        part[blk, 2] = s_x
-        part[blk, 3] = s_x2
-        part[blk, 4] = sat
-        part[blk, 5] = dead
+                        best = _phi(code, hv, p0, p1)
+                        dv = _dphi(code, hv, p0, p1)
+                    d[b, j] = dv
+                else:
+                    dv = 1.0  # maxout's pieces are the identity
+                    d[b, k * j + i] = 0.0
+                    if hv > best:
+                        best = hv
+                        best_i = i
+                if abs(dv) < SATURATION:
+                    sat += 1.0
+            if k > 1:
+                d[b, k * j + best_i] = 1.0
+            if d[b, k * j + best_i] != 0.0:
+                alive = True
+            a = best
+            if use_res:
+                a += res[b, j]
+            if keep < 1.0:
+                a = a * inv_keep if uniform_at(key, b * n + j) <= keep else 0.0
+            x[b, j] = a
+            s_x += a
+            s_x2 += a * a
+        if not alive:
+            dead += 1.0
+    part[blk, 0] = s_h
+    part[blk, 1] = s_h2
+    part[blk, 2] = s_x
+    part[blk, 3] = s_x2
+    part[blk, 4] = sat
+    part[blk, 5] = dead
 
 
 @njit(parallel=True, cache=True)
-def _backward_kernel(g, d, k, key, keep, dh, part):
+def _forward_parallel(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
+    for blk in prange(part.shape[0]):
+        _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
+
+
+@njit(cache=True)
+def _forward_serial(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
+    for blk in range(part.shape[0]):
+        _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
+
+
+@njit(cache=True, inline="always")
+def _backward_block(blk, g, d, k, key, keep, dh, part):
     nb, n = g.shape
-    nblocks = part.shape[0]
     inv_keep = 1.0 / keep
-    for blk in prange(nblocks):
-        j0 = blk * BLOCK
-        j1 = min(j0 + BLOCK, n)
-        s_g = 0.0
-        s_g2 = 0.0
-        for j in range(j0, j1):
-            for b in range(nb):
-                gv = g[b, j]
-                s_g += gv
-                s_g2 += gv * gv
-                if keep < 1.0:
-                    gv = gv * inv_keep if uniform_at(key, b * n + j) <= keep else 0.0
-                    g[b, j] = gv
-                for i in range(k):
-                    dh[b, k * j + i] = gv * d[b, k * j + i]
-        part[blk, 0] = s_g
-        part[blk, 1] = s_g2
+    j0 = blk * BLOCK
+    j1 = min(j0 + BLOCK, n)
+    s_g = 0.0
+    s_g2 = 0.0
+    for j in range(j0, j1):
+        for b in range(nb):
+            gv = g[b, j]
+            s_g += gv
+            s_g2 += gv * gv
+            if keep < 1.0:
+                gv = gv * inv_keep if uniform_at(key, b * n + j) <= keep else 0.0
+                g[b, j] = gv
+            for i in range(k):
+                dh[b, k * j + i] = gv * d[b, k * j + i]
+    part[blk, 0] = s_g
+    part[blk, 1] = s_g2
+
+
+@njit(parallel=True, cache=True)
+def _backward_parallel(g, d, k, key, keep, dh, part):
+    for blk in prange(part.shape[0]):
+        _backward_block(blk, g, d, k, key, keep, dh, part)
+
+
+@njit(cache=True)
+def _backward_serial(g, d, k, key, keep, dh, part):
+    for blk in range(part.shape[0]):
+        _backward_block(blk, g, d, k, key, keep, dh, part)
 
 
 def _nblocks(n: int) -> int:
@@ -146,7 +172,8 @@ def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None):
     use_res = res is not None
     r = np.ascontiguousarray(res) if use_res else np.empty((1, 1), dtype=h.dtype)
     p0, p1 = act.kernel_params()
-    _forward_kernel(h, act.code, p0, p1, k, r, use_res, np.uint64(key), float(keep), x, d, part)
+    kernel = _forward_parallel if h.size >= PARALLEL_MIN else _forward_serial
+    kernel(h, act.code, p0, p1, k, r, use_res, np.uint64(key), float(keep), x, d, part)
     return x, d, _ordered_sum(part)
 
 
@@ -158,7 +185,8 @@ def backward(act, g, d, key=np.uint64(0), keep=1.0):
     nb, n = g.shape
     dh = np.empty((nb, k * n), dtype=d.dtype)
     part = np.empty((_nblocks(n), len(BACKWARD_FIELDS)), dtype=np.float64)
-    _backward_kernel(g, d, k, np.uint64(key), float(keep), dh, part)
+    kernel = _backward_parallel if d.size >= PARALLEL_MIN else _backward_serial
+    kernel(g, d, k, np.uint64(key), float(keep), dh, part)
     return dh, g, _ordered_sum(part)
 
 

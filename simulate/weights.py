@@ -53,7 +53,9 @@ class WeightLaw:
 
     def sample(self, key, shape: tuple[int, int], dtype=np.float32) -> np.ndarray:
         """A weight matrix of ``shape = (fan_out, fan_in)`` drawn from the stream ``key`` (a uint64)."""
-        from varprop.streams import fill_normal, fill_uniform
+        from varprop.streams import fill_uniform
+
+        from .rng import fill_normal
         fan_out, fan_in = shape
         out = np.empty(shape, dtype=dtype)
         mean = self.mean(fan_in, fan_out)
