@@ -40,13 +40,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
 from varprop.activations import Bound, _fmt, _to_fraction, get
 from varprop.expr import Distribution, parse_distribution, symbols
 
-from .moments import check_digits, check_q, moment
+from .moments import _key, check_digits, check_q, moment
 
-__all__ = ["check", "CheckResult", "Direction", "VERDICTS", "small_signal_moments", "COUNTEREXAMPLE_FANS"]
+__all__ = ["check", "CheckResult", "Direction", "SmallSignal", "VERDICTS", "small_signal_moments",
+           "COUNTEREXAMPLE_FANS"]
 
 VERDICTS = {
     "both": "preserved forward and backward",
@@ -110,8 +112,7 @@ class CheckResult:
 
     def ratios_at(self, fan_in, fan_out) -> tuple[float, float]:
         """(forward, backward) ratios at these fans as floats, from the distribution's float variance."""
-        v = self.distribution.variance(fan_in, fan_out)
-        return float(fan_in) * v * float(self.forward.moment), float(fan_out) * v * float(self.backward.moment)
+        return _float_ratios(self.distribution, self.forward.moment, self.backward.moment, fan_in, fan_out)
 
     def to_dict(self) -> dict:
         """The ``--json`` form: every expression as a string, the verdict and its evidence."""
@@ -155,6 +156,11 @@ class CheckResult:
                        f"{c['forward_ratio']}, backward ratio {c['backward_ratio']}")
         out += [f"note             {n}" for n in self.notes]
         return out
+
+
+def _float_ratios(dist: Distribution, forward_factor, backward_factor, fan_in, fan_out) -> tuple[float, float]:
+    v = dist.variance(fan_in, fan_out)
+    return float(fan_in) * v * float(forward_factor), float(fan_out) * v * float(backward_factor)
 
 
 def _tail(d: Direction) -> str:
@@ -206,16 +212,34 @@ def _parse_q(q) -> Fraction:
     return qf if qf == 0 else check_q(qf)
 
 
+class SmallSignal(NamedTuple):
+    """The activation factors as q -> 0+; ``digits`` is None when they are exact."""
+    forward: object              # lim E[phi^2]/q, or lim Var[phi]/q when phi(0) != 0 (SymPy)
+    backward: object             # lim E[phi'^2] (SymPy)
+    centred: bool                # phi(0) == 0
+    digits: int | None
+
+
+def small_signal_moments(act, **params) -> SmallSignal:
+    """The q -> 0+ limits of the forward and backward factors of ``act`` (see the module docstring).
+
+    >>> small_signal_moments("relu")
+    SmallSignal(forward=1/2, backward=1/2, centred=True, digits=None)
+    """
+    b = get(act, **params)
+    return _small_signal(_key(b))
+
+
 @functools.lru_cache(maxsize=None)
-def small_signal_moments(act_key: tuple) -> tuple:
-    """(lim E[phi^2]/q (or Var[phi]/q when phi(0) != 0), lim E[phi'^2], phi(0) == 0) as q -> 0+, exact SymPy."""
+def _small_signal(key) -> SmallSignal:
     import sympy as sp
-    name, params = act_key
+    name, params = key
     b = get(name, **dict(params))
     if b.name == "maxout":
         # positively homogeneous: E[max^2]/q and E[max'^2] do not depend on q
-        m2, d2 = (_moment_factor(b, kind, Fraction(1), 30)[0] for kind in ("second", "deriv2"))
-        return m2, d2, True
+        (m2, d_m2), (d2, d_d2) = (_moment_factor(key, kind, Fraction(1), 30) for kind in ("second", "deriv2"))
+        digits = None if d_m2 is None and d_d2 is None else min(d for d in (d_m2, d_d2) if d is not None)
+        return SmallSignal(m2, d2, True, digits)
     x = sp.Symbol("x", real=True)
     eps = sp.Symbol("eps", positive=True)
     dphi = b.sympy_derivative(x)
@@ -226,14 +250,15 @@ def small_signal_moments(act_key: tuple) -> tuple:
     phi0 = sp.simplify(b.sympy(x).subs(x, 0))
     deriv2 = sp.simplify((d_plus ** 2 + d_minus ** 2) / 2)
     if phi0 == 0:
-        return deriv2, deriv2, True
-    return sp.simplify(deriv2 - (d_plus - d_minus) ** 2 / (2 * sp.pi)), deriv2, False
+        return SmallSignal(deriv2, deriv2, True, None)
+    return SmallSignal(sp.simplify(deriv2 - (d_plus - d_minus) ** 2 / (2 * sp.pi)), deriv2, False, None)
 
 
-def _moment_factor(b: Bound, kind: str, q: Fraction, digits: int) -> tuple:
+@functools.lru_cache(maxsize=None)
+def _moment_factor(key, kind: str, q: Fraction, digits: int) -> tuple:
     """(factor, certified digits or None when exact): E[phi^2]/q or E[phi'^2] at q > 0, exact when closed."""
     import sympy as sp
-    m = moment(b, kind, q, digits)
+    m = moment(get(key[0], **dict(key[1])), kind, q, digits)
     qv = sp.Rational(q.numerator, q.denominator)
     if m.closed_form is not None:
         value = m.closed_form.subs(sp.Symbol("q", positive=True), qv)
@@ -338,14 +363,15 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
     mean = sp.simplify(dist.sympy_mean())
     notes = []
     if qf == 0:
-        fwd_factor, bwd_factor, centred = small_signal_moments((b.name, tuple(sorted(b.params.items()))))
-        fwd_cert = bwd_cert = None if b.name != "maxout" or not (fwd_factor.has(sp.Float)) else digits
-        if not centred:
+        small = _small_signal(_key(b))
+        fwd_factor, bwd_factor, fwd_cert = small.forward, small.backward, small.digits
+        bwd_cert = fwd_cert
+        if not small.centred:
             notes.append("phi(0) != 0: the forward ratio uses Var[phi]/q, the fluctuation that linearization "
                          "propagates; the constant phi(0) shifts every pre-activation's mean")
     else:
-        fwd_factor, fwd_cert = _moment_factor(b, "second", qf, digits)
-        bwd_factor, bwd_cert = _moment_factor(b, "deriv2", qf, digits)
+        fwd_factor, fwd_cert = _moment_factor(_key(b), "second", qf, digits)
+        bwd_factor, bwd_cert = _moment_factor(_key(b), "deriv2", qf, digits)
     if b.arity > 1:
         notes.append(f"maxout: the weight matrix has {b.arity} rows per unit; fan_in and fan_out are per piece")
     if mean != 0:
@@ -373,17 +399,9 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
                    else "fan_in = fan_out" if condition else "neither")
 
     def ratios(fan_in, fan_out):
-        f, bk = CheckResult.ratios_at(_Shim(dist, fwd, bwd), fan_in, fan_out)
+        f, bk = _float_ratios(dist, fwd_factor, bwd_factor, fan_in, fan_out)
         return {"forward": f, "backward": bk}
     failing = [d.name for d in (fwd, bwd) if not d.preserved]
     counter = _counterexample(ratios, failing)
     return CheckResult(dist.text, dist, b, qf, digits, variance, mean, fwd, bwd, verdict, condition, counter,
                        tuple(notes))
-
-
-@dataclass(frozen=True)
-class _Shim:
-    """The three fields :meth:`CheckResult.ratios_at` reads, before the result exists."""
-    distribution: Distribution
-    forward: Direction
-    backward: Direction

@@ -134,6 +134,22 @@ def test_constant_weights_get_the_symmetry_verdict(init):
     assert "never differ" in r.verdict_text
 
 
+@pytest.mark.parametrize("k, second", [(2, 1), (3, None)])
+def test_maxout_small_signal_limit_is_its_q1_moment(k, second):
+    # maxout is positively homogeneous, so q -> 0+ changes nothing; k = 3 has no closed form
+    s = small_signal_moments("maxout", k=k)
+    assert s.backward == sp.Rational(1, k)
+    m = moment("maxout", "second", 1, 15, closed=False, k=k)
+    assert math.isclose(float(s.forward), float(m.value), rel_tol=1e-14)
+    if second is not None:
+        assert s.forward == second and s.digits is None
+    else:
+        assert s.digits is not None and s.digits >= 15
+    r0, r1 = check("normal(0, sqrt(1/fan_in))", "maxout", q=0, params={"k": k}), \
+        check("normal(0, sqrt(1/fan_in))", "maxout", q=1, params={"k": k})
+    assert r0.ratios_at(10, 20) == pytest.approx(r1.ratios_at(10, 20), rel=1e-14)
+
+
 def test_nonzero_mean_is_noted():
     r = check("normal(0.1, sqrt(2/fan_in))", "relu")
     assert any("mean 1/10" in n for n in r.notes)
@@ -156,8 +172,8 @@ def test_small_signal_factors_equal_the_sympy_limit_of_the_closed_forms(act, par
     from varprop.derive.moments import closed_form
     from varprop.activations import get
     b = get(act, **params)
-    fwd, bwd, centred = small_signal_moments((b.name, tuple(sorted(b.params.items()))))
-    assert centred
+    fwd, bwd, centred, digits = small_signal_moments(b)
+    assert centred and digits is None
     q = sp.Symbol("q", positive=True)
     assert sp.simplify(sp.limit(closed_form(b, "second") / q, q, 0, "+") - fwd) == 0
     assert sp.simplify(sp.limit(closed_form(b, "deriv2"), q, 0, "+") - bwd) == 0
@@ -165,9 +181,7 @@ def test_small_signal_factors_equal_the_sympy_limit_of_the_closed_forms(act, par
 
 @pytest.mark.parametrize("act", ["tanh", "gelu", "silu", "softsign", "mish", "sigmoid", "softplus"])
 def test_small_signal_factors_against_quadrature_at_small_q(act):
-    from varprop.activations import get
-    b = get(act)
-    fwd, bwd, centred = small_signal_moments((b.name, ()))
+    fwd, bwd, centred, _ = small_signal_moments(act)
     q = 1e-10
     # kept in mpmath: Var[phi] = E[phi^2] - E[phi]^2 cancels 10 digits at this q
     second = moment(act, "second", q, 22, closed=False).value

@@ -268,3 +268,13 @@ def test_non_string_and_bad_fans():
         parse_distribution("normal(0, 1 - fan_in)").params(2, 1)
     with pytest.raises(ValueError, match="division by zero"):
         parse_distribution("normal(0, 1/(fan_in - fan_out))").params(2, 2)
+
+
+def test_numeric_path_never_imports_sympy():
+    import subprocess
+    import sys
+    code = ("import sys; from varprop.expr import parse_distribution as p; "
+            "d = p('truncated_normal(sqrt(2/fan_in), -3, 3)'); d.variance(10, 20); d.mean(10, 20); "
+            "p('uniform(-1/fan_in, 1/fan_out)').params(3, 4); print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
