@@ -204,7 +204,7 @@ def names() -> list[str]:
     return sorted({*PRESETS, *ALIASES})
 
 
-def get(name, **kwargs) -> Initializer:
+def get(name, /, **kwargs) -> Initializer:
     """The initializer called ``name`` with options ``kwargs`` (an Initializer is returned as is).
 
     >>> get("kaiming_uniform", mode="fan_out").variance((10, 20))    # 2 / fan_out
