@@ -104,7 +104,8 @@ def _table(q, digits: int, as_json: bool) -> int:
 
 
 def _closed(expr) -> str:
-    return "" if expr is None else f"  = {expr}"
+    # a rational closed form (1 for selu) is already exact in the decimal; show the others (= sqrt(2))
+    return "" if expr is None or expr.is_Rational else f"  = {expr}"
 
 
 def _fmt(v):
