@@ -251,8 +251,14 @@ class Trainer:
         return {k: v.copy() for k, v in self.network.state_arrays().items()}
 
     # -- the loop ----------------------------------------------------------------------------------------
-    def fit(self, X, y, X_val=None, y_val=None) -> History:
-        """Train until ``epochs`` epochs are done (continuing from the current position); returns the history."""
+    def fit(self, X, y, X_val=None, y_val=None, *, max_epochs: int | None = None) -> History:
+        """Train until ``epochs`` epochs are done (continuing from the current position); returns the history.
+
+        ``max_epochs`` pauses after that many more epochs (the schedule still spans ``epochs``): a
+        checkpoint saved then resumes into exactly the run that was not paused.
+        """
+        if max_epochs is not None:
+            max_epochs = _posint(max_epochs, "max_epochs")
         X, y = self._check_xy(X, y)
         if (X_val is None) != (y_val is None):
             raise ValueError("give both X_val and y_val, or neither")
@@ -264,7 +270,9 @@ class Trainer:
             raise ValueError("a classification loss needs at least 2 outputs")
         with self._sigint_guard():
             try:
-                self._loop(X, y, X_val, y_val)
+                with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is handled below
+                    self._loop(X, y, X_val, y_val, self.epochs if max_epochs is None
+                               else min(self.epochs, self.epoch + max_epochs))
             except KeyboardInterrupt:
                 if self.checkpoint is not None:
                     self.save_checkpoint(self.checkpoint)
@@ -303,7 +311,7 @@ class Trainer:
         finally:
             signal.signal(signal.SIGINT, previous)
 
-    def _loop(self, X, y, X_val, y_val):
+    def _loop(self, X, y, X_val, y_val, stop):
         net, opt, loss = self.network, self.optimizer, self.loss
         params = net.parameters()
         n = len(X)
@@ -313,7 +321,7 @@ class Trainer:
         xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
         ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
         h = self.history
-        while self.epoch < self.epochs and not h.diverged and not h.stopped_early:
+        while self.epoch < stop and not h.diverged and not h.stopped_early:
             order = permutation(self.seed, self.epoch, n)
             start = time.perf_counter()
             bar = Progress(nb - self.batch, f"epoch {self.epoch + 1}/{self.epochs}",

@@ -1,0 +1,137 @@
+"""Each optimizer's step recomputed from its formula, and its trajectory against torch.optim."""
+import numpy as np
+import pytest
+
+from varprop.nn.layers import Parameter
+from varprop.nn.optim import get_optimizer
+from varprop.nn.schedules import get_schedule
+
+STEPS = 5
+
+
+def _grads(shape=(3, 4), steps=STEPS, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=shape) for _ in range(steps)]
+
+
+def _run(name, p0, grads, regularize=True, **kw):
+    p = Parameter(p0.copy(), "w", regularize=regularize)
+    opt = get_optimizer(name, **kw)
+    out = []
+    for g in grads:
+        p.grad[...] = g
+        opt.step([p])
+        out.append(p.value.copy())
+    return out
+
+
+def _formula(name, p, grads, lr, mu=0.9, b1=0.9, b2=0.999, eps=1e-8, rho=0.99, wd=0.0):
+    """The update rules as the lectures write them, step by step in float64."""
+    p = p.copy()
+    v = np.zeros_like(p)
+    m = np.zeros_like(p)
+    out = []
+    for t, g in enumerate(grads, start=1):
+        if name == "sgd":
+            p = p - lr * g
+        elif name == "momentum":
+            v = mu * v - lr * g
+            p = p + v
+        elif name == "nesterov":
+            v_prev = v
+            v = mu * v - lr * g
+            p = p - mu * v_prev + (1 + mu) * v
+        elif name == "adagrad":
+            v = v + g * g
+            p = p - lr * g / (np.sqrt(v) + eps)
+        elif name == "rmsprop":
+            v = rho * v + (1 - rho) * g * g
+            p = p - lr * g / (np.sqrt(v) + eps)
+        elif name in ("adam", "adamw"):
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            mt = m / (1 - b1 ** t)
+            vt = v / (1 - b2 ** t)
+            p = p - lr * mt / (np.sqrt(vt) + eps) - lr * wd * p
+        out.append(p.copy())
+    return out
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
+def test_each_step_follows_its_formula(name):
+    p0 = np.random.default_rng(1).normal(size=(3, 4))
+    grads = _grads()
+    kw = {"weight_decay": 0.1} if name == "adamw" else {}
+    got = _run(name, p0, grads, lr=0.05, **kw)
+    want = _formula(name, p0, grads, lr=0.05, wd=kw.get("weight_decay", 0.0))
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_decoupled_decay_spares_unregularized_and_frozen_parameters():
+    p0 = np.ones((2, 2))
+    grads = _grads((2, 2))
+    bias = _run("adamw", p0, grads, regularize=False, lr=0.1, weight_decay=0.5)
+    plain = _run("adam", p0, grads, lr=0.1)
+    np.testing.assert_allclose(bias[-1], plain[-1], rtol=1e-14)
+    p = Parameter(p0.copy(), "w")
+    p.frozen = True
+    p.grad[...] = 1.0
+    get_optimizer("adam", lr=0.1).step([p])
+    np.testing.assert_array_equal(p.value, p0)
+
+
+def test_float32_parameters_stay_float32():
+    p = Parameter(np.ones(4, np.float32), "w", regularize=True)
+    p.grad[...] = 0.5
+    opt = get_optimizer("adam", lr=0.01)
+    opt.step([p])
+    assert p.value.dtype == np.float32 and opt.state["w"]["m"].dtype == np.float32
+
+
+_TORCH = {"sgd": ("SGD", {}), "momentum": ("SGD", {"momentum": 0.9}),
+          "nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}), "adagrad": ("Adagrad", {"eps": 1e-8}),
+          "rmsprop": ("RMSprop", {"alpha": 0.99, "eps": 1e-8}), "adam": ("Adam", {}),
+          "adamw": ("AdamW", {"weight_decay": 0.01})}
+
+
+@pytest.mark.parametrize("name", sorted(_TORCH))
+def test_trajectory_matches_torch_optim(name):
+    torch = pytest.importorskip("torch")
+    p0 = np.random.default_rng(2).normal(size=(3, 4))
+    grads = _grads(seed=3)
+    got = _run(name, p0, grads, lr=0.05)
+    cls, kw = _TORCH[name]
+    tp = torch.nn.Parameter(torch.tensor(p0))
+    topt = getattr(torch.optim, cls)([tp], lr=0.05, **kw)
+    for a, g in zip(got, grads):
+        tp.grad = torch.tensor(g)
+        topt.step()
+        np.testing.assert_allclose(a, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_bad_optimizer_arguments():
+    with pytest.raises(ValueError, match="learning rate"):
+        get_optimizer("adam", lr=0)
+    with pytest.raises(ValueError, match="learning rate"):
+        get_optimizer("sgd", lr=-1.0)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        get_optimizer("lbfgs")
+    with pytest.raises(TypeError, match="'sgd'"):
+        get_optimizer("sgd", lr=0.1, beta1=0.9)
+    with pytest.raises(ValueError, match="momentum"):
+        get_optimizer("momentum", lr=0.1, momentum=1.0)
+
+
+def test_schedules_from_their_formulas():
+    step = get_schedule("step", step_size=2, gamma=0.5)
+    assert [step(t + 0.5, 10) for t in range(6)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    cos = get_schedule("cosine", min_factor=0.1)
+    for t in (0.0, 2.5, 7.0, 10.0):
+        assert cos(t, 10) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t / 10)), rel=1e-15)
+    warm = get_schedule("warmup", epochs=2, then="cosine")
+    assert warm(0.5, 10) == pytest.approx(0.25)
+    assert warm(2.0, 10) == pytest.approx(1.0)
+    assert warm(6.0, 10) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        get_schedule("exp")

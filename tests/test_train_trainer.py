@@ -1,0 +1,168 @@
+"""The training loop: symmetry of zero initialization, divergence, early stopping, clipping, penalties,
+freezing, thread-count independence and input validation."""
+import numpy as np
+import pytest
+
+from varprop.nn import build_mlp
+from varprop.nn.trainer import Trainer, permutation
+
+
+def _blobs(n=240, d=5, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=3.0, size=(k, d))
+    y = rng.integers(0, k, size=n)
+    X = centers[y] + rng.normal(size=(n, d))
+    return X.astype(np.float32), y
+
+
+def test_learns_separable_blobs():
+    X, y = _blobs()
+    t = Trainer(build_mlp(5, [16], 3, seed=1), "cross_entropy", "adam", batch_size=32, epochs=15, progress=False)
+    t.optimizer.lr = t.base_lr = 0.01
+    h = t.fit(X[:200], y[:200], X[200:], y[200:])
+    assert h.epochs[-1]["train_loss"] < 0.5 * h.epochs[0]["train_loss"]
+    loss, acc = t.evaluate(X[200:], y[200:])
+    assert acc >= 0.9 and loss == pytest.approx(h.epochs[-1]["val_loss"])
+    assert set(h.epochs[0]) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
+
+
+def test_zero_initialization_keeps_hidden_units_identical():
+    X, y = _blobs()
+    net = build_mlp(5, [6, 6], 3, activation="tanh", init="zeros", seed=0)
+    for p in net.parameters():     # a common nonzero constant, so the signal is not zero either
+        p.value[...] = 0.1
+    Trainer(net, "cross_entropy", "sgd", batch_size=16, epochs=3, progress=False).fit(X, y)
+    W1, b1, W2, b2, W3, _ = (p.value for p in net.parameters())
+    assert not np.allclose(W1, 0.1)                       # it did train
+    for M in (W1, b1[:, None], W2):
+        np.testing.assert_array_equal(M, np.broadcast_to(M[:1], M.shape))   # every row the same unit
+    np.testing.assert_array_equal(W2, np.broadcast_to(W2[:, :1], W2.shape))
+    np.testing.assert_array_equal(W3, np.broadcast_to(W3[:, :1], W3.shape))
+
+
+def test_divergence_stops_with_a_message_and_keeps_finite_weights():
+    X, y = _blobs()
+    X = X * 1e3
+    net = build_mlp(5, [16], 3, seed=0, activation="linear")
+    t = Trainer(net, "cross_entropy", "momentum", batch_size=16, epochs=5, progress=False)
+    t.optimizer.lr = t.base_lr = 1e4
+    h = t.fit(X, y)
+    assert h.diverged
+    assert "diverged at epoch 1, step" in h.message and "loss is" in h.message
+    assert all(np.isfinite(p.value).all() for p in net.parameters())
+    assert len(h.epochs) == 0
+
+
+def test_early_stopping_restores_the_best_weights():
+    X, y = _blobs(n=120)
+    rng = np.random.default_rng(0)
+    y_noisy = rng.integers(0, 3, size=len(y))          # labels unrelated to X: validation loss rises
+    net = build_mlp(5, [64], 3, seed=0)
+    t = Trainer(net, "cross_entropy", "adam", batch_size=8, epochs=60, patience=3, early_stopping=True,
+                progress=False)
+    t.optimizer.lr = t.base_lr = 0.01
+    h = t.fit(X, y_noisy)
+    assert h.stopped_early and len(h.epochs) < 60
+    best = min(h.epochs, key=lambda e: e["val_loss"])
+    assert h.best_epoch == best["epoch"] == len(h.epochs) - 3
+    Xtr, ytr, Xva, yva = t._split(*t._check_xy(X, y_noisy))
+    assert t.evaluate(Xva, yva)[0] == pytest.approx(best["val_loss"], rel=1e-12)
+
+
+def test_gradient_clipping_caps_the_global_norm():
+    X, y = _blobs(n=32)
+    net = build_mlp(5, [8], 3, seed=0)
+    t = Trainer(net, clip_norm=0.01, progress=False)
+    out = net._forward(t._check_X(X), True)
+    t.loss.forward(out, y)
+    net.backward(t.loss.backward())
+    params = net.parameters()
+    before = np.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+    t._clip(params)
+    after = np.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+    assert before > 0.01 and after == pytest.approx(0.01, rel=1e-5)
+
+
+def test_penalties_apply_to_weights_only():
+    net = build_mlp(3, [4], 2, seed=0)
+    t = Trainer(net, l1=0.3, l2=0.2, weight_decay=0.1, progress=False)
+    params = net.parameters()
+    for p in params:
+        p.grad[...] = 0
+    t._regularize(params)
+    W, b = params[0], params[1]
+    np.testing.assert_allclose(W.grad, 0.3 * np.sign(W.value) + (0.2 + 0.1) * W.value, rtol=1e-6)
+    assert not b.grad.any()
+    w = [p.value.astype(float) for p in params if p.regularize]
+    assert t._penalty(params) == pytest.approx(sum(0.3 * np.abs(a).sum() + 0.1 * (a ** 2).sum() for a in w))
+
+
+def test_frozen_layers_keep_their_weights_and_a_new_head_trains():
+    X, y = _blobs()
+    net = build_mlp(5, [8, 8], 3, seed=0)
+    Trainer(net, epochs=2, progress=False).fit(X, y)
+    net.replace_head(2, seed=5)
+    net.freeze(len(net.layers) - 1)
+    frozen = [p.value.copy() for p in net.parameters()[:-2]]
+    head = net.parameters()[-2].value.copy()
+    Trainer(net, epochs=2, l2=0.1, progress=False).fit(X, (y > 0).astype(int))
+    for a, p in zip(frozen, net.parameters()[:-2]):
+        np.testing.assert_array_equal(a, p.value)
+    assert not np.array_equal(head, net.parameters()[-2].value)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    numba = pytest.importorskip("numba")
+    X, y = _blobs(n=64)
+    runs = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        net = build_mlp(5, [32], 3, seed=2, dropout=0.5, activation="rrelu")
+        Trainer(net, batch_size=16, epochs=2, seed=3, progress=False).fit(X, y)
+        runs.append([p.value.copy() for p in net.parameters()])
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_epoch_orders_are_permutations_fixed_by_the_seed():
+    a = permutation(1, 0, 50)
+    assert sorted(a) == list(range(50))
+    np.testing.assert_array_equal(a, permutation(1, 0, 50))
+    assert not np.array_equal(a, permutation(1, 1, 50))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda X, y: (X[:, :3], y), "features"),
+    (lambda X, y: (X, y[:-1]), "samples"),
+    (lambda X, y: (X, y + 5), "out of range"),
+    (lambda X, y: (np.where(X > 2, np.nan, X), y), "NaN"),
+    (lambda X, y: (X, y + 0.5), "integers"),
+])
+def test_bad_data_fails_with_one_clear_line(bad, match):
+    X, y = _blobs(n=20)
+    t = Trainer(build_mlp(5, [4], 3), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=match):
+        t.fit(*bad(X, y))
+
+
+def test_bad_settings_raise():
+    net = build_mlp(5, [4], 3)
+    with pytest.raises(ValueError, match="batch_size"):
+        Trainer(net, batch_size=0)
+    with pytest.raises(ValueError, match="l2"):
+        Trainer(net, l2=-1)
+    with pytest.raises(ValueError, match="learning rate"):
+        Trainer(net, optimizer=__import__("varprop.nn.optim", fromlist=["x"]).get_optimizer("sgd", lr=0.0))
+
+
+def test_regression_with_mse():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    yv = X @ np.array([1.0, -2.0, 0.5]) + 0.3
+    t = Trainer(build_mlp(3, [16], 1, seed=0), "mse", "adam", batch_size=20, epochs=40, progress=False)
+    t.optimizer.lr = t.base_lr = 0.01
+    h = t.fit(X, yv)
+    assert h.epochs[-1]["train_acc"] is None
+    assert h.epochs[-1]["train_loss"] < 0.05 * np.var(yv)
+    assert t.predict(X).shape == (200, 1)
