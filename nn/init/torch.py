@@ -81,7 +81,10 @@ def _truncated_(tensor, loc, sigma, low, high, generator):
 def _orthogonal_(tensor, gain, generator):
     rows = tensor.size(0)
     cols = tensor.numel() // rows
-    flat = tensor.new_empty((max(rows, cols), min(rows, cols))).normal_(0, 1, generator=generator)
+    # drawn as (rows, cols) then transposed, as PyTorch does, so a seeded generator gives PyTorch's tensor
+    flat = tensor.new_empty((rows, cols)).normal_(0, 1, generator=generator)
+    if rows < cols:
+        flat = flat.t()
     q, r = torch.linalg.qr(flat)
     q *= torch.diag(r, 0).sign()          # Haar measure (Mezzadri 2007)
     if rows < cols:
