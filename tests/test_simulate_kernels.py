@@ -1,0 +1,122 @@
+"""The simulator's fused kernels against their NumPy references, and one dense network against autograd."""
+import math
+
+import numpy as np
+import pytest
+
+from varprop.activations import get
+from varprop.simulate import kernels
+from varprop.simulate.config import Config
+from varprop.simulate.engines import PURPOSE, _batchnorm, _batchnorm_backward, _range_basis, simulate_trial
+from varprop.streams import key, uniform_at
+
+CASES = [("tanh", {}), ("relu", {}), ("leaky_relu", {"negative_slope": "0.2"}), ("selu", {}), ("gelu", {}),
+         ("hardtanh", {}), ("sigmoid", {}), ("maxout", {"k": 3}), ("abs", {})]
+
+
+@pytest.mark.parametrize("name,params", CASES)
+@pytest.mark.parametrize("residual,keep", [(False, 1.0), (True, 0.7)])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_kernels_match_reference(name, params, residual, keep, parallel, monkeypatch):
+    monkeypatch.setattr(kernels, "PARALLEL_MIN", 0 if parallel else 1 << 40)
+    act = get(name, **params)
+    rng = np.random.default_rng(3)
+    n = 3 * kernels.BLOCK + 17  # several blocks, the last one partial
+    h = rng.normal(scale=2.0, size=(5, act.arity * n))
+    h[:, :7] = -np.abs(h[:, :7])  # units negative over the whole batch: dead for the relu family
+    res = rng.normal(size=(5, n)) if residual else None
+    k = key(11, 2, 3)
+    x, d, s = kernels.forward(act, h, res, k, keep)
+    x_ref, d_ref, s_ref = kernels.forward_reference(act, h, res, k, keep)
+    np.testing.assert_allclose(x, x_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(d, d_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-10, atol=1e-9)
+    g = rng.normal(size=(5, n))
+    dh, gt, t = kernels.backward(act, g.copy(), d, k, keep)
+    dh_ref, gt_ref, t_ref = kernels.backward_reference(act, g, d, k, keep)
+    np.testing.assert_allclose(dh, dh_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gt, gt_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(t, t_ref, rtol=1e-10, atol=1e-9)
+
+
+def test_dead_and_saturated_counts():
+    act = get("relu")
+    h = np.array([[-1.0, 2.0, -3.0], [-0.5, -1.0, 4.0]])
+    _, _, s = kernels.forward(act, h)
+    assert s[5] == 1.0          # only unit 0 is zero for the whole batch
+    assert s[4] == 4.0          # four entries have phi'(h) = 0 < 0.01
+
+
+def test_dropout_mask_reads_the_counter():
+    act = get("linear")
+    h = np.ones((3, 50))
+    k = key(5, 1, 1, PURPOSE["dropout"])
+    x, _, _ = kernels.forward(act, h, None, k, 0.6)
+    expect = np.array([[uniform_at(k, b * 50 + j) <= 0.6 for j in range(50)] for b in range(3)]) / 0.6
+    np.testing.assert_array_equal(x, expect)
+
+
+def test_batchnorm_backward_central_differences():
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(6, 4))
+    w = rng.normal(size=(6, 4))
+    hn, inv = _batchnorm(h)
+    grad = _batchnorm_backward(w, hn, inv)
+    eps = 1e-6
+    num = np.empty_like(h)
+    for i in np.ndindex(h.shape):
+        hp, hm = h.copy(), h.copy()
+        hp[i] += eps
+        hm[i] -= eps
+        num[i] = (np.sum(w * _batchnorm(hp)[0]) - np.sum(w * _batchnorm(hm)[0])) / (2 * eps)
+    np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8)
+
+
+def test_range_basis_singular():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(8, 3))
+    u, lam = _range_basis(a @ a.T)
+    assert lam.size == 3
+    np.testing.assert_allclose((u * lam) @ u.T, a @ a.T, atol=1e-12)
+
+
+@pytest.mark.parametrize("opts", [{}, {"sigma_b2": 0.3, "dropout": 0.25},
+                                  {"residual": True, "batchnorm": True, "sigma_b2": 0.1}])
+def test_dense_network_against_torch_autograd(opts):
+    torch = pytest.importorskip("torch")
+    cfg = Config.build(widths=[7, 6, 6, 5], batch=4, activation="tanh", init="he_uniform", trials=1, seed=9,
+                       engine="dense", dtype="float64", **opts)
+    stats, _ = simulate_trial(cfg, 0)
+    from varprop.simulate.engines import _key
+    from varprop.simulate.rng import normal
+    x = torch.tensor(normal(cfg.seed, (0, 0, PURPOSE["inputs"]), (4, 7)))
+    xs, ws = [], []
+    for layer in range(1, cfg.depth + 1):
+        w = torch.tensor(cfg.law.sample(_key(cfg, 0, layer, "weights"), cfg.shape(layer), np.float64),
+                         requires_grad=True)
+        h = x @ w.T
+        if cfg.sigma_b2 > 0:
+            h = h + torch.tensor(normal(cfg.seed, (0, layer, PURPOSE["bias"]), (h.shape[1],),
+                                        std=math.sqrt(cfg.sigma_b2)))
+        if cfg.batchnorm:
+            h = (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5)
+        y = torch.tanh(h)
+        if cfg.is_residual(layer):
+            y = y + x
+        if layer < cfg.depth and cfg.dropout > 0:
+            k = _key(cfg, 0, layer, "dropout")
+            n = y.shape[1]
+            m = np.array([[uniform_at(k, b * n + j) <= cfg.keep for j in range(n)] for b in range(4)])
+            y = y * torch.tensor(m / cfg.keep)
+        y.retain_grad()
+        xs.append(y)
+        ws.append(w)
+        x = y
+    g = torch.tensor(normal(cfg.seed, (0, cfg.depth + 1, PURPOSE["upstream"]), tuple(x.shape)))
+    (x * g).sum().backward()
+    for i, (y, w) in enumerate(zip(xs, ws)):
+        yd = y.detach().numpy()
+        assert stats["act_std"][i] == pytest.approx(yd.std(), rel=1e-10)
+        assert stats["act_mean"][i] == pytest.approx(yd.mean(), rel=1e-9, abs=1e-12)
+        assert stats["grad_std"][i] == pytest.approx(y.grad.numpy().std(), rel=1e-10)
+        assert stats["weight_grad_norm"][i] == pytest.approx(float(torch.linalg.norm(w.grad)), rel=1e-9)
