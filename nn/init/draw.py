@@ -126,12 +126,15 @@ class Source:
             z = truncated_icdf(self.unit(shape, stream), a, b)
             return (loc + scale * z).astype(dt)
         if self.generator is not None:
-            z = self.generator.standard_normal(shape)
+            z = self.generator.standard_normal(shape, dtype=wt)
             bad = (z < a) | (z > b)
             while bad.any():
-                z[bad] = self.generator.standard_normal(int(bad.sum()))
+                z[bad] = self.generator.standard_normal(int(bad.sum()), dtype=wt)
                 bad = (z < a) | (z > b)
-            return (loc + scale * z).astype(dt)
+            z *= wt.type(scale)
+            if loc != 0.0:
+                z += wt.type(loc)
+            return z.astype(dt, copy=False)
         from .ziggurat import TABLE_R, TABLE_X, fill_truncated
         out = np.empty(shape, dtype=wt)
         fill_truncated(self._key(stream), out, float(loc), float(scale), a, b, TABLE_X, TABLE_R)
