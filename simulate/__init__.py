@@ -12,6 +12,6 @@ outputs and gradients from their exact conditional laws without forming W (Gauss
 """
 from .config import Config, parse_widths
 from .result import Result
-from .run import run, run_config
+from .runner import run, run_config
 
 __all__ = ["run", "run_config", "Result", "Config", "parse_widths"]

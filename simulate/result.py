@@ -7,7 +7,7 @@ theory speaks.
 
 >>> import numpy as np
 >>> r = Result({"widths": [4, 4]}, "gaussian", 0, 0.1, {"act_std": np.array([[1.0], [3.0]])}, {})
->>> r.mean("act_std")[0], r.se("act_std")[0]
+>>> float(r.mean("act_std")[0]), float(r.se("act_std")[0])
 (2.0, 1.0)
 """
 from __future__ import annotations

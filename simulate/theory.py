@@ -8,7 +8,7 @@ theory; their prediction is left as NaN.
 
 >>> from varprop.simulate.config import Config
 >>> cfg = Config.build(widths=[100] * 4, batch=8, activation="relu", init="he_normal", trials=2)
->>> [round(s, 6) for s in theory(cfg)["pre_second"]]
+>>> [round(float(s), 6) for s in theory(cfg)["pre_second"]]
 [2.0, 2.0, 2.0]
 """
 from __future__ import annotations

@@ -66,7 +66,7 @@ def run(args) -> int:
     from varprop.activations import get, parse_params
     from varprop.io import atomic_write_text
     from varprop.simulate.config import Config
-    from varprop.simulate.run import run_config
+    from varprop.simulate.runner import run_config
 
     params = parse_params(args.param)
     act = get(args.activation, **params)
