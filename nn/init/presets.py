@@ -45,7 +45,7 @@ def _activation(nonlinearity: str, negative_slope=None, **params):
     if negative_slope is not None:
         if name != "leaky_relu":
             raise ValueError(f"negative_slope applies to leaky_relu only, not {nonlinearity!r}")
-        params["negative_slope"] = check_scale(negative_slope, "negative_slope")
+        params["negative_slope"] = negative_slope      # the registry validates it (strings, Fractions too)
     return name, params
 
 
