@@ -141,11 +141,12 @@ class Derivation:
         return self._add(Step("equation", title, latex, because, uses, ok, method, spots))
 
     def numeric(self, title: str, expr_or_label, value, digits: int, because: str = "", uses=(),
-                check: bool = True) -> Step:
+                check: bool = True, reference=None) -> Step:
         """Record a quantity with no closed form and its certified numeric value (``digits`` digits).
 
         A SymPy ``expr_or_label`` is evaluated again by ``evalf`` when ``check`` is true and must agree to
         the certified digits; a string label is shown as given (the caller certifies the value).
+        ``reference=(value, rtol, source)`` holds the value against an independent evaluation as well.
         """
         import mpmath as mp
         import sympy as sp
@@ -163,6 +164,13 @@ class Derivation:
             ok, method = bool(mp.isfinite(v)), "certified numeric value"
             if check:
                 ok, method = _numeric_check(expr, v, digits)
+        if reference is not None:
+            ref, rtol, source = reference
+            r = _to_mpf(ref)
+            agree = r is not None and abs(v - r) <= rtol * max(abs(r), mp.mpf(10) ** -30)
+            ok = ok and agree
+            method += (f"; agrees with {source} to {rtol:g}" if agree
+                       else f"; disagrees with {source} beyond {rtol:g}")
         latex = f"{latex} \\approx {decimal_string(v, digits)}"
         return self._add(Step("numeric", title, latex, because, uses, ok, method, 0, value=v, digits=digits))
 
