@@ -105,7 +105,11 @@ def _truncated_slow(k, i, lo, hi, X, R):
     state = mix64(mix64(k + np.uint64(i) * _GOLDEN) ^ _SALT_TRUNC)
     while True:
         state += _GOLDEN
-        x = _normal_slow(mix64(state), X, R)
+        z = mix64(state)
+        layer = np.int64(z & _MASK)
+        u = 2.0 * np.float64(z >> _S11) * _TWO_M53 - 1.0
+        # the ziggurat's fast test inline; the rare rest in _normal_slow (which repeats the test)
+        x = u * X[layer] if abs(u) < R[layer] else _normal_slow(z, X, R)
         if lo <= x <= hi:
             return x
 
