@@ -42,7 +42,6 @@ __all__ = ["gaussian_moments", "length_map", "length_map_slope", "fixed_point", 
 
 _T = 12.0                 # |t| beyond which the standard normal density is below 1e-31
 _GL_ORDER = 32
-_Q_LIMIT = 1e-200         # q -> 0+ is evaluated here: h is small but not exactly 0
 _Q_HUGE = 1e12            # q* = inf is evaluated here: the large-q limit of scale-dependent moments
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -112,11 +111,10 @@ def _evaluate(bound: Bound, q: float) -> GaussianMoments:
         m1, m2 = float(dens @ t), float(dens @ (t * t))
         return GaussianMoments(q, math.sqrt(q) * m1, q * m2, 1.0 / k, m2)
     if q == 0.0:
+        # h is exactly 0 here (a zero-initialized branch); the slope is the q -> 0+ limit
         f0 = float(bound.numpy(np.float64(0.0)))
         d0 = float(bound.numpy_derivative(np.float64(0.0)))
-        # h is exactly 0 here; the slope is the q -> 0+ limit, phi'(0)^2 when phi(0) = 0
-        return GaussianMoments(0.0, f0, f0 * f0, d0 * d0, _evaluate(bound, _Q_LIMIT).slope if f0 == 0 else
-                               float("nan"))
+        return GaussianMoments(0.0, f0, f0 * f0, d0 * d0, _small_signal(_key(bound)).slope)
     s = math.sqrt(q)
     cuts = tuple(float(c) / s for c in bound.kinks())
     t, w = _nodes(1.0 / s, cuts)
@@ -127,10 +125,15 @@ def _evaluate(bound: Bound, q: float) -> GaussianMoments:
     return GaussianMoments(q, float(w @ f), float(w @ (f * f)), float(w @ (d * d)), slope)
 
 
+def _key(b: Bound):
+    return b.name, tuple(sorted(b.params.items()))
+
+
 @functools.lru_cache(maxsize=65536)
 def _cached(key, q: float) -> GaussianMoments:
     name, params = key
     return _evaluate(get(name, **dict(params)), q)
+
 
 
 def gaussian_moments(activation, q: float, params=None, limit: bool = False) -> GaussianMoments:
@@ -145,9 +148,22 @@ def gaussian_moments(activation, q: float, params=None, limit: bool = False) -> 
     """
     b = activation if isinstance(activation, Bound) and params is None else _bound(activation, params)
     q = _check_float(q, "q")
-    if q == 0.0 and limit:
-        q = _Q_LIMIT
-    return _cached((b.name, tuple(sorted(b.params.items()))), q)
+    key = (b.name, tuple(sorted(b.params.items())))
+    if q == 0.0 and limit and b.name != "maxout":
+        return _small_signal(key)
+    return _cached(key, q)
+
+
+@functools.lru_cache(maxsize=1024)
+def _small_signal(key) -> GaussianMoments:
+    """The q -> 0+ limits from phi(0) and the one-sided slopes phi'(0-), phi'(0+): evaluating at a tiny q
+    instead would lose phi(h) = e^h - 1 (ELU's negative side) to cancellation."""
+    name, params = key
+    b = get(name, **dict(params))
+    f0 = float(b.numpy(np.float64(0.0)))
+    d = b.numpy_derivative(np.array([-1e-300, 1e-300])).astype(np.float64)
+    d0 = float(d[0] ** 2 + d[1] ** 2) / 2
+    return GaussianMoments(0.0, f0, f0 * f0, d0, d0 if f0 == 0.0 else math.nan)
 
 
 def length_map(activation, q, sigma_w2, sigma_b2=0.0, **params) -> float:
@@ -188,8 +204,8 @@ def fixed_point(activation, sigma_w2, sigma_b2=0.0, q0=1.0, **params) -> float:
         return sw * gaussian_moments(b, q, limit=True).second + sb - q
 
     g0 = g(q0)
-    if abs(g0) <= 1e-13 * q0:
-        return q0
+    if abs(g0) <= 1e-13 * q0 and sw * gaussian_moments(b, q0).slope <= 1 + 1e-9:
+        return q0           # a stable (or marginal, e.g. relu at sigma_w^2 = 2) fixed point at q0 itself
     if g0 > 0:
         lo, hi = q0, 2 * q0
         while g(hi) > 0:
@@ -198,7 +214,7 @@ def fixed_point(activation, sigma_w2, sigma_b2=0.0, q0=1.0, **params) -> float:
                 return math.inf
     else:
         lo, hi = q0 / 2, q0
-        while g(lo) < 0:
+        while g(lo) <= 1e-12 * lo:       # below that, G's sign is rounding noise of a vanishing q
             lo, hi = lo / 2, lo
             if lo < 1e-30:
                 return 0.0
@@ -243,7 +259,16 @@ def critical_sigma_w2(activation, sigma_b2=0.0, **params) -> float:
         lo, hi = hi, 2 * hi
         if hi > 1e8:
             raise ValueError(f"chi_1 stays below 1 for {b.label()} at sigma_b2 = {sb:g}: no order-to-chaos line")
-    return brentq(f, lo, hi, xtol=1e-14, rtol=1e-13, maxiter=200)
+    root = brentq(f, lo, hi, xtol=1e-14, rtol=1e-13, maxiter=200)
+    if sb == 0.0 and gaussian_moments(b, 0.0).mean == 0.0 and fixed_point(b, root, 0.0) < 1e-6:
+        # phi(0) = 0 and no bias: the line ends where q* = 0 stops being stable, sigma_w^2 E[phi'(0+-)^2] = 1.
+        # chi_1 is 1 to second order just beyond it, so the bracketed root is only good to ~1e-6 there.
+        return 1.0 / (b.arity * gaussian_moments(b, 0.0, limit=True).deriv2)
+    if abs(f(root)) > 1e-6:
+        raise ValueError(f"chi_1 of {b.label()} jumps over 1 at sigma_w2 = {root:.10g} (sigma_b2 = {sb:g}): the "
+                         "fixed point reached from q = 1 changes branch there, so there is no continuous "
+                         "order-to-chaos transition")
+    return root
 
 
 def depth_scales(activation, sigma_w2, sigma_b2=0.0, **params) -> tuple[float, float]:
