@@ -225,6 +225,8 @@ BAD = [
     (lambda: init.for_activation("tanh", mode="fan_avg"), "mode"),
     (lambda: init.for_activation("relu", distribution="laplace"), "distribution"),
     (lambda: init.constant((2, 2), value=float("nan")), "finite"),
+    (lambda: init.zeros((2, 2), rng="seed"), "rng"),
+    (lambda: init.eye((2, 2), rng=-5), "seed"),
 ]
 
 

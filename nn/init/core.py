@@ -34,7 +34,7 @@ from varprop.derive import truncnorm
 
 from .draw import Source, check_dtype
 
-__all__ = ["MODES", "DISTRIBUTIONS", "LAYOUTS", "Initializer", "Normal", "Uniform", "TruncatedNormal",
+__all__ = ["MODES", "DISTRIBUTIONS", "LAYOUTS", "Initializer", "Deterministic", "Normal", "Uniform", "TruncatedNormal",
            "Constant", "VarianceScaling", "variance_scaling", "fans", "fans_from_axes", "fan",
            "check_shape", "check_scale", "check_layout"]
 
@@ -250,7 +250,16 @@ class TruncatedNormal(Initializer):
         return {"loc": self.loc, "scale": self.sigma, "a": self.low, "b": self.high}
 
 
-class Constant(Initializer):
+class Deterministic(Initializer):
+    """An initializer that draws nothing (constant, eye, dirac): ``rng`` is checked, then ignored."""
+
+    def __call__(self, shape, rng=None, dtype=np.float32) -> np.ndarray:
+        if rng is not None:
+            Source.of(rng)
+        return self._draw(self.check_shape(shape), None, check_dtype(dtype))
+
+
+class Constant(Deterministic):
     """Every entry equal to ``value`` (zeros, ones)."""
     distribution = "constant"
 
@@ -260,10 +269,6 @@ class Constant(Initializer):
 
     def _draw(self, dims, src, dt):
         return np.full(dims, self.value, dtype=dt)
-
-    def __call__(self, shape, rng=None, dtype=np.float32) -> np.ndarray:
-        # a constant draws nothing: rng is accepted for the common signature and otherwise ignored
-        return self._draw(self.check_shape(shape), None, check_dtype(dtype))
 
     def _variance(self, dims):
         return 0.0

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .core import Initializer, check_scale
+from .core import Deterministic, Initializer, check_scale
 
 __all__ = ["Orthogonal", "Sparse", "Eye", "Dirac", "orthogonal_matrix"]
 
@@ -101,10 +101,8 @@ class Sparse(Initializer):
         return {"std": self.std_, "zeros_per_column": self.zeros_per_column(dims[0])}
 
 
-class _Deterministic(Initializer):
-    def __call__(self, shape, rng=None, dtype=np.float32) -> np.ndarray:
-        from .draw import check_dtype
-        return self._draw(self.check_shape(shape), None, check_dtype(dtype))
+class _Ones(Deterministic):
+    """A 0/1 pattern: its entries have mean ones / size and variance mean (1 - mean)."""
 
     def _ones(self, dims) -> int:
         raise NotImplementedError
@@ -120,7 +118,7 @@ class _Deterministic(Initializer):
         return {"ones": self._ones(dims)}
 
 
-class Eye(_Deterministic):
+class Eye(_Ones):
     """The rows x cols identity (2-D only), as ``torch.nn.init.eye_``."""
     distribution = "eye"
 
@@ -140,7 +138,7 @@ class Eye(_Deterministic):
         return np.eye(*dims, dtype=dt)
 
 
-class Dirac(_Deterministic):
+class Dirac(_Ones):
     """The identity convolution (3-, 4- or 5-D, torch layout), per group, as ``torch.nn.init.dirac_``."""
     distribution = "dirac"
 
