@@ -31,7 +31,7 @@ __all__ = ["Parameter", "Clock", "Layer", "Dense", "Activation", "BatchNorm", "D
 
 # stream purposes: one stream per (seed, step, layer, purpose)
 _DROPOUT, _RRELU, _DROPCONNECT = 1, 2, 3
-_EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Parameter:
@@ -67,7 +67,7 @@ class Clock:
 
 def _check_dtype(dtype) -> np.dtype:
     dt = np.dtype(dtype)
-    if dt not in _EMPTY:
+    if dt not in _DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
     return dt
 
@@ -184,13 +184,15 @@ class Activation(Layer):
 
     def fused_forward(self, h: np.ndarray, b: np.ndarray | None, train: bool) -> np.ndarray:
         """h += b in place (kept for backward); return phi(h)."""
-        b = _EMPTY[h.dtype] if b is None else b
         n = h.shape[0]
         self._h = h
         if self.mode == "identity":
-            if b.size:
+            if b is not None:
                 np.add(h, b, out=h)
             return h
+        if b is None:
+            b = self._buf("zero_bias", (h.shape[1],), h.dtype)
+            b[...] = 0
         if self.mode == "maxout":
             y = self._buf("y", (n, self.width), h.dtype)
             arg = self._buf("arg", (n, self.width), np.int32)

@@ -28,6 +28,8 @@ from varprop.nn import kernels as K
 
 __all__ = ["Optimizer", "Momentum", "Adaptive", "get_optimizer", "OPTIMIZERS"]
 
+_NONE = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
+
 
 def _positive(v, what):
     if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
@@ -64,12 +66,15 @@ class Optimizer:
             s = self.state[p.name] = {k: np.zeros_like(p.value) for k in self.slots}
         return s
 
-    def step(self, parameters) -> None:
+    def step(self, parameters, backups=None) -> None:
+        """Update every unfrozen parameter from its ``grad``; ``backups`` (arrays like the values)
+        receive the values before the step, at no extra pass over memory."""
         self.t += 1
-        for p in parameters:
+        for i, p in enumerate(parameters):
             if p.frozen:
                 continue
-            self._update(p, self._slots(p), self.decay if p.regularize else 0.0)
+            backup = _NONE[p.value.dtype] if backups is None else backups[i]
+            self._update(p, self._slots(p), self.decay if p.regularize else 0.0, backup, p.value.dtype.type)
 
     def config(self) -> dict:
         raise NotImplementedError
@@ -98,8 +103,9 @@ class Momentum(Optimizer):
             raise ValueError("nesterov needs momentum > 0")
         self.name = name
 
-    def _update(self, p, s, decay):
-        K.momentum_step(p.value, p.grad, s["velocity"], self.lr, self.momentum, self.nesterov, decay)
+    def _update(self, p, s, decay, backup, f):
+        K.momentum_step(p.value, p.grad, s["velocity"], backup, f(self.lr), f(self.momentum), self.nesterov,
+                        f(self.lr * decay))
 
     def config(self):
         return {"name": self.name, "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -120,11 +126,11 @@ class Adaptive(Optimizer):
         self.bias_correction = bool(bias_correction)
         self.name = name
 
-    def _update(self, p, s, decay):
+    def _update(self, p, s, decay, backup, f):
         c1 = 1.0 - self.beta1 ** self.t if self.bias_correction and self.beta1 > 0 else 1.0
         c2 = 1.0 - self.beta2 ** self.t if self.bias_correction and not self.accumulate else 1.0
-        K.adaptive_step(p.value, p.grad, s["m"], s["v"], self.lr, self.beta1, self.beta2, self.eps, c1, c2,
-                        self.accumulate, decay)
+        K.adaptive_step(p.value, p.grad, s["m"], s["v"], backup, f(self.lr / c1), f(1.0 / np.sqrt(c2)),
+                        f(self.eps), f(self.beta1), f(self.beta2), self.accumulate, f(self.lr * decay))
 
     def config(self):
         return {"name": self.name, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,

@@ -235,17 +235,17 @@ class Trainer:
                 if not p.frozen:
                     p.grad *= p.grad.dtype.type(scale)
 
-    def _save_backup(self, params):
-        if self._backup is None:
+    def _backups(self, params):
+        if self._backup is None or len(self._backup) != len(params):
             self._backup = [np.empty_like(p.value) for p in params]
-        for b, p in zip(self._backup, params):
-            np.copyto(b, p.value)
         self._have_backup = True
+        return self._backup
 
     def _restore_backup(self, params):
         if self._have_backup:
             for b, p in zip(self._backup, params):
-                np.copyto(p.value, b)
+                if not p.frozen:     # frozen values never moved (and their backups were never written)
+                    np.copyto(p.value, b)
 
     def _snapshot(self) -> dict:
         return {k: v.copy() for k, v in self.network.state_arrays().items()}
@@ -349,9 +349,8 @@ class Trainer:
                     net.backward(loss.backward())
                     self._regularize(params)
                     self._clip(params)
-                    self._save_backup(params)
                     opt.lr = self.base_lr * self.schedule((net.step + 0.5) / nb, self.epochs)
-                    opt.step(params)
+                    opt.step(params, self._backups(params))
                     net.step += 1
                     self.batch = b + 1
                     bar.update(info=f"loss {self._sums[0] / self._sums[2]:.4f}")
