@@ -1,0 +1,229 @@
+"""Training speed: varprop's MLP trainer against scikit-learn's MLPClassifier and PyTorch CPU, side by side.
+
+Fashion-MNIST when its IDX files are installed (digits otherwise); MLP n_in-256-256-10, ReLU, He-normal,
+Adam (lr 1e-3), batch 128, float32, 5 epochs, no weight decay; the same split for all three. Per framework
+it reports the median seconds per epoch (after warm-up; varprop's Numba compile / cache-load time is timed
+separately on a tiny warm-up run) and the test accuracy.
+
+The GEMM bound: one step of an MLP costs three matrix products per dense layer (forward ``X W``, backward
+``dH W^T`` and ``X^T dH``), about ``6 * batch * sum(n_in * n_out)`` flops. We time numpy float32 matmul
+on exactly those shapes (best of repeats) and add them up over an epoch's steps: no trainer that does
+those products through the same BLAS can be faster, so ``epoch seconds / bound`` says how close it gets.
+
+Usage: ``python benchmarks/train.py [--data SPEC] [--epochs N] [--json FILE]``.
+"""
+from __future__ import annotations
+
+import os
+
+# a benchmark may pick the BLAS kernel for its own process: the machine-wide overrides can force a
+# slower core type; this must happen before numpy loads OpenBLAS
+for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    os.environ.pop(_var, None)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HIDDEN = (256, 256)
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    rows = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture', '')} "
+            f"threads={i.get('num_threads')}" for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(rows) or "none found"
+
+
+def layer_sizes(n_in, n_out):
+    sizes = [n_in, *HIDDEN, n_out]
+    return list(zip(sizes[:-1], sizes[1:]))
+
+
+def step_flops(batch, layers) -> float:
+    return 6.0 * batch * sum(a * b for a, b in layers)
+
+
+def gemm_seconds(shape_a, shape_b, repeats=30) -> float:
+    """Best seconds of ``A @ B`` in float32 over ``repeats`` (the output preallocated, as a trainer would).
+
+    The minimum, not the median: the bound is what the machine can do, and on a shared machine the
+    slower repeats measure other processes, not the BLAS.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal(shape_a, dtype=np.float32)
+    B = rng.standard_normal(shape_b, dtype=np.float32)
+    out = np.empty((shape_a[0], shape_b[1]), np.float32)
+    for _ in range(3):
+        np.matmul(A, B, out=out)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.matmul(A, B, out=out)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def gemm_bound(n_train, batch, layers) -> dict:
+    """Seconds per epoch of the matrix products alone, at the sizes of the run (the last batch included)."""
+    full, rest = divmod(n_train, batch)
+    total = 0.0
+    for b, count in ((batch, full), (rest, 1 if rest else 0)):
+        if not count:
+            continue
+        step = 0.0
+        for n_in, n_out in layers:
+            step += gemm_seconds((b, n_in), (n_in, n_out))      # forward  X W
+            step += gemm_seconds((b, n_out), (n_out, n_in))     # backward dH W^T
+            step += gemm_seconds((n_in, b), (b, n_out))         # backward X^T dH
+        total += count * step
+    flops = full * step_flops(batch, layers) + (step_flops(rest, layers) if rest else 0.0)
+    return {"seconds": total, "flops": flops, "gflops": flops / total / 1e9}
+
+
+def run_varprop(ds, epochs, batch, lr, seed):
+    from varprop.nn.network import build_mlp
+    from varprop.nn.losses import get_loss
+    from varprop.nn.optim import get_optimizer
+    from varprop.nn.trainer import Trainer
+
+    def make(epochs_, n_in):
+        net = build_mlp(n_in, list(HIDDEN), ds.n_classes, activation="relu", init="he_normal", seed=seed,
+                        dtype=np.float32)
+        return Trainer(net, get_loss("cross_entropy"), get_optimizer("adam", lr=lr), batch_size=batch,
+                       epochs=epochs_, seed=seed)
+
+    # warm-up on a few batches: Numba compiles (or loads its on-disk cache) here, outside the timings
+    t = time.perf_counter()
+    make(1, ds.n_features).fit(ds.X_train[: 4 * batch], ds.y_train[: 4 * batch])
+    compile_s = time.perf_counter() - t
+    trainer = make(epochs, ds.n_features)
+    hist = trainer.fit(ds.X_train, ds.y_train)
+    _, acc = trainer.evaluate(ds.X_test, ds.y_test)
+    return {"epoch_seconds": [e["seconds"] for e in hist.epochs], "test_acc": float(acc),
+            "compile_seconds": compile_s}
+
+
+def run_sklearn(ds, epochs, batch, lr, seed):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", alpha=0.0,
+                        batch_size=batch, learning_rate_init=lr, max_iter=1, warm_start=True, shuffle=True,
+                        random_state=seed, tol=0.0, n_iter_no_change=10 ** 9)
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(epochs):  # warm_start + max_iter=1: each fit call is exactly one epoch
+            t = time.perf_counter()
+            clf.fit(ds.X_train, ds.y_train)
+            times.append(time.perf_counter() - t)
+    acc = float((clf.predict(ds.X_test) == ds.y_test).mean())
+    return {"epoch_seconds": times, "test_acc": acc, "dtype": str(clf.coefs_[0].dtype)}
+
+
+def run_torch(ds, epochs, batch, lr, seed):
+    import torch
+
+    torch.manual_seed(seed)
+    sizes = [ds.n_features, *HIDDEN, ds.n_classes]
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = torch.nn.Linear(a, b)
+        torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+        torch.nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    X = torch.from_numpy(np.ascontiguousarray(ds.X_train, np.float32))
+    y = torch.from_numpy(ds.y_train.astype(np.int64))
+    gen = torch.Generator().manual_seed(seed)
+    times = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        perm = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(np.ascontiguousarray(ds.X_test, np.float32))).argmax(1).numpy()
+    return {"epoch_seconds": times, "test_acc": float((pred == ds.y_test).mean()),
+            "threads": torch.get_num_threads()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=None, help="dataset spec (default: fashion-mnist if installed, else digits)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip", action="append", default=[], choices=["sklearn", "torch"],
+                   help="leave a peer out (repeatable)")
+    p.add_argument("--json", default=None, help="also write the results as JSON (atomically)")
+    args = p.parse_args(argv)
+
+    from varprop.nn import data as vdata
+    spec = args.data
+    if spec is None:
+        spec = "fashion-mnist" if vdata.fashion_mnist_available() else "digits"
+    ds = vdata.load(spec, seed=args.seed, val_fraction=0.0)
+    layers = layer_sizes(ds.n_features, ds.n_classes)
+    print(f"data      {ds.summary()}")
+    print(f"model     {'-'.join(str(a) for a, _ in layers)}-{ds.n_classes}, relu, adam lr={args.lr:g}, "
+          f"batch {args.batch_size}, float32, {args.epochs} epochs")
+    print(f"BLAS      {blas_info()}")
+    bound = gemm_bound(len(ds.y_train), args.batch_size, layers)
+    print(f"GEMM      {bound['gflops']:.1f} GFLOP/s float32 on the run's shapes; "
+          f"{bound['flops'] / 1e9:.1f} GFLOP per epoch -> bound {bound['seconds']:.3f} s/epoch")
+    sys.stdout.flush()
+
+    runners = {"varprop": run_varprop, "sklearn": run_sklearn, "torch": run_torch}
+    results = {}
+    for name, fn in runners.items():
+        if name in args.skip:
+            continue
+        try:
+            r = fn(ds, args.epochs, args.batch_size, args.lr, args.seed)
+        except ImportError as exc:
+            print(f"{name:9s} skipped ({exc})")
+            continue
+        r["median_epoch_seconds"] = statistics.median(r["epoch_seconds"])
+        results[name] = r
+        extra = f", compile/cache load {r['compile_seconds']:.2f} s (excluded)" if "compile_seconds" in r else ""
+        print(f"{name:9s} {r['median_epoch_seconds']:.3f} s/epoch (median of {len(r['epoch_seconds'])}), "
+              f"test accuracy {r['test_acc']:.4f}, {r['median_epoch_seconds'] / bound['seconds']:.2f}x the GEMM "
+              f"bound{extra}")
+        sys.stdout.flush()
+    if "varprop" in results:
+        v = results["varprop"]["median_epoch_seconds"]
+        for name in ("sklearn", "torch"):
+            if name in results:
+                print(f"ratio     {name} / varprop seconds per epoch: "
+                      f"{results[name]['median_epoch_seconds'] / v:.2f}x")
+        print(f"ratio     varprop / GEMM bound: {v / bound['seconds']:.2f}x")
+    if args.json:
+        from varprop.io import atomic_write_text
+        out = {"data": ds.summary(), "blas": blas_info(), "gemm_bound": bound, "epochs": args.epochs,
+               "batch_size": args.batch_size, "results": results}
+        atomic_write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""``varprop train``: train an MLP on a dataset and report per-epoch curves and the test accuracy."""
+from __future__ import annotations
+
+import json
+import math
+
+HELP = "train an MLP (Numba kernels, BLAS products) and report train/validation curves and test accuracy"
+DESCRIPTION = (
+    "Train a multilayer perceptron on digits (default), mnist1d, fashion-mnist[:DIR], or a .csv/.npz file "
+    "of features and labels. Splits are fixed by --seed; preprocessing is fitted on the training split "
+    "only. Prints one line per epoch (train/validation loss and accuracy) and the final test accuracy; "
+    "--json, --plot and --checkpoint write results atomically. --init auto draws each hidden layer with "
+    "the variance-preserving scale derived for the activation (2/fan_in for ReLU)."
+)
+
+_FLOAT_OPTS = ("lr", "dropout", "weight_decay", "val_fraction", "test_fraction", "noise", "flip", "clip_norm")
+
+
+def add_arguments(p):
+    p.add_argument("--data", default="digits",
+                   help="digits | mnist1d | fashion-mnist[:DIR] | FILE.csv | FILE.npz (default digits)")
+    p.add_argument("--hidden", default="256,256", help="hidden widths, comma-separated (default 256,256; "
+                   "'none' for a linear model)")
+    p.add_argument("--activation", default="relu", help="a registered activation (default relu)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="an activation parameter, e.g. --param negative_slope=0.1 (repeatable)")
+    p.add_argument("--init", default="auto",
+                   help="initializer name (he_normal, xavier_uniform, ...) or auto: the scheme derived for "
+                        "the activation (default)")
+    p.add_argument("--optimizer", default="adam",
+                   help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw (default adam)")
+    p.add_argument("--lr", default="1e-3", help="learning rate > 0 (default 1e-3)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 10; when resuming, the saved run's)")
+    p.add_argument("--batch-size", type=int, default=128, help="minibatch size (default 128)")
+    p.add_argument("--loss", default="cross_entropy", help="cross_entropy | hinge (default cross_entropy)")
+    p.add_argument("--dropout", default="0", help="probability of dropping a hidden unit (default 0)")
+    p.add_argument("--batchnorm", action="store_true", help="batch normalization before each hidden activation")
+    p.add_argument("--weight-decay", default="0", help="L2 weight decay on weights only (default 0)")
+    p.add_argument("--schedule", default="constant", help="constant | step | cosine | warmup (default constant)")
+    p.add_argument("--clip-norm", default=None, help="clip the global gradient norm to this value")
+    p.add_argument("--early-stopping", action="store_true",
+                   help="stop when the validation loss stalls (see --patience) and restore the best weights")
+    p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping (5)")
+    p.add_argument("--preprocess", default="none",
+                   help="none | center | standardize | whiten, fitted on the training split (default none)")
+    p.add_argument("--val-fraction", default="0.1", help="fraction of the training rows held out (default 0.1)")
+    p.add_argument("--test-fraction", default="0.2",
+                   help="test fraction for datasets without a test set (default 0.2)")
+    p.add_argument("--augment-copies", type=int, default=0, metavar="K",
+                   help="add K augmented copies of the training split (see --shift, --flip, --noise)")
+    p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts up to this many pixels")
+    p.add_argument("--flip", default="0", help="augmentation: probability of a horizontal flip")
+    p.add_argument("--noise", default="0", help="augmentation: std of added Gaussian noise")
+    p.add_argument("--seed", type=int, default=0, help="seed of splits, weights, order and masks (default 0)")
+    p.add_argument("--json", metavar="FILE", help="write config, per-epoch records and test accuracy as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="plot the loss and accuracy curves")
+    p.add_argument("--checkpoint", metavar="FILE", help="save the training state here after each epoch")
+    p.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE (same --data and --seed)")
+
+
+def _float(args, name) -> float:
+    text = getattr(args, name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"--{name.replace('_', '-')} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"--{name.replace('_', '-')} must be finite, got {text!r}")
+    return value
+
+
+def parse_hidden(text: str) -> list[int]:
+    """'256,256' -> [256, 256]; 'none' or '' -> [] (a linear model)."""
+    text = text.strip().lower()
+    if text in ("", "none"):
+        return []
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise ValueError(f"--hidden must be positive integers separated by commas, got {text!r}")
+        out.append(int(part))
+    return out
+
+
+def check_args(args) -> dict:
+    """Validate every option before any data is loaded; returns the numeric options."""
+    v = {name: _float(args, name) for name in _FLOAT_OPTS}
+    if v["lr"] <= 0:
+        raise ValueError(f"--lr must be > 0, got {args.lr}")
+    if not 0.0 <= v["dropout"] < 1.0:
+        raise ValueError(f"--dropout must be a probability in [0, 1), got {args.dropout}")
+    if v["weight_decay"] < 0:
+        raise ValueError(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    if v["clip_norm"] is not None and v["clip_norm"] <= 0:
+        raise ValueError(f"--clip-norm must be > 0, got {args.clip_norm}")
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.patience < 1:
+        raise ValueError(f"--patience must be >= 1, got {args.patience}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.augment_copies < 0 or args.shift < 0 or v["noise"] < 0 or not 0 <= v["flip"] <= 1:
+        raise ValueError("--augment-copies, --shift and --noise must be >= 0 and --flip in [0, 1]")
+    if args.augment_copies and not (args.shift or v["flip"] or v["noise"]):
+        raise ValueError("--augment-copies needs an augmentation: --shift, --flip or --noise")
+    if args.loss not in ("cross_entropy", "hinge"):
+        raise ValueError(f"--loss must be cross_entropy or hinge, got {args.loss!r}")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise ValueError(f"--plot must name a .png file, got {args.plot!r}")
+    return v
+
+
+def prepare_data(args, v):
+    """Load and split the dataset, fit the preprocessing on the training split, augment if asked."""
+    import numpy as np
+
+    from varprop.nn import augment, data, preprocess
+
+    ds = data.load(args.data, seed=args.seed, val_fraction=v["val_fraction"], test_fraction=v["test_fraction"])
+    prep = preprocess.get(args.preprocess).fit(ds.X_train)
+    X_train, X_val, X_test = (prep.transform(a) if len(a) else a for a in (ds.X_train, ds.X_val, ds.X_test))
+    y_train = ds.y_train
+    if args.augment_copies:
+        aug = augment.Augment(ds.image_shape if (args.shift or v["flip"]) else None, shift=args.shift,
+                              flip=v["flip"], noise=v["noise"], seed=args.seed)
+        # augment the images as loaded, then preprocess the copies with the statistics of the originals
+        copies = [prep.transform(aug(ds.X_train, ds.y_train, epoch=k, step=0)[0])
+                  for k in range(args.augment_copies)]
+        X_train = np.concatenate([X_train, *copies])
+        y_train = np.concatenate([ds.y_train] * (args.augment_copies + 1))
+    return ds, (X_train, y_train, X_val, ds.y_val, X_test, ds.y_test)
+
+
+def build_trainer(args, v, ds, on_epoch):
+    from varprop.activations import get, parse_params
+    from varprop.nn.estimator import auto_init
+    from varprop.nn.network import build_mlp
+    from varprop.nn.optim import get_optimizer
+    from varprop.nn.trainer import Trainer
+
+    params = parse_params(args.param)
+    act = get(args.activation, **params)
+    str_params = {k: str(val) for k, val in act.params.items()}
+    if args.resume:
+        overrides = {"progress": None, "callback": on_epoch, "checkpoint": args.checkpoint or args.resume}
+        if args.epochs is not None:
+            overrides["epochs"] = args.epochs
+        trainer = Trainer.from_checkpoint(args.resume, **overrides)
+        if trainer.network.n_in != ds.n_features or trainer.network.n_out != ds.n_classes:
+            raise ValueError(f"--resume: the saved network maps {trainer.network.n_in} -> {trainer.network.n_out}, "
+                             f"the data has {ds.n_features} features and {ds.n_classes} classes")
+        return trainer
+    init, output_init = auto_init(act.name, str_params) if args.init == "auto" else (args.init, None)
+    net = build_mlp(ds.n_features, parse_hidden(args.hidden), ds.n_classes, activation=act.name, init=init,
+                    dropout=v["dropout"], batchnorm=args.batchnorm, seed=args.seed, params=str_params,
+                    output_init=output_init)
+    return Trainer(net, args.loss, get_optimizer(args.optimizer, lr=v["lr"]), batch_size=args.batch_size,
+                   epochs=10 if args.epochs is None else args.epochs, seed=args.seed,
+                   weight_decay=v["weight_decay"], schedule=args.schedule, clip_norm=v["clip_norm"],
+                   early_stopping=args.early_stopping, patience=args.patience, progress=None,
+                   checkpoint=args.checkpoint, callback=on_epoch)
+
+
+def epoch_line(rec: dict, total: int) -> str:
+    def f(x):
+        return "   -   " if x is None else f"{x:.4f}"
+    return (f"epoch {rec['epoch']:>3}/{total}  train loss {f(rec['train_loss'])} acc {f(rec['train_acc'])}  "
+            f"val loss {f(rec['val_loss'])} acc {f(rec['val_acc'])}  {rec['seconds']:.2f}s")
+
+
+def plot_history(path, epochs: list, title: str) -> str:
+    """Loss and accuracy against epoch, train and validation, as a PNG written atomically.
+
+    The PNG carries no software version or date, so the same curves give the same bytes.
+    """
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from varprop.io import atomic_write_bytes
+
+    e = [r["epoch"] for r in epochs]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
+        for split, style in (("train", "-o"), ("val", "--s")):
+            ys = [r[f"{split}_{key}"] for r in epochs]
+            if any(y is not None for y in ys):
+                ax.plot(e, [math.nan if y is None else y for y in ys], style, ms=3,
+                        label="train" if split == "train" else "validation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def run(args) -> int:
+    import sys
+
+    from varprop.io import atomic_write_text
+
+    v = check_args(args)
+    ds, (X_train, y_train, X_val, y_val, X_test, y_test) = prepare_data(args, v)
+    print(ds.summary() + (f"; {args.augment_copies} augmented copies" if args.augment_copies else ""))
+    total = [0]
+
+    def on_epoch(rec):
+        print(epoch_line(rec, total[0]), flush=True)
+
+    trainer = None
+    try:
+        trainer = build_trainer(args, v, ds, on_epoch)
+        total[0] = trainer.epochs
+        print(f"model: {trainer.network!r}, {args.optimizer if not args.resume else trainer.optimizer.name} "
+              f"lr {trainer.base_lr:g}, batch {trainer.batch_size}, {trainer.epochs} epochs"
+              + (f" (resuming after epoch {trainer.epoch}, step {trainer.batch})" if args.resume else ""),
+              flush=True)
+        has_val = len(y_val) > 0
+        history = trainer.fit(X_train, y_train, X_val if has_val else None, y_val if has_val else None)
+    except KeyboardInterrupt:
+        if trainer is not None and trainer.checkpoint:
+            print(f"varprop: interrupted; resume with --resume {trainer.checkpoint}", file=sys.stderr)
+        raise
+    if history.message:
+        print(history.message, file=sys.stderr if history.diverged else sys.stdout)
+    test_loss, test_acc = trainer.evaluate(X_test, y_test)
+    print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}, {len(y_test)} samples)")
+    epochs = [{k: r.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")}
+              for r in history.epochs]
+    if args.json:
+        config = {"data": args.data, "dataset": ds.name, "n_features": ds.n_features, "n_classes": ds.n_classes,
+                  "n_train": int(len(y_train)), "n_val": int(len(y_val)), "n_test": int(len(y_test)),
+                  "hidden": parse_hidden(args.hidden), "activation": args.activation, "params": list(args.param),
+                  "init": args.init, "optimizer": trainer.optimizer.name, "lr": trainer.base_lr,
+                  "epochs": trainer.epochs, "batch_size": trainer.batch_size, "loss": trainer.loss.name,
+                  "dropout": v["dropout"], "batchnorm": bool(args.batchnorm), "weight_decay": trainer.weight_decay,
+                  "schedule": args.schedule, "clip_norm": v["clip_norm"], "early_stopping": trainer.early_stopping,
+                  "preprocess": args.preprocess, "augment_copies": args.augment_copies, "shift": args.shift,
+                  "flip": v["flip"], "noise": v["noise"], "seed": args.seed, "resumed_from": args.resume,
+                  "network": trainer.network.config()}
+        out = {"config": config, "epochs": epochs, "test_acc": test_acc, "test_loss": test_loss,
+               "diverged": history.diverged, "stopped_early": history.stopped_early, "message": history.message}
+        atomic_write_text(args.json, json.dumps(_finite(out), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    if args.plot:
+        plot_history(args.plot, epochs, f"{ds.name}: {args.hidden} {args.activation}, {trainer.optimizer.name} "
+                                        f"lr {trainer.base_lr:g}, test acc {test_acc:.4f}")
+    return 0
+
+
+def _finite(x):
+    """JSON-ready: numpy scalars to Python, non-finite floats to null (JSON has no NaN)."""
+    if isinstance(x, dict):
+        return {str(k): _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
