@@ -33,10 +33,10 @@ def scipy_moment(bound, kind: str) -> float:
         return y * y * np.exp(-t * t / 2) / np.sqrt(2 * np.pi)
 
     cuts = sorted({float(k) for k in bound.kinks()} | {-12.0, 0.0, 12.0})
-    total = integrate.quad(integrand, -np.inf, cuts[0], epsabs=0, epsrel=1e-13, limit=200)[0]
+    total = integrate.quad(integrand, -np.inf, cuts[0], epsabs=1e-15, epsrel=1e-13, limit=200)[0]
     for lo, hi in zip(cuts[:-1], cuts[1:]):
-        total += integrate.quad(integrand, lo, hi, epsabs=0, epsrel=1e-13, limit=200)[0]
-    total += integrate.quad(integrand, cuts[-1], np.inf, epsabs=0, epsrel=1e-13, limit=200)[0]
+        total += integrate.quad(integrand, lo, hi, epsabs=1e-15, epsrel=1e-13, limit=200)[0]
+    total += integrate.quad(integrand, cuts[-1], np.inf, epsabs=1e-15, epsrel=1e-13, limit=200)[0]
     return total
 
 
