@@ -1,0 +1,147 @@
+"""Each Numba kernel of nn/kernels.py against its NumPy reference, in float32 and float64."""
+import numpy as np
+import pytest
+
+from varprop import streams
+from varprop.activations import get, names
+from varprop.nn import kernels as K
+
+DTYPES = [np.float32, np.float64]
+# float32 kernels evaluate phi in float64 and round once; the NumPy reference works in float32 throughout
+RTOL = {np.float32: 2e-6, np.float64: 1e-13}
+
+
+def _a(shape, dtype, seed=0, scale=2.0):
+    return (np.random.default_rng(seed).normal(scale=scale, size=shape)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", [n for n in names() if n != "maxout"])
+def test_bias_activation_forward_and_backward(act, dtype):
+    bound = get(act)
+    h = _a((7, 5), dtype)
+    b = _a(5, dtype, seed=1)
+    dy = _a((7, 5), dtype, seed=2)
+    want_h, want_y = K.bias_act_forward_ref(h, b, bound)
+    y = np.empty_like(h)
+    K.bias_act_forward(h, b, bound.code, *bound.kernel_params(), y)
+    np.testing.assert_allclose(h, want_h, rtol=RTOL[dtype], atol=1e-6)
+    np.testing.assert_allclose(y, want_y, rtol=RTOL[dtype], atol=1e-6)
+    dh = np.empty_like(h)
+    K.act_backward(dy, h, bound.code, *bound.kernel_params(), dh)
+    np.testing.assert_allclose(dh, K.act_backward_ref(dy, h, bound), rtol=RTOL[dtype], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prelu_rrelu_maxout(dtype):
+    h0 = _a((6, 4), dtype)
+    b = _a(4, dtype, seed=1)
+    a = np.array([0.1, 0.2, 0.3, 0.4], dtype)
+    dy = _a((6, 4), dtype, seed=2)
+    h, y, dh, da = h0.copy(), np.empty_like(h0), np.empty_like(h0), np.empty(4, dtype)
+    K.prelu_forward(h, b, a, y)
+    K.prelu_backward(dy, h, a, dh, da)
+    ry, rd, ra = K.prelu_ref(h0 + b, a)
+    np.testing.assert_allclose(y, ry, rtol=RTOL[dtype])
+    np.testing.assert_allclose(dh, dy * rd, rtol=RTOL[dtype])
+    np.testing.assert_allclose(da, (dy * ra).sum(axis=0), rtol=RTOL[dtype] * 10, atol=1e-6)
+
+    key = streams.key(3, 1, 2, 2)
+    slopes = 0.125 + (1 / 3 - 0.125) * K.stream_uniforms(key, 6, 4)
+    h = h0.copy()
+    K.rrelu_forward(h, b, key, 0.125, 1 / 3, y)
+    K.rrelu_backward(dy, h, key, 0.125, 1 / 3, dh)
+    hb = h0 + b
+    np.testing.assert_allclose(y, np.where(hb > 0, hb, slopes * hb), rtol=RTOL[dtype])
+    np.testing.assert_allclose(dh, dy * np.where(hb > 0, 1, slopes), rtol=RTOL[dtype])
+
+    h = _a((5, 6), dtype)
+    want_y, want_arg = K.maxout_ref(h, 3)
+    y, arg = np.empty((5, 2), dtype), np.empty((5, 2), np.int32)
+    K.maxout_forward(h.copy(), np.zeros(6, dtype), 3, y, arg)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(arg, want_arg)
+    d = np.empty((5, 6), dtype)
+    K.maxout_backward(dy[:5, :2].copy(), arg, 3, d)
+    assert np.count_nonzero(d) <= 10 and d.sum() == pytest.approx(dy[:5, :2].sum(), rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_masks_from_the_stream(dtype):
+    x = _a((9, 7), dtype)
+    key = streams.key(1, 5, 3, 1)
+    u = K.stream_uniforms(key, 9, 7)
+    y, mask = np.empty_like(x), np.empty_like(x)
+    K.dropout_forward(x, key, 0.6, y, mask)
+    ry, rm = K.dropout_ref(x, u, 0.6)
+    np.testing.assert_allclose(y, ry, rtol=RTOL[dtype])
+    np.testing.assert_allclose(mask, rm, rtol=RTOL[dtype])
+    a, alpha_p = 1.7, -1.758
+    K.alpha_dropout_forward(x, key, 0.6, a, alpha_p, y, mask)
+    ry, rm = K.alpha_dropout_ref(x, u, 0.6, a, alpha_p)
+    np.testing.assert_allclose(y, ry, rtol=RTOL[dtype], atol=1e-6)
+    np.testing.assert_allclose(mask, rm, rtol=RTOL[dtype])
+    dx = np.empty_like(x)
+    K.mask_multiply(x, mask, dx)
+    np.testing.assert_array_equal(dx, x * mask)
+
+
+def test_dropout_keep_rate_within_five_standard_errors():
+    n, keep = 200_000, 0.7
+    x = np.ones((1, n))
+    y, mask = np.empty_like(x), np.empty_like(x)
+    K.dropout_forward(x, streams.key(11, 0, 1, 1), keep, y, mask)
+    rate = np.count_nonzero(mask) / n
+    assert abs(rate - keep) < 5 * np.sqrt(keep * (1 - keep) / n)
+    assert abs(y.mean() - 1.0) < 5 * np.sqrt((1 - keep) / keep / n)   # inverted dropout keeps the mean
+
+
+def test_alpha_dropout_keeps_zero_mean_and_unit_variance():
+    from varprop.nn.layers import AlphaDropout
+    n = 200_000
+    x = np.random.default_rng(0).normal(size=(1, n))
+    d = AlphaDropout(0.2)
+    y = d.forward(x, train=True)
+    # standard errors of the sample mean and variance of a unit-variance sample (kurtosis ~ 3 + a bit)
+    assert abs(y.mean()) < 5 / np.sqrt(n)
+    assert abs(y.var() - 1.0) < 5 * np.sqrt(3.0 / n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batchnorm_kernels(dtype):
+    x = _a((8, 5), dtype, scale=3.0) + 4
+    gamma, beta = _a(5, dtype, seed=1), _a(5, dtype, seed=2)
+    xhat, y = np.empty_like(x), np.empty_like(x)
+    mean, inv = np.empty(5, dtype), np.empty(5, dtype)
+    K.batchnorm_train_forward(x, gamma, beta, 1e-5, xhat, y, mean, inv)
+    ry, rxhat, rmean, rinv = K.batchnorm_ref(x.astype(np.float64), gamma, beta, 1e-5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for got, want in ((y, ry), (xhat, rxhat), (mean, rmean), (inv, rinv)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    dy = _a((8, 5), dtype, seed=3)
+    dx, dg, db = np.empty_like(x), np.empty(5, dtype), np.empty(5, dtype)
+    K.batchnorm_backward(dy, xhat, gamma, inv, dx, dg, db)
+    for got, want in zip((dx, dg, db), K.batchnorm_backward_ref(dy, xhat, gamma, inv)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_loss_kernels(dtype):
+    z = _a((6, 4), dtype)
+    y = np.array([0, 3, 1, 2, 3, 0])
+    g, rows = np.empty_like(z), np.empty(6)
+    K.softmax_xent(z, y, g, rows)
+    rrows, rg = K.softmax_xent_ref(z.astype(np.float64), y)
+    np.testing.assert_allclose(rows, rrows, rtol=RTOL[dtype] * 10)
+    np.testing.assert_allclose(g, rg, rtol=RTOL[dtype] * 10, atol=1e-7)
+    K.hinge_loss(z, y, 1.0, g, rows)
+    rrows, rg = K.hinge_ref(z.astype(np.float64), y, 1.0)
+    np.testing.assert_allclose(rows, rrows, rtol=RTOL[dtype] * 10, atol=1e-6)
+    np.testing.assert_allclose(g, rg, rtol=RTOL[dtype] * 10)
+
+
+def test_add_penalty():
+    w = np.array([-2.0, 0.0, 3.0])
+    g = np.ones(3)
+    K.add_penalty(g, w, 0.5, 0.1)
+    np.testing.assert_allclose(g, 1 + 0.1 * w + 0.5 * np.sign(w))
