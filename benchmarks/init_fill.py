@@ -14,7 +14,8 @@ so that a change in machine load hits every contender alike:
 * ``torch``               ``torch.nn.init.kaiming_normal_`` / ``xavier_uniform_`` / ``trunc_normal_`` on a
                           fresh ``torch.empty`` (when torch is installed).
 
-Every contender allocates its result, as a user's call does. The first call of each varprop fill (Numba
+Every contender allocates its result, as a user's call does. Wall-clock medians are printed first, then
+the medians of the process's CPU time (all threads summed), which a busy machine disturbs less. The first call of each varprop fill (Numba
 compilation, or loading it from the on-disk cache) is timed apart and excluded from the medians. Ratios
 are varprop (seed) over the peer: below 1 means varprop is faster.
 """
@@ -125,6 +126,7 @@ def main() -> None:
 
     from varprop.io import Progress
     times = {c: {k: [] for k in ours} for c in contenders}
+    cpu = {c: {k: [] for k in ours} for c in contenders}
     for fns in contenders.values():                # warm-up: one untimed call each
         for f in fns.values():
             f()
@@ -132,9 +134,10 @@ def main() -> None:
         for _ in range(args.repeats):
             for kind in ours:
                 for c, fns in contenders.items():
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     fns[kind]()
                     times[c][kind].append(time.perf_counter() - t0)
+                    cpu[c][kind].append(time.process_time() - c0)
             bar.update()
 
     print(f"fill a {n} x {n} float32 matrix; median of {args.repeats} rounds, milliseconds")
@@ -143,12 +146,15 @@ def main() -> None:
     print("  first varprop call (compile or cache load, excluded): "
           + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in first.items()))
     names = list(contenders)
-    print(f"{'initializer':<18}" + "".join(f"{c:>21}" for c in names)
-          + "".join(f"{'seed/' + c:>16}" for c in names[2:]))
-    for kind in ours:
-        med = {c: statistics.median(times[c][kind]) for c in names}
-        print(f"{kind:<18}" + "".join(f"{med[c] * 1e3:>21.1f}" for c in names)
-              + "".join(f"{med['varprop (seed)'] / med[c]:>16.2f}" for c in names[2:]))
+    for title, table in (("wall-clock time", times), ("CPU time of all threads (less sensitive to "
+                                                      "other load on the machine)", cpu)):
+        print(title)
+        print(f"{'initializer':<18}" + "".join(f"{c:>21}" for c in names)
+              + "".join(f"{'seed/' + c:>16}" for c in names[2:]))
+        for kind in ours:
+            med = {c: statistics.median(table[c][kind]) for c in names}
+            print(f"{kind:<18}" + "".join(f"{med[c] * 1e3:>21.1f}" for c in names)
+                  + "".join(f"{med['varprop (seed)'] / med[c]:>16.2f}" for c in names[2:]))
 
 
 if __name__ == "__main__":
