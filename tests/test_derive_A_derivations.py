@@ -1,0 +1,284 @@
+"""symmetry, linear-variance, fan-rules, gains, residual, sigmoid: each verifies, and each result is held
+against an independent route (Monte Carlo with a 5-standard-error tolerance, quadrature, PyTorch)."""
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from varprop.derive import catalog
+
+K_SE = 5.0
+
+
+@pytest.fixture(scope="module")
+def built():
+    cache = {}
+
+    def get(name, **kw):
+        key = (name, tuple(sorted(kw.items())))
+        if key not in cache:
+            cache[key] = catalog.build(name, **kw)
+        return cache[key]
+    return get
+
+
+def _sym(d, name):
+    return d.results[name][0]
+
+
+def _mc_mean(samples):
+    samples = np.asarray(samples, dtype=np.float64)
+    return samples.mean(), samples.std(ddof=1) / math.sqrt(samples.size)
+
+
+@pytest.mark.parametrize("name", ["symmetry", "linear-variance", "fan-rules", "residual", "sigmoid"])
+def test_derivation_verifies_and_uses_every_assumption(built, name):
+    d = built(name)
+    assert d.verified, d.problems()
+    out = d.to_dict()
+    assert out["verified"] and all(s["verified"] for s in out["steps"])
+    assert all(a["used_in"] for a in out["assumptions"])
+
+
+# -- linear-variance --------------------------------------------------------------------------------------
+def test_linear_variance_general_form_by_monte_carlo(built):
+    d = built("linear-variance")
+    n, mu_w, sd_w, mu_x, sd_x = 16, 0.3, 0.5, -0.7, 1.2
+    syms = {s.name: s for s in _sym(d, "variance_general").free_symbols}
+    predicted = float(_sym(d, "variance_general").subs({syms["n"]: n, syms["mu_w"]: mu_w, syms["v_w"]: sd_w ** 2,
+                                                        syms["mu_x"]: mu_x, syms["v_x"]: sd_x ** 2}))
+    rng = np.random.default_rng(1)
+    N = 200_000
+    w = rng.normal(mu_w, sd_w, (N, n))
+    x = rng.normal(mu_x, sd_x, (N, n))
+    y = (w * x).sum(axis=1)
+    dev = (y - y.mean()) ** 2
+    est, se = _mc_mean(dev)
+    assert abs(est - predicted) < K_SE * se
+
+
+def test_linear_variance_through_layers_by_monte_carlo(built):
+    d = built("linear-variance")
+    expr = _sym(d, "variance_after_L_layers")
+    syms = {s.name: s for s in expr.free_symbols}
+    n, L, vw, vx = 8, 3, 1.5 / 8, 0.8
+    predicted = float(expr.subs({syms["n"]: n, syms["L"]: L, syms["v_w"]: vw, syms["v_x"]: vx}))
+    rng = np.random.default_rng(2)
+    N = 40_000
+    x = rng.normal(0, math.sqrt(vx), (N, n))
+    for _ in range(L):
+        W = rng.normal(0, math.sqrt(vw), (N, n, n))
+        x = np.einsum("bij,bj->bi", W, x)
+    est, se = _mc_mean(x[:, 0] ** 2)
+    assert predicted == pytest.approx(1.5 ** 3 * 0.8)
+    assert abs(est - predicted) < K_SE * se
+
+
+def test_expectation_engine_rejects_higher_moments():
+    from varprop.derive.linear_variance import expectation
+    w = sp.Symbol("w")
+    with pytest.raises(ValueError):
+        expectation(w ** 3, {w: (0, 1)})
+
+
+# -- fan-rules --------------------------------------------------------------------------------------------
+def test_fan_rules_numbers(built):
+    d = built("fan-rules")
+    fi, fo = sp.symbols("fan_in fan_out", positive=True)
+    a = sp.Symbol("a", nonnegative=True)
+    vals = {fi: 300, fo: 100, a: sp.Rational(1, 5)}
+    f = {k: float(_sym(d, k).subs(vals)) for k in d.results if isinstance(_sym(d, k), sp.Basic)}
+    assert f["he_forward_var"] == pytest.approx(2 / 300)
+    assert f["glorot_var"] == pytest.approx(2 / 400)
+    assert f["glorot_uniform_bound"] == pytest.approx(math.sqrt(6 / 400))
+    assert f["leaky_var"] == pytest.approx(2 / (1.04 * 300))
+    assert f["he_uniform_bound"] ** 2 / 3 == pytest.approx(f["he_forward_var"])
+
+
+def test_fan_rules_against_torch(built):
+    torch = pytest.importorskip("torch")
+    d = built("fan-rules")
+    fi, fo = sp.symbols("fan_in fan_out", positive=True)
+    a = sp.Symbol("a", nonnegative=True)
+    w = torch.empty(100, 300)
+    g = torch.nn.init.calculate_gain("leaky_relu", 0.2)
+    std_torch = g / math.sqrt(300)                        # kaiming_normal_ std, fan_in mode
+    bound_torch = math.sqrt(6 / 400)                       # xavier_uniform_ bound
+    assert float(_sym(d, "leaky_normal_std").subs({fi: 300, a: sp.Rational(1, 5)})) == pytest.approx(std_torch)
+    assert float(_sym(d, "glorot_uniform_bound").subs({fi: 300, fo: 100})) == pytest.approx(bound_torch)
+    torch.manual_seed(0)
+    torch.nn.init.xavier_uniform_(w)
+    assert float(w.abs().max()) <= bound_torch
+
+
+def test_uniform_bound_by_monte_carlo(built):
+    d = built("fan-rules")
+    fi = sp.Symbol("fan_in", positive=True)
+    b = float(_sym(d, "he_uniform_bound").subs(fi, 50))
+    rng = np.random.default_rng(3)
+    w = rng.uniform(-b, b, 400_000)
+    est, se = _mc_mean(w ** 2)
+    assert abs(est - 2 / 50) < K_SE * se
+
+
+def test_truncated_std_against_scipy_and_the_float_closed_form(built):
+    from scipy import stats
+    d = built("fan-rules")
+    v = float(_sym(d, "truncated_std_value"))
+    assert v == pytest.approx(stats.truncnorm(-2, 2).std(), rel=1e-12)
+    truncnorm = pytest.importorskip("varprop.derive.truncnorm")
+    assert v == pytest.approx(truncnorm.std(-2.0, 2.0), rel=1e-14)
+    assert float(_sym(d, "truncated_std")) == pytest.approx(v, rel=1e-14)
+
+
+# -- gains ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("act", ["tanh", "selu", "relu", "gelu"])
+def test_gains_subset_verifies(built, act):
+    d = built("gains", activation=act)
+    assert d.verified, d.problems()
+
+
+def test_gains_tanh_forward_by_monte_carlo(built):
+    d = built("gains", activation="tanh")
+    g = float(d.results["forward_tanh"][0])
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal(1_000_000)
+    est, se = _mc_mean(np.tanh(z) ** 2)
+    # 1/g^2 = E[tanh(z)^2]
+    assert abs(est - 1 / g ** 2) < K_SE * se
+    assert float(d.results["torch_variance_ratio_tanh"][0]) == pytest.approx((5 / 3 / g) ** 2)
+
+
+def test_gains_selu_ratio_is_9_16(built):
+    d = built("gains", activation="selu")
+    assert float(d.results["torch_variance_ratio_selu"][0]) == pytest.approx(9 / 16, rel=1e-14)
+    assert float(d.results["forward_selu"][0]) == pytest.approx(1.0, rel=1e-14)
+
+
+def test_gains_comparisons_against_torch(built):
+    torch = pytest.importorskip("torch")
+    for act in ("tanh", "selu", "relu"):
+        d = built("gains", activation=act)
+        (c,) = d.comparisons
+        assert float(c.published) == pytest.approx(torch.nn.init.calculate_gain(act))
+
+
+def test_gains_param_needs_activation():
+    with pytest.raises(ValueError, match="--param"):
+        catalog.build("gains", params={"negative_slope": "0.2"})
+
+
+@pytest.mark.slow
+def test_gains_all_activations_verify(built):
+    d = built("gains")
+    assert d.verified, d.problems()
+
+
+# -- residual ---------------------------------------------------------------------------------------------
+def _residual_second_moment(blocks, scale, n=64, N=3000, seed=5):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, n))
+    for _ in range(blocks):
+        W1 = rng.normal(0, scale * math.sqrt(1 / n), (N, n, n))
+        W2 = rng.normal(0, math.sqrt(2 / n), (N, n, n))
+        h = np.maximum(np.einsum("bij,bj->bi", W1, x), 0)
+        x = x + np.einsum("bij,bj->bi", W2, h)
+    return _mc_mean((x ** 2).mean(axis=1))
+
+
+def test_residual_he_blocks_double_by_monte_carlo(built):
+    d = built("residual")
+    L = sp.Symbol("L", positive=True, integer=True)
+    vx = sp.Symbol("v_x", positive=True)
+    predicted = float(_sym(d, "he_blocks").subs({L: 3, vx: 1}))
+    est, se = _residual_second_moment(3, 1.0)
+    assert predicted == 8
+    assert abs(est - predicted) < K_SE * se
+
+
+def test_residual_fixup_growth_by_monte_carlo(built):
+    d = built("residual")
+    L = sp.Symbol("L", positive=True, integer=True)
+    m = sp.Symbol("m", positive=True, integer=True)
+    s = float(_sym(d, "fixup_scale").subs({L: 4, m: 2}))
+    assert s == pytest.approx(0.5)
+    est, se = _residual_second_moment(4, s, seed=6)
+    assert abs(est - 1.25 ** 4) < K_SE * se
+
+
+# -- sigmoid ----------------------------------------------------------------------------------------------
+def test_sigmoid_derivative_bound_on_a_grid(built):
+    d = built("sigmoid")
+    x = np.linspace(-20, 20, 400_001)
+    s = 1 / (1 + np.exp(-x))
+    ds = s * (1 - s)
+    assert ds.max() == pytest.approx(float(_sym(d, "max_derivative")), abs=1e-15)
+    assert x[ds.argmax()] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sigmoid_gradient_rows_one_sign(seed):
+    from varprop.derive.sigmoid import mixed_sign_rows
+    assert mixed_sign_rows(seed) == 0
+
+
+def test_sigmoid_gradient_bound_holds_for_random_networks():
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        widths = rng.integers(2, 9, size=5)
+        Ws = [rng.standard_normal((o, i)) for i, o in zip(widths[:-1], widths[1:])]
+        h = rng.standard_normal(widths[0])
+        hs = [h]
+        for W in Ws:
+            hs.append(W @ (1 / (1 + np.exp(-hs[-1]))))
+        g = rng.standard_normal(widths[-1])
+        gL = np.linalg.norm(g)
+        for W, hp in zip(reversed(Ws), reversed(hs[:-1])):
+            s = 1 / (1 + np.exp(-hp))
+            g = (W.T @ g) * s * (1 - s)
+        bound = 0.25 ** len(Ws) * np.prod([np.linalg.norm(W, 2) for W in Ws]) * gL
+        assert np.linalg.norm(g) <= bound * (1 + 1e-12)
+
+
+def test_sigmoid_one_sign_with_torch_autograd():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Sigmoid(), torch.nn.Linear(4, 3)).double()
+    x = torch.randn(1, 5, dtype=torch.float64)
+    net(x).pow(2).sum().backward()
+    g = net[2].weight.grad
+    assert bool(((g > 0).all(dim=1) | (g < 0).all(dim=1)).all())
+
+
+# -- symmetry ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("widths, value", [((4, 5, 5, 1), 0.3), ((3, 2, 7, 2), -0.8), ((6, 9, 3, 1), 0.0)])
+def test_constant_init_units_stay_identical(widths, value):
+    from varprop.derive.symmetry import unit_spread
+    assert unit_spread("constant", steps=15, widths=widths, value=value) == 0.0
+    assert unit_spread("normal", steps=3, widths=widths) > 0.0
+
+
+def test_symmetry_with_torch():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6, bias=False), torch.nn.Tanh(),
+                              torch.nn.Linear(6, 6, bias=False), torch.nn.Tanh(),
+                              torch.nn.Linear(6, 1, bias=False)).double()
+    for p in net.parameters():
+        torch.nn.init.constant_(p, 0.25)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    X, Y = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 1, dtype=torch.float64)
+    for _ in range(10):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(net(X), Y).backward()
+        opt.step()
+    for layer in (net[0], net[2]):
+        w = layer.weight.detach()
+        assert torch.allclose(w, w[:1].expand_as(w), rtol=0, atol=1e-12)
+
+
+def test_unit_spread_rejects_unknown_init():
+    from varprop.derive.symmetry import unit_spread
+    with pytest.raises(ValueError):
+        unit_spread("xavier")
