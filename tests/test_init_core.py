@@ -264,3 +264,14 @@ def test_variance_scaling_for_any_shape_mode_distribution(shape, mode, distribut
         assert np.abs(w).max() <= math.sqrt(3) * std
     if distribution == "truncated_normal":
         assert np.abs(w).max() <= 2 * std / _TRUNC_STD * (1 + 1e-12)
+
+
+def test_documented_differences_are_computed_and_agree_with_independent_values():
+    from varprop.nn.init import differences
+    rows = {r.key: r for r in differences.table()}
+    assert rows["tanh"].theirs == 5 / 3 and rows["tanh"].exact == pytest.approx(1.5925374197228312, rel=1e-12)
+    assert rows["selu"].theirs == 0.75 and rows["selu"].exact == pytest.approx(1.0, rel=1e-12)
+    assert rows["trunc_normal"].theirs == pytest.approx(stats.truncnorm(-2, 2).std(), rel=1e-12)
+    assert rows["linear_default"].theirs == pytest.approx(1 / 3, rel=1e-15)
+    assert rows["keras_normal"].theirs == pytest.approx(2 / stats.truncnorm(-2, 2).std(), rel=1e-12)
+    assert differences.main([]) == 0

@@ -9,6 +9,8 @@ initializer of any registered activation. Three front ends:
 * PyTorch: :mod:`varprop.nn.init.torch`, a drop-in for ``torch.nn.init`` (imported only on request).
 * JAX style: :mod:`varprop.nn.init.jax`, factories returning ``init(key, shape, dtype)`` (no JAX needed).
 
+:mod:`varprop.nn.init.differences` computes where PyTorch's and Keras's defaults differ from the exact ones.
+
 An :class:`Initializer` is ``init(shape, rng=None, dtype=np.float32) -> array`` with ``.variance(shape)``,
 ``.mean(shape)``, ``.params(shape)``, ``.distribution`` and ``.name``. Importing this package imports
 neither SymPy nor PyTorch and compiles nothing; Numba compiles a fill on its first use (cached on disk).
@@ -42,7 +44,7 @@ __all__ = ["Initializer", "VarianceScaling", "Normal", "Uniform", "TruncatedNorm
 
 assert set(FACTORIES) <= set(__all__)
 
-_SUBMODULES = ("torch", "jax")
+_SUBMODULES = ("torch", "jax", "differences")
 
 
 def __getattr__(name):
