@@ -32,7 +32,7 @@ import numpy as np
 
 from varprop.streams import key as stream_key
 
-from . import kernels
+from . import kernels, threads
 from .rng import normal as stream_normal
 
 __all__ = ["PURPOSE", "STAT_FIELDS", "Dense", "Gaussian", "simulate_trial", "BN_EPS"]
@@ -91,30 +91,60 @@ class Gaussian:
         a = s * x
         if cfg.sigma_b2 > 0:
             a = np.hstack([a, np.full((x.shape[0], 1), math.sqrt(cfg.sigma_b2))])
-        c = a @ a.T
-        u, lam = _range_basis(c)
+        cf = _Factor(a @ a.T)
         rows = cfg.shape(layer)[0]
-        g = stream_normal(cfg.seed, (self.trial, layer, PURPOSE["weights"]), (lam.size, rows))
-        h = (u * np.sqrt(lam)) @ g
+        g = stream_normal(cfg.seed, (self.trial, layer, PURPOSE["weights"]), (cf.rank, rows))
+        h = cf.f @ g
         if mu != 0.0:
             h += mu * x.sum(axis=1, keepdims=True)
         hc = h - mu * x.sum(axis=1, keepdims=True) if mu != 0.0 else h
         if cfg.backward:
-            self.state[layer] = (a, u, lam, hc, s, mu, x.shape[1])
+            self.state[layer] = (a, cf, hc, s, mu, x.shape[1])
         return np.ascontiguousarray(h)
 
     def backward(self, layer, dh):
-        a, u, lam, hc, s, mu, n_in = self.state.pop(layer)
+        a, cf, hc, s, mu, n_in = self.state.pop(layer)
         dh = np.asarray(dh, dtype=np.float64)
-        v, sig = _range_basis(dh @ dh.T)
-        g2 = stream_normal(self.cfg.seed, (self.trial, layer, PURPOSE["conditional"]), (sig.size, a.shape[1]))
-        r = (v * np.sqrt(sig)) @ g2
-        t = ((dh @ hc.T - r @ a.T) @ u / lam) @ u.T       # (dh H^T - R A^T) C^+
+        m = _Factor(dh @ dh.T)
+        g2 = stream_normal(self.cfg.seed, (self.trial, layer, PURPOSE["conditional"]), (m.rank, a.shape[1]))
+        r = m.f @ g2
+        t = cf.right_pinv(dh @ hc.T - r @ a.T)       # (dh H^T - R A^T) C^+
         dw = t @ a + r
         g = s * dw[:, :n_in]
         if mu != 0.0:
             g += mu * dh.sum(axis=1, keepdims=True)
         return g
+
+
+class _Factor:
+    """A PSD matrix ``c = F F^T``: its Cholesky factor when c is well conditioned (the common case, and
+    the cheap one), else ``U diag(sqrt(lam))`` on its range from the eigendecomposition. Any F with
+    F F^T = c gives F G the same law, so the choice changes the cost, not the distribution."""
+    COND = 1e-10  # the Cholesky route needs min pivot^2 > COND * max diagonal
+
+    def __init__(self, c: np.ndarray):
+        self._chol = None
+        top = float(np.max(np.diag(c))) if c.size else 0.0
+        if top > 0.0:
+            try:
+                low = np.linalg.cholesky(c)
+            except np.linalg.LinAlgError:
+                low = None
+            if low is not None and float(np.min(np.diag(low))) ** 2 > self.COND * top:
+                self._chol = low
+                self.f = low
+                self.rank = c.shape[0]
+                return
+        self._u, self._lam = _range_basis(c)
+        self.f = self._u * np.sqrt(self._lam)
+        self.rank = self._lam.size
+
+    def right_pinv(self, y: np.ndarray) -> np.ndarray:
+        """``y C^+`` (C^-1 on the Cholesky route)."""
+        if self._chol is not None:
+            from scipy.linalg import cho_solve
+            return cho_solve((self._chol, True), y.T).T
+        return ((y @ self._u) / self._lam) @ self._u.T
 
 
 def _range_basis(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +183,11 @@ def _moments(s1, s2, count):
 def simulate_trial(cfg, trial: int, keep_weights: bool = True):
     """One random network: ``(stats, hist)`` with ``stats[field]`` an array over the L layers and
     ``hist`` (``{"act": (L, bins), "grad": (L, bins)}`` counts) or None."""
+    with threads.limit(cfg):
+        return _trial(cfg, trial, keep_weights)
+
+
+def _trial(cfg, trial, keep_weights):
     engine = Gaussian(cfg, trial) if cfg.engine == "gaussian" else Dense(cfg, trial, keep_weights)
     depth = cfg.depth
     act = cfg.act

@@ -10,7 +10,6 @@ Ctrl-C (KeyboardInterrupt) between trials returns the trials that finished, mark
 """
 from __future__ import annotations
 
-import contextlib
 import time
 
 import numpy as np
@@ -52,7 +51,7 @@ def run_config(cfg: Config, progress=None) -> Result:
     rows = {f: [] for f in STAT_FIELDS}
     hist = None
     interrupted = False
-    with Progress(cfg.trials, "simulate", enabled=progress) as bar, _threads(cfg):
+    with Progress(cfg.trials, "simulate", enabled=progress) as bar:
         try:
             for t in range(cfg.trials):
                 stats, h = simulate_trial(cfg, t, keep_weights)
@@ -75,32 +74,3 @@ def run_config(cfg: Config, progress=None) -> Result:
     return Result(cfg.summary(), cfg.engine, cfg.seed, time.perf_counter() - start, per_trial, pred,
                   interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need)
 
-
-SERIAL_MAX = 1 << 20  # batch x width below which the Gaussian engine runs on one thread
-
-
-@contextlib.contextmanager
-def _threads(cfg):
-    """One thread for the Gaussian engine's small products and fills.
-
-    Its per-layer work is O(n B^2) on (B, n) arrays: a team of BLAS and Numba threads costs more to wake
-    than it saves, and busy-waiting teams of both libraries fight over the cores. The results are the same
-    bits on any number of threads, so this changes only the speed.
-    """
-    if cfg.engine != "gaussian" or cfg.batch * max(cfg.widths) * cfg.act.arity >= SERIAL_MAX:
-        yield
-        return
-    import numba
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # optional: only the speed depends on it
-            limits = contextlib.nullcontext()
-        else:
-            limits = threadpool_limits(1, user_api="blas")
-        with limits:
-            yield
-    finally:
-        numba.set_num_threads(before)

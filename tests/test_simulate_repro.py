@@ -14,9 +14,9 @@ SCRIPT = r"""
 import hashlib, json, sys
 import numpy as np
 import varprop.simulate.kernels as K
-import varprop.simulate.runner as R
+import varprop.simulate.threads as T
 K.PARALLEL_MIN = 0          # force the parallel kernels and fills even for these small arrays
-R.SERIAL_MAX = 0
+T.SERIAL_MAX = 0
 from varprop.simulate import run
 out = {}
 for name, kw in json.loads(sys.argv[1]).items():

@@ -1,0 +1,218 @@
+"""Benchmark of varprop.simulate against a plain NumPy loop and PyTorch CPU, measured side by side.
+
+Workloads (all timings are medians over interleaved repetitions after a warm-up; the warm-up, which
+includes loading or compiling the Numba kernels, is reported separately):
+
+1. the lecture's: widths 4096 x 7 (six layers), batch 16, tanh, W = 0.01 randn, per trial, forward only
+   (the lecture's loop) and forward + backward (upstream gradient N(0, 1));
+2. normals per second: the dense engine's fill (the counter-based ziggurat), the Box-Muller stream of
+   varprop.streams, numpy's Generator and torch.randn, each filling a 4096 x 4096 float32 array;
+3. the sweep: widths 256 x 101 (100 layers), batch 64, forward + backward, 200 trials, against PyTorch
+   looping the same trials;
+4. peak RSS of one lecture trial per engine, each in a fresh process (baseline after imports beside it).
+
+Run: ``python benchmarks/simulate.py [--quick]`` (--quick: fewer repetitions and 20 sweep trials).
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # let OpenBLAS pick its kernel for this CPU
+    os.environ.pop(_var, None)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+LECTURE = dict(widths="4096x7", batch=16, activation="tanh", init="normal(0, 0.01)")
+SWEEP = dict(widths="256x101", batch=64, activation="tanh", init="xavier_normal")
+
+
+def _timeit(fn, reps):
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _interleaved(contenders: dict, reps: int) -> dict:
+    """Median seconds of each contender, run round-robin so that load from elsewhere hits all alike."""
+    times = {k: [] for k in contenders}
+    for _ in range(reps):
+        for k, fn in contenders.items():
+            times[k] += _timeit(fn, 1)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _numpy_lecture(backward: bool):
+    rng = np.random.default_rng(0)
+    dims = [4096] * 7
+
+    def trial():
+        x = rng.standard_normal((16, dims[0]))
+        ws, xs = [], [x]
+        for din, dout in zip(dims[:-1], dims[1:]):
+            w = 0.01 * rng.standard_normal((din, dout))
+            x = np.tanh(x.dot(w))
+            ws.append(w)
+            xs.append(x)
+        if backward:
+            g = rng.standard_normal(x.shape)
+            for w, y in zip(reversed(ws), reversed(xs[1:])):
+                g = (g * (1 - y * y)).dot(w.T)
+    return trial
+
+
+def _torch_lecture(torch, backward: bool, widths=(4096,) * 7, batch=16, std=None):
+    dims = list(widths)
+
+    def trial():
+        with torch.set_grad_enabled(backward):
+            x = torch.randn(batch, dims[0])
+            ws = []
+            for din, dout in zip(dims[:-1], dims[1:]):
+                s = std if std is not None else (2.0 / (din + dout)) ** 0.5
+                w = (torch.randn(din, dout) * s).requires_grad_(backward)
+                ws.append(w)
+                x = torch.tanh(x @ w)
+            if backward:
+                x.backward(torch.randn_like(x))
+    return trial
+
+
+def _engine_trial(cfg, keep):
+    from varprop.simulate.engines import simulate_trial
+    counter = iter(range(10 ** 9))
+    return lambda: simulate_trial(cfg, next(counter), keep)
+
+
+def _rss_child(engine: str) -> dict:
+    # VmHWM (the peak resident set of this process image): unlike getrusage's ru_maxrss it is not
+    # inherited from the parent across fork and exec
+    code = f"""
+import json
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+from varprop.simulate import run
+run(widths="8x3", trials=1, engine={engine!r}, init="normal(0, 0.3)")
+base = hwm()
+run(**{LECTURE!r}, trials=1, engine={engine!r})
+print(json.dumps({{"baseline_kib": base, "peak_kib": hwm()}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    reps = 3 if args.quick else 7
+    sweep_trials = 20 if args.quick else 200
+
+    import numba
+    from threadpoolctl import threadpool_info
+
+    from varprop.simulate.config import Config, memory_estimate
+    from varprop.simulate.rng import fill_normal as zig_fill
+    from varprop.streams import fill_normal as bm_fill
+    from varprop.streams import key
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+    blas = [(i.get("internal_api"), i.get("version"), i.get("architecture"), i.get("num_threads"))
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    print(f"numpy {np.__version__}, numba {numba.__version__} ({numba.get_num_threads()} threads, "
+          f"{numba.threading_layer() if hasattr(numba, 'threading_layer') else '?'}), "
+          f"torch {torch.__version__ if torch else 'absent'}; BLAS {blas}")
+
+    # 1. the lecture's workload --------------------------------------------------------------------------
+    print("\n1. lecture workload: widths 4096x7, batch 16, tanh, W = 0.01 randn; seconds per trial (median)")
+    for backward in (False, True):
+        contenders = {}
+        warm = {}
+        for engine in ("gaussian", "dense"):
+            cfg = Config.build(**LECTURE, trials=1, engine=engine, backward=backward)
+            fn = _engine_trial(cfg, memory_estimate(cfg)[1])
+            t = time.perf_counter()
+            fn()
+            warm[engine] = time.perf_counter() - t
+            contenders[f"varprop {engine}"] = fn
+        contenders["numpy loop"] = _numpy_lecture(backward)
+        if torch is not None:
+            contenders["pytorch cpu"] = _torch_lecture(torch, backward, std=0.01)
+        for fn in contenders.values():
+            fn()
+        med = _interleaved(contenders, reps)
+        label = "forward + backward" if backward else "forward only (the lecture's loop)"
+        print(f"  {label}; first call (loads the cached kernels): " +
+              ", ".join(f"{k} {v:.3f} s" for k, v in warm.items()))
+        for k, v in med.items():
+            ratios = ", ".join(f"{v2 / v:.1f}x faster than {k2}" for k2, v2 in med.items()
+                               if k2 in ("numpy loop", "pytorch cpu") and k2 != k)
+            print(f"    {k:18s} {v * 1e3:9.2f} ms   {ratios}")
+
+    # 2. normals per second --------------------------------------------------------------------------------
+    print("\n2. normals per second, filling a 4096 x 4096 float32 array (median)")
+    out = np.empty((4096, 4096), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    k = key(1, 2, 3)
+    fills = {"varprop ziggurat (dense engine)": lambda: zig_fill(k, out, 0.0, 0.01),
+             "varprop.streams Box-Muller": lambda: bm_fill(k, out, 0.0, 0.01),
+             "numpy Generator float32": lambda: rng.standard_normal(out.shape, dtype=np.float32, out=out),
+             "numpy Generator float64": lambda: rng.standard_normal(out.shape)}
+    if torch is not None:
+        tout = torch.empty(4096, 4096)
+        fills["torch.randn"] = lambda: torch.randn(4096, 4096, out=tout)
+    for fn in fills.values():
+        fn()
+    med = _interleaved(fills, reps)
+    zig = med["varprop ziggurat (dense engine)"]
+    for name, v in med.items():
+        print(f"    {name:32s} {out.size / v / 1e6:8.1f} M normals/s   (ziggurat is {v / zig:.2f}x this)")
+
+    # 3. the sweep -----------------------------------------------------------------------------------------
+    print(f"\n3. sweep: widths 256x101, batch 64, tanh, Xavier normal, forward + backward, {sweep_trials} trials")
+    from varprop.simulate import run
+    sweep = {}
+    for engine in ("gaussian", "dense"):
+        run(**SWEEP, trials=1, engine=engine, seed=1)  # warm-up
+        t = time.perf_counter()
+        run(**SWEEP, trials=sweep_trials, engine=engine, seed=0, progress=False)
+        sweep[f"varprop {engine}"] = time.perf_counter() - t
+    if torch is not None:
+        fn = _torch_lecture(torch, True, widths=(256,) * 101, batch=64)
+        fn()
+        t = time.perf_counter()
+        for _ in range(sweep_trials):
+            fn()
+        sweep["pytorch cpu loop"] = time.perf_counter() - t
+    for name, v in sweep.items():
+        ratio = f"   {sweep['pytorch cpu loop'] / v:.2f}x the speed of PyTorch" if "pytorch cpu loop" in sweep \
+            else ""
+        print(f"    {name:18s} {v:8.2f} s total, {v / sweep_trials * 1e3:8.2f} ms per trial{ratio}")
+
+    # 4. memory --------------------------------------------------------------------------------------------
+    print("\n4. peak RSS of one lecture trial (forward + backward), fresh process each")
+    for engine in ("gaussian", "dense"):
+        r = _rss_child(engine)
+        cfg = Config.build(**LECTURE, trials=1, engine=engine)
+        print(f"    varprop {engine:9s} peak {r['peak_kib'] / 1024:8.1f} MiB  (after imports and a tiny run "
+              f"{r['baseline_kib'] / 1024:.1f} MiB: the lecture trial adds "
+              f"{(r['peak_kib'] - r['baseline_kib']) / 1024:.1f} MiB; estimate {memory_estimate(cfg)[0] / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""How many threads a trial uses: one for small layers, the defaults for large ones.
+
+A small layer (a Gaussian-engine layer is O(n B) numbers; a dense one O(n^2)) is cheaper to compute on one
+thread than to hand to a team: Numba's and OpenBLAS's thread teams busy-wait, and on a shared machine two
+teams on two cores slow each other down by an order of magnitude. Results do not depend on this choice:
+every reduction and random number is thread-count independent, so only the speed changes.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+
+__all__ = ["SERIAL_MAX", "serial", "limit"]
+
+SERIAL_MAX = 1 << 20  # numbers per layer below which a trial runs on one thread
+
+
+def serial(cfg) -> bool:
+    """True when every layer of ``cfg`` is small enough to run on one thread."""
+    rows = max(cfg.shape(layer)[0] for layer in range(1, cfg.depth + 1))
+    work = cfg.batch * max(max(cfg.widths), rows)
+    if cfg.engine == "dense":
+        work = max(work, max(r * c for r, c in map(cfg.shape, range(1, cfg.depth + 1))))
+    return work < SERIAL_MAX
+
+
+@functools.lru_cache(maxsize=1)
+def _controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: only the speed depends on it
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def limit(cfg):
+    """Run the body on one Numba thread and one BLAS thread when :func:`serial` says so."""
+    if not serial(cfg):
+        yield
+        return
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        ctl = _controller()
+        with (ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext()):
+            yield
+    finally:
+        numba.set_num_threads(before)
