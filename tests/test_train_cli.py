@@ -112,3 +112,12 @@ def test_bad_data_exit_2(tmp_path, capsys):
     _one_line_error(capsys, ["train", "--data", str(tmp_path / "m.npz")], "shape mismatch")
     _one_line_error(capsys, ["train", "--data", f"fashion-mnist:{tmp_path}"], "Fashion-MNIST not found")
     _one_line_error(capsys, ["train", "--data", str(tmp_path / "absent.csv")], "cannot read")
+
+
+def test_divergence_is_reported_not_crashed(tmp_path, capsys):
+    rc, out = _train(tmp_path, "--epochs", "3", "--optimizer", "sgd", "--lr", "1e30")
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "training diverged at epoch" in err
+    res = json.loads(out.read_text())   # strict JSON: a NaN loss is written as null
+    assert res["diverged"] is True and len(res["epochs"]) < 3 and "diverged" in res["message"]
