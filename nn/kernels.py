@@ -1,7 +1,11 @@
 """The trainer's hot loops: fused bias + activation, masks, batch norm, softmax cross-entropy, updates.
 
-Each kernel is ``@njit(cache=True)`` (``parallel=True`` over rows where the work is large enough) and
-writes into arrays the caller owns, so a training step allocates nothing. Each has a NumPy reference
+Each kernel is ``@njit(cache=True)`` and writes into arrays the caller owns, so a training step
+allocates nothing. The per-activation kernels run serially: a minibatch's activations are tens of
+thousands of numbers (microseconds of work), less than a parallel region's fork and join, and their
+threads would spin against BLAS's between the matrix products. The parameter updates, which sweep
+every weight, run in parallel (``prange``; each element is independent, so any thread count gives
+the same bits). Each has a NumPy reference
 right below it (``*_ref``); ``tests/test_train_core_kernels.py`` holds one against the other.
 
 The activation itself is the registry's Numba scalar form (:func:`varprop.kernels.forward` /
@@ -41,14 +45,14 @@ RELU = 3  # the registry's code for relu
 
 
 # -- bias + activation -----------------------------------------------------------------------------
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def bias_act_forward(h, b, code, p0, p1, y):
     """h += b (in place, kept for the backward pass); y = phi(h).
 
     There is no "no bias" branch: a layer without bias passes zeros, since a loop-invariant branch
     inside the loop keeps it from vectorizing (three times slower for ReLU)."""
     n, m = h.shape
-    for i in prange(n):
+    for i in range(n):
         if code == RELU:
             for j in range(m):
                 v = h[i, j] + b[j]
@@ -67,11 +71,11 @@ def bias_act_forward_ref(h, b, bound):
     return hb, bound.numpy(hb)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def act_backward(dy, h, code, p0, p1, dh):
     """dh = dy * phi'(h)."""
     n, m = h.shape
-    for i in prange(n):
+    for i in range(n):
         if code == RELU:
             for j in range(m):
                 dh[i, j] = dy[i, j] if h[i, j] > 0 else 0
@@ -85,11 +89,11 @@ def act_backward_ref(dy, h, bound):
 
 
 # -- PReLU: a learned slope per unit ------------------------------------------------------------------
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def prelu_forward(h, b, a, y):
     """h += b; y = h if h > 0 else a[j] h."""
     n, m = h.shape
-    for i in prange(n):
+    for i in range(n):
         for j in range(m):
             v = h[i, j] + b[j]
             h[i, j] = v
@@ -119,12 +123,12 @@ def prelu_ref(h, a):
 
 
 # -- RReLU: a random slope per element in training, recomputed from the stream in backward ------------
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def rrelu_forward(h, b, key, lower, upper, y):
     """h += b; y = h if h > 0 else s h with s = lower + (upper - lower) u, u counter i*m+j of ``key``."""
     n, m = h.shape
     w = upper - lower
-    for i in prange(n):
+    for i in range(n):
         for j in range(m):
             v = h[i, j] + b[j]
             h[i, j] = v
@@ -134,11 +138,11 @@ def rrelu_forward(h, b, key, lower, upper, y):
                 y[i, j] = (lower + w * uniform_at(key, i * m + j)) * v
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def rrelu_backward(dy, h, key, lower, upper, dh):
     n, m = h.shape
     w = upper - lower
-    for i in prange(n):
+    for i in range(n):
         for j in range(m):
             if h[i, j] > 0:
                 dh[i, j] = dy[i, j]
@@ -157,11 +161,11 @@ def stream_uniforms(key, n, m):
 
 
 # -- maxout: the max over k consecutive pre-activations ---------------------------------------------
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def maxout_forward(h, b, k, y, arg):
     """h += b; y[i, j] = max_r h[i, j k + r]; arg[i, j] = the r that attains it (first on ties)."""
     n, m = y.shape
-    for i in prange(n):
+    for i in range(n):
         for j in range(m):
             best = -np.inf
             r_best = 0
@@ -176,11 +180,11 @@ def maxout_forward(h, b, k, y, arg):
             arg[i, j] = r_best
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def maxout_backward(dy, arg, k, dh):
     """dh[i, j k + r] = dy[i, j] where r = arg[i, j], 0 elsewhere."""
     n, m = dy.shape
-    for i in prange(n):
+    for i in range(n):
         for j in range(m):
             for r in range(k):
                 dh[i, j * k + r] = dy[i, j] if r == arg[i, j] else 0
@@ -192,14 +196,14 @@ def maxout_ref(h, k):
 
 
 # -- dropout masks --------------------------------------------------------------------------------
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def dropout_forward(x, key, keep, y, mask):
     """Inverted dropout: mask = [u <= keep] / keep with u counter i*m+j of ``key``; y = x * mask.
 
     DropConnect uses it on the weight matrix (Wan et al. 2013)."""
     n, m = x.shape
     scale = 1.0 / keep
-    for i in prange(n):
+    for i in range(n):
         for j in range(m):
             s = scale if uniform_at(key, i * m + j) <= keep else 0.0
             mask[i, j] = s
@@ -211,7 +215,7 @@ def dropout_ref(x, u, keep):
     return x * mask, mask
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def alpha_dropout_forward(x, key, keep, a, alpha_p, y, mask):
     """Alpha dropout (Klambauer et al. 2017): y = a (x d + alpha' (1 - d)) + b', d = [u <= keep].
 
@@ -220,7 +224,7 @@ def alpha_dropout_forward(x, key, keep, a, alpha_p, y, mask):
     """
     n, m = x.shape
     bconst = -a * alpha_p * (1.0 - keep)
-    for i in prange(n):
+    for i in range(n):
         for j in range(m):
             if uniform_at(key, i * m + j) <= keep:
                 mask[i, j] = a
@@ -235,11 +239,11 @@ def alpha_dropout_ref(x, u, keep, a, alpha_p):
     return a * np.where(d, x, alpha_p) - a * alpha_p * (1.0 - keep), a * d
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def mask_multiply(dy, mask, dx):
     """dx = dy * mask (the backward pass of both dropouts)."""
     n, m = dy.shape
-    for i in prange(n):
+    for i in range(n):
         for j in range(m):
             dx[i, j] = dy[i, j] * mask[i, j]
 
@@ -311,12 +315,12 @@ def batchnorm_backward_ref(dy, xhat, gamma, inv_std):
 
 
 # -- losses ---------------------------------------------------------------------------------------
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def softmax_xent(z, y, grad, rowloss):
     """Softmax cross-entropy per row: rowloss[i] = logsumexp(z_i) - z_i[y_i];
     grad = (softmax(z) - onehot(y)) / n (the gradient of the mean loss)."""
     n, c = z.shape
-    for i in prange(n):
+    for i in range(n):
         zmax = z[i, 0]
         for j in range(1, c):
             if z[i, j] > zmax:
@@ -343,12 +347,12 @@ def softmax_xent_ref(z, y):
     return (lse - z[np.arange(n), y]), (p - onehot) / n
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def hinge_loss(z, y, margin, grad, rowloss):
     """Multiclass SVM loss (Weston & Watkins 1999; the lectures' form):
     rowloss[i] = sum_{j != y_i} max(0, z_ij - z_iy_i + margin); grad of the mean loss into ``grad``."""
     n, c = z.shape
-    for i in prange(n):
+    for i in range(n):
         zy = z[i, y[i]]
         total = 0.0
         count = 0

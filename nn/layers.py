@@ -265,7 +265,8 @@ class Dense(Layer):
         self.act = Activation(activation, self.n_out, params, dtype=self.dtype)
         self.dropconnect = _check_prob(dropconnect, "dropconnect")
         rows = self.act.in_width
-        self.init_name = getattr(init, "name", init) if not isinstance(init, str) else init
+        # a checkpoint records the initializer by name (its weights are saved, so it is only a label)
+        self.init_name = init if isinstance(init, str) else str(getattr(init, "name", "custom"))
         self.init_kwargs = dict(init_kwargs or {})
         initializer = make_initializer(init, **self.init_kwargs)
         w = np.asarray(initializer((rows, self.n_in), rng=np.random.default_rng(int(seed)), dtype=self.dtype),
