@@ -109,26 +109,22 @@ class Result:
 
     def table(self) -> str:
         """The per-layer table: layer, activation mean, std +- se, theory std, gradient std +- se, theory."""
-        head = f"{'layer':>5}  {'act mean':>9}  {'act std':>19}  {'theory':>9}  {'grad std':>19}  {'theory':>9}" \
-               f"  {'saturated':>9}  {'dead':>6}"
-        lines = [head]
+        lines = [f"{'layer':>5}  {'act mean':>10}  {'act std +- se':>19}  {'theory':>9}  {'grad std +- se':>19}  "
+                 f"{'theory':>9}  {'saturated':>9}  {'dead':>5}"]
         for r in self.layers:
-            lines.append(f"{r['layer']:>5}  {_f(r['act_mean']):>9}  {_pm(r['act_std'], r['act_std_se']):>19}  "
-                         f"{_f(r.get('theory_act_std')):>9}  {_pm(r['grad_std'], r['grad_std_se']):>19}  "
-                         f"{_f(r.get('theory_grad_std')):>9}  {_f(r['saturated'], 4):>9}  {_f(r['dead'], 3):>6}")
+            lines.append(f"{r['layer']:>5}  {_g(r['act_mean'], '+.3e'):>10}  {_pm(r['act_std'], r['act_std_se']):>19}  "
+                         f"{_g(r.get('theory_act_std')):>9}  {_pm(r['grad_std'], r['grad_std_se']):>19}  "
+                         f"{_g(r.get('theory_grad_std')):>9}  {_g(r['saturated'], '.4f'):>9}  "
+                         f"{_g(r['dead'], '.3f'):>5}")
         status = " (interrupted)" if self.interrupted else ""
         lines.append(f"{self.trials} trials{status}, engine {self.engine}, seed {self.seed}, "
                      f"{self.elapsed_s:.2f} s")
         return "\n".join(lines)
 
 
-def _f(v, digits=4):
-    if v is None:
-        return "-"
-    return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+def _g(v, spec=".4g"):
+    return "-" if v is None else format(v, spec)
 
 
 def _pm(v, se):
-    if v is None:
-        return "-"
-    return f"{_f(v)} +- {_f(se) if se is not None else '-'}"
+    return "-" if v is None else f"{_g(v)} +- {_g(se, '.1e')}"
