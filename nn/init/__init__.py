@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 
-from .arrays import FACTORIES, array_functions
+from .arrays import array_functions
 from .core import (DISTRIBUTIONS, LAYOUTS, MODES, Constant, Initializer, Normal, TruncatedNormal, Uniform,
                    VarianceScaling, fan, fans, fans_from_axes, variance_scaling)
 from .presets import (activation_scale, dropout_he, fixup, fixup_branch, fixup_scale, for_activation, get,
@@ -41,8 +41,6 @@ __all__ = ["Initializer", "VarianceScaling", "Normal", "Uniform", "TruncatedNorm
            "Orthogonal", "Sparse", "Eye", "Dirac", "MODES", "DISTRIBUTIONS", "LAYOUTS",
            "variance_scaling", "fans", "fans_from_axes", "fan", "get", "names", "for_activation",
            "activation_scale", "dropout_he", "fixup", "fixup_branch", "fixup_scale", *sorted(_ARRAYS)]
-
-assert set(FACTORIES) <= set(__all__)
 
 _SUBMODULES = ("torch", "jax", "differences")
 

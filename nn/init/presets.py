@@ -23,7 +23,6 @@ scale 1 / E[phi'(sqrt(q) z)^2] keeps a gradient variance (mode ``fan_out``). So
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 
 from .core import Constant, Initializer, Normal, TruncatedNormal, Uniform, VarianceScaling, check_scale
