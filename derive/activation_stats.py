@@ -1,0 +1,191 @@
+"""Predicted per-layer activation and gradient statistics of an MLP at initialization (the simulator's theory).
+
+For widths n_0, ..., n_L, weights of per-entry variance v_l and zero mean, biases N(0, sigma_b^2), inputs with
+E[x_0] = 0 and E[x_0^2] = 1 and an upstream gradient g_L ~ N(0, 1), the wide-network recursions are
+
+    forward   q_l = n_{l-1} v_l E[x_{l-1}^2] + sigma_b^2,     x_l = phi(h_l), h_l ~ N(0, q_l)
+    backward  E[g_{l-1}^2] = n_l v_l E[phi'(h_l)^2] E[g_l^2]   (k n_l rows for maxout)
+
+(Poole et al. 2016; Schoenholz et al. 2017). The numbers come from :func:`varprop.derive.meanfield.predict`
+and are checked layer by layer against mpmath quadrature of the same recursion. The weight variance is a
+number, a distribution written in fan_in and fan_out (``normal(0, sqrt(2/fan_in))``) or an initializer name
+(``he_normal``); without one, the activation's own variance-preserving gain g_f^2 / fan_in is used.
+
+>>> from varprop.derive.activation_stats import build
+>>> d = build(widths="100x4", activation="relu", init="he_normal")
+>>> d.verified, d.to_dict(6)["result"]["act_std_3"]
+(True, '0.825645')
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+__all__ = ["build", "parse_widths", "weight_variances"]
+
+_CHECK_DIGITS = 9
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_widths(widths) -> list[int]:
+    """[n_0, ..., n_L] from a list of ints, "NxK" (K widths of N: K - 1 weight layers) or "a,b,c".
+
+    >>> parse_widths("64x3"), parse_widths("10,20,5")
+    ([64, 64, 64], [10, 20, 5])
+    """
+    if isinstance(widths, str):
+        text = widths.strip().lower()
+        try:
+            if "x" in text:
+                n, k = text.split("x", 1)
+                out = [int(n)] * int(k)
+            else:
+                out = [int(t) for t in text.split(",")]
+        except ValueError:
+            raise ValueError(f"widths must be NxK or a comma list of integers, got {widths!r}") from None
+    elif isinstance(widths, (list, tuple)):
+        out = []
+        for w in widths:
+            if isinstance(w, bool) or not isinstance(w, int):
+                raise TypeError(f"widths must be integers, got {w!r}")
+            out.append(w)
+    else:
+        raise TypeError(f"widths must be a list of integers or a string like 256x6, got {type(widths).__name__}")
+    if len(out) < 2 or any(w < 1 for w in out):
+        raise ValueError(f"widths needs at least two positive widths (input and one layer), got {widths!r}")
+    return out
+
+
+def _number(init):
+    if isinstance(init, bool):
+        return None
+    if isinstance(init, (int, float, Fraction)):
+        return float(init)
+    if isinstance(init, str):
+        try:
+            return float(Fraction(init.strip()))
+        except (ValueError, ZeroDivisionError):
+            return None
+    return None
+
+
+def weight_variances(init, widths, bound) -> tuple[list[float], str]:
+    """(per-layer weight variance v_l, a description), layer l having fan_in n_{l-1} and k n_l rows."""
+    from .gains import forward_scale_value
+    k = bound.arity
+    shapes = [(k * widths[i + 1], widths[i]) for i in range(len(widths) - 1)]
+    if init is None:
+        scale = forward_scale_value(bound)
+        return [scale / fan_in for _, fan_in in shapes], f"the variance-preserving {scale:.6g}/fan_in of {bound.label()}"
+    v = _number(init)
+    if v is not None:
+        if not v >= 0:
+            raise ValueError(f"a weight variance must be >= 0, got {init}")
+        return [v] * len(shapes), f"Var(w) = {init}"
+    if not isinstance(init, str):
+        raise TypeError(f"init must be a number, a distribution or an initializer name, got {type(init).__name__}")
+    if _NAME.fullmatch(init.strip()):
+        # an initializer by name: its exact per-entry variance for each layer's (rows, fan_in) shape
+        from varprop.nn.init import get as get_init
+        ini = get_init(init.strip())
+        out = []
+        for shape in shapes:
+            if abs(ini.mean(shape)) > 0:
+                raise ValueError(f"{init} has nonzero-mean weights; the prediction assumes E[w] = 0")
+            out.append(float(ini.variance(shape)))
+        return out, f"the initializer {init.strip()}"
+    from varprop.expr import parse_distribution
+    dist = parse_distribution(init)
+    out = []
+    for rows, fan_in in shapes:
+        if dist.mean(fan_in, rows) != 0:
+            raise ValueError(f"{init} has nonzero-mean weights; the prediction assumes E[w] = 0")
+        out.append(float(dist.variance(fan_in, rows)))
+    return out, f"w ~ {init}"
+
+
+def _independent_forward(bound, widths, v, sb):
+    """act_std per layer by the same recursion on derive.moments' mpmath quadrature (no residual or dropout)."""
+    import mpmath as mp
+
+    from .moments import moment
+    out = []
+    second = mp.mpf(1)
+    for i in range(len(widths) - 1):
+        q = widths[i] * mp.mpf(v[i]) * second + mp.mpf(sb.numerator) / sb.denominator
+        qs = mp.nstr(q, 20)
+        m1 = moment(bound, "mean", q=qs, digits=_CHECK_DIGITS + 4, closed=False).value
+        second = moment(bound, "second", q=qs, digits=_CHECK_DIGITS + 4, closed=False).value
+        out.append(mp.sqrt(second - m1 ** 2))
+    return out
+
+
+def build(widths="256x6", activation: str = "relu", params=None, init=None, sigma_b2=0, digits: int = 15):
+    import mpmath as mp
+    import sympy as sp
+
+    from varprop.activations import _to_fraction, get
+
+    from .derivation import Derivation, decimal_string
+    from .meanfield import predict
+    from .moments import check_digits
+
+    check_digits(digits)
+    ws = parse_widths(widths)
+    b = get(activation, **(params or {}))
+    sb = _to_fraction(sigma_b2, "sigma_b2")
+    if sb < 0:
+        raise ValueError(f"sigma_b2 must be >= 0, got {sigma_b2}")
+    v, how = weight_variances(init, ws, b)
+    L = len(ws) - 1
+    p = predict(ws, b, v, sigma_b2=float(sb))
+
+    d = Derivation("activation-stats", f"Predicted layer statistics: {b.label()}, widths {'-'.join(map(str, ws))}",
+                   "The per-layer mean and standard deviation of the activations and of the gradients of an MLP "
+                   "at initialization, from the length map forward and the $\\chi$ recursion backward: the curve "
+                   "`varprop simulate` is held against.")
+    d.assume("iid", "weights iid with mean 0 and variance $v_l$ (layer $l$), biases iid $N(0, \\sigma_b^2)$, "
+                    "independent of the layer's input")
+    d.assume("wide", "wide layers: each pre-activation is Gaussian (central limit theorem)")
+    d.assume("inputs", "inputs with $E[x_0] = 0$, $E[x_0^2] = 1$; upstream gradient $g_L \\sim N(0, 1)$ iid")
+    d.assume("grad_indep", "backward, the weights are treated as independent of the forward pass")
+
+    n, j, i = sp.symbols("n_{l-1} j i", positive=True, integer=True)
+    nl = sp.Symbol("n_l", positive=True, integer=True)
+    vl, sbs, m2, d2, g2 = sp.symbols("v_l sigma_b^2 m_2 d_2 G", positive=True)
+    d.step("forward: pre-activation second moment", sp.Sum(vl * m2, (j, 1, n)).doit() + sbs, n * vl * m2 + sbs,
+           label="q_l = \\sum_{j=1}^{n_{l-1}} E[W_{ij}^2]E[x_j^2] + \\sigma_b^2", uses=("iid", "inputs"),
+           because="cross terms vanish for zero-mean independent weights; $m_2 = E[x_{l-1}^2]$, 1 for the input")
+    d.step("backward: gradient second moment", sp.Sum(vl * d2 * g2, (i, 1, nl)).doit(), nl * vl * d2 * g2,
+           label="E[g_{l-1,j}^2] = \\sum_{i=1}^{n_l} E[W_{ij}^2]E[\\phi'(h_i)^2]E[g_{l,i}^2]",
+           uses=("iid", "grad_indep", "inputs"),
+           because="$g_{l-1} = W_l^T(g_l \\odot \\phi'(h_l))$; $d_2 = E[\\phi'(h)^2]$ at $h \\sim N(0, q_l)$")
+    d.text(f"Each $E[\\phi(h)]$, $E[\\phi(h)^2]$, $E[\\phi'(h)^2]$ is a Gaussian moment at $h \\sim N(0, q_l)$. "
+           f"Weights: {how}.")
+
+    rows = ["| layer | fan_in | $v_l$ | $q_l = E[h_l^2]$ | mean $x_l$ | std $x_l$ | std $g_l$ |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
+    for li in range(L):
+        rows.append(f"| {li + 1} | {ws[li]} | {v[li]:.6g} | {p.pre_q[li]:.6g} | {p.act_mean[li]:.6g} | "
+                    f"{p.act_std[li]:.6g} | {p.grad_std[li]:.6g} |")
+    d.text("\n".join(rows))
+
+    indep = _independent_forward(b, ws, v, sb)
+    gap = max(abs(float(a) - float(b_)) / max(abs(float(b_)), 1e-300) for a, b_ in zip(indep, p.act_std))
+    tol = 10.0 ** -_CHECK_DIGITS
+    d.step("independent quadrature reproduces every layer's std", sp.StrictLessThan(sp.Float(f"{gap:.3g}"), sp.Float(tol), evaluate=False), sp.true,
+           label="\\max_l |\\Delta\\operatorname{std}(x_l)| / \\operatorname{std}(x_l)",
+           uses=("wide",), because="the forward recursion again on tanh-sinh quadrature (derive.moments) instead "
+           "of the float Gauss-Legendre path")
+
+    for li in range(L):
+        lay = li + 1
+        d.result(f"weight_var_{lay}", v[li])
+        d.result(f"pre_q_{lay}", float(p.pre_q[li]))
+        d.result(f"act_mean_{lay}", float(p.act_mean[li]))
+        d.result(f"act_std_{lay}", float(p.act_std[li]))
+        d.result(f"grad_std_{lay}", float(p.grad_std[li]))
+    with mp.workdps(20):
+        ratio = mp.mpf(float(p.act_std[-1])) / mp.mpf(float(p.act_std[0]))
+    d.result("act_std_ratio_last_first", ratio)
+    return d
