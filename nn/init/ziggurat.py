@@ -2,7 +2,7 @@
 
 Marsaglia & Tsang's ziggurat (J. Stat. Softw. 5(8), 2000) in Doornik's formulation (ZIGNOR, 2005) with 256
 layers: slot ``i`` hashes its counter once, ``z = mix64(key + i * golden)``; the low 8 bits pick a layer
-``l`` and the top 53 bits a uniform ``u`` in [-1, 1). When ``|u| < x[l+1] / x[l]`` (about 99% of slots)
+``l`` and the top 53 bits a uniform ``u`` in [-1, 1). When ``|u| < x[l+1] / x[l]`` (98.5% of slots)
 the normal is ``u * x[l]``: one hash and one multiply. Otherwise the slot finishes the exact ziggurat
 (wedge test, Marsaglia's tail beyond r = 3.654...) from a private SplitMix64 sequence seeded by its own
 ``z``, so every slot depends on its counter alone and a seed gives the same bits whatever the number of
