@@ -74,6 +74,22 @@ def test_orthogonal_columns_along_the_column_axis(shape, axis):
     assert jinit.orthogonal(2.0, axis).variance(shape) == 4.0 / max(m.shape)
 
 
+def test_delta_orthogonal_is_orthogonal_at_the_centre_and_zero_elsewhere():
+    shape = (3, 3, 16, 32)
+    init = jinit.delta_orthogonal(scale=1.5)
+    w = init(4, shape, np.float64)
+    centre = w[1, 1] / 1.5
+    assert np.abs(centre @ centre.T - np.eye(16)).max() < 1e-10
+    rest = w.copy()
+    rest[1, 1] = 0
+    assert not rest.any()
+    assert np.mean(w ** 2) == pytest.approx(init.variance(shape), rel=1e-12)
+    with pytest.raises(ValueError, match="in <= out"):
+        init(0, (3, 3, 32, 16))
+    with pytest.raises(ValueError, match="3-, 4- or 5-D"):
+        init(0, (16, 32))
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="mode"):
         jinit.variance_scaling(1.0, "fan_sum", "normal")

@@ -28,7 +28,7 @@ from .structured import Orthogonal, orthogonal_matrix
 __all__ = ["KeyInitializer", "variance_scaling", "glorot_normal", "glorot_uniform", "xavier_normal",
            "xavier_uniform", "lecun_normal", "lecun_uniform", "he_normal", "he_uniform", "kaiming_normal",
            "kaiming_uniform", "normal", "uniform", "truncated_normal", "constant", "zeros", "ones",
-           "orthogonal"]
+           "orthogonal", "delta_orthogonal"]
 
 
 class KeyInitializer:
@@ -163,3 +163,37 @@ class _ColumnOrthogonal(Orthogonal):
 def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype=np.float32) -> KeyInitializer:
     """``scale`` times a random matrix with orthonormal columns (or rows), columns along ``column_axis``."""
     return KeyInitializer(_ColumnOrthogonal(scale, column_axis), dtype)
+
+
+class _DeltaOrthogonal(Initializer):
+    """Zero everywhere but the kernel's centre tap, which is an orthogonal (in, out) matrix (Xiao et al. 2018)."""
+    distribution = "orthogonal"
+
+    def __init__(self, gain: float, column_axis: int):
+        self.inner = _ColumnOrthogonal(gain, column_axis)
+        self.name = "delta_orthogonal"
+
+    def check_shape(self, shape):
+        from .core import check_shape
+        dims = check_shape(shape)
+        if len(dims) not in (3, 4, 5):
+            raise ValueError(f"delta_orthogonal needs a 3-, 4- or 5-D kernel (*kernel, in, out), got {dims}")
+        if dims[-2] > dims[-1]:
+            raise ValueError(f"delta_orthogonal needs in <= out channels, got in={dims[-2]}, out={dims[-1]}")
+        return dims
+
+    def _draw(self, dims, src, dt):
+        out = np.zeros(dims, dtype=dt)
+        out[tuple(k // 2 for k in dims[:-2])] = self.inner._draw(dims[-2:], src, dt)
+        return out
+
+    def _variance(self, dims):
+        return self.inner._variance(dims[-2:]) / math.prod(dims[:-2])
+
+    def _params(self, dims):
+        return {"gain": self.inner.gain, "n": dims[-1], "taps": math.prod(dims[:-2])}
+
+
+def delta_orthogonal(scale: float = 1.0, column_axis: int = -1, dtype=np.float32) -> KeyInitializer:
+    """A conv kernel that is ``scale`` times an orthogonal matrix at its centre tap and zero elsewhere."""
+    return KeyInitializer(_DeltaOrthogonal(scale, column_axis), dtype)
