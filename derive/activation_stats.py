@@ -21,39 +21,12 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from .meanfield import parse_widths
+
 __all__ = ["build", "parse_widths", "weight_variances"]
 
 _CHECK_DIGITS = 9
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def parse_widths(widths) -> list[int]:
-    """[n_0, ..., n_L] from a list of ints, "NxK" (K widths of N: K - 1 weight layers) or "a,b,c".
-
-    >>> parse_widths("64x3"), parse_widths("10,20,5")
-    ([64, 64, 64], [10, 20, 5])
-    """
-    if isinstance(widths, str):
-        text = widths.strip().lower()
-        try:
-            if "x" in text:
-                n, k = text.split("x", 1)
-                out = [int(n)] * int(k)
-            else:
-                out = [int(t) for t in text.split(",")]
-        except ValueError:
-            raise ValueError(f"widths must be NxK or a comma list of integers, got {widths!r}") from None
-    elif isinstance(widths, (list, tuple)):
-        out = []
-        for w in widths:
-            if isinstance(w, bool) or not isinstance(w, int):
-                raise TypeError(f"widths must be integers, got {w!r}")
-            out.append(w)
-    else:
-        raise TypeError(f"widths must be a list of integers or a string like 256x6, got {type(widths).__name__}")
-    if len(out) < 2 or any(w < 1 for w in out):
-        raise ValueError(f"widths needs at least two positive widths (input and one layer), got {widths!r}")
-    return out
 
 
 def _number(init):
@@ -131,7 +104,7 @@ def build(widths="256x6", activation: str = "relu", params=None, init=None, sigm
     from .moments import check_digits
 
     check_digits(digits)
-    ws = parse_widths(widths)
+    ws = list(parse_widths(widths))
     b = get(activation, **(params or {}))
     sb = _to_fraction(sigma_b2, "sigma_b2")
     if sb < 0:

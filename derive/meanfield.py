@@ -37,7 +37,7 @@ import numpy as np
 
 from varprop.activations import Bound, get
 
-__all__ = ["gaussian_moments", "length_map", "length_map_slope", "fixed_point", "chi1", "critical_sigma_w2",
+__all__ = ["parse_widths", "gaussian_moments", "length_map", "length_map_slope", "fixed_point", "chi1", "critical_sigma_w2",
            "depth_scales", "Prediction", "predict", "GaussianMoments"]
 
 _T = 12.0                 # |t| beyond which the standard normal density is below 1e-31
@@ -329,18 +329,32 @@ class Prediction:
                    for k in ("weight_var", "pre_q", "act_mean", "act_std", "grad_std", "dead", "chi")}}
 
 
-def _check_widths(widths) -> tuple:
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
-        raise TypeError("widths must be a sequence of layer widths [n_0, n_1, ..., n_L]")
-    out = []
-    for n in widths:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-            raise TypeError(f"widths must be integers, got {n!r}")
-        if n < 1:
-            raise ValueError(f"widths must be >= 1, got {int(n)}")
-        out.append(int(n))
-    if len(out) < 2:
-        raise ValueError("widths needs at least two entries: the input width and one layer")
+def parse_widths(widths) -> tuple:
+    """(n_0, ..., n_L) from a sequence of ints, "NxK" (K widths of N: K - 1 weight layers) or "a,b,c".
+
+    >>> parse_widths("64x3"), parse_widths("10,20,5"), parse_widths([3, 4])
+    ((64, 64, 64), (10, 20, 5), (3, 4))
+    """
+    if isinstance(widths, str):
+        text = widths.strip().lower()
+        try:
+            if "x" in text:
+                n, k = text.split("x", 1)
+                out = [int(n)] * int(k)
+            else:
+                out = [int(t) for t in text.split(",")]
+        except ValueError:
+            raise ValueError(f"widths must be NxK or a comma list of integers, got {widths!r}") from None
+    elif isinstance(widths, (list, tuple, np.ndarray)):
+        out = []
+        for n in widths:
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+                raise TypeError(f"widths must be integers, got {n!r}")
+            out.append(int(n))
+    else:
+        raise TypeError(f"widths must be a sequence of integers or a string like 256x6, got {type(widths).__name__}")
+    if len(out) < 2 or any(n < 1 for n in out):
+        raise ValueError(f"widths needs at least two positive widths (the input and one layer), got {widths!r}")
     return tuple(out)
 
 
@@ -369,7 +383,7 @@ def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.
     >>> [round(float(s), 6) for s in p.pre_q], [round(float(g), 6) for g in p.grad_std]
     ([2.0, 4.0, 8.0], [1.414214, 1.0, 1.0])
     """
-    ws = _check_widths(widths)
+    ws = parse_widths(widths)
     L = len(ws) - 1
     b = _bound(activation, params)
     if isinstance(weight_var, (list, tuple, np.ndarray)):

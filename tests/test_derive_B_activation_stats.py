@@ -44,8 +44,8 @@ def test_default_init_is_variance_preserving():
 
 
 def test_parse_widths():
-    assert st.parse_widths("4x3") == [4, 4, 4]
-    assert st.parse_widths([3, 5]) == [3, 5]
+    assert st.parse_widths("4x3") == (4, 4, 4)
+    assert st.parse_widths([3, 5]) == (3, 5)
     for bad in ("4", "0x3", "ax3", [4], [4, True]):
         with pytest.raises((ValueError, TypeError)):
             st.parse_widths(bad)

@@ -92,7 +92,10 @@ def test_bad_input():
     with pytest.raises(ValueError, match="zero_branch"):
         mf.predict([4, 4, 4], "relu", 0.5, zero_branch=True)
     with pytest.raises(TypeError, match="widths"):
-        mf.predict("4x4", "relu", 0.5)
+        mf.predict(4, "relu", 0.5)
+    with pytest.raises(ValueError, match="widths"):
+        mf.predict("4x1", "relu", 0.5)
+    assert mf.predict("4x3", "relu", 0.5).depth == 2
     with pytest.raises(ValueError, match="q"):
         mf.gaussian_moments("tanh", float("nan"))
 
