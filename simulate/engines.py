@@ -15,6 +15,10 @@ l = 1..L-1. Backward from ``g_L ~ N(0, 1)``: ``dh_l = g_l m / p * phi'(h_l)``,
   ``W' = H^T C^+ A + W~ P`` with ``P = I - A^T C^+ A`` and ``W~`` an independent standard copy, so
   ``dh W' = (dh H^T - R A^T) C^+ A + R`` where ``R = M G2`` has iid columns N(0, dh dh^T)
   (``M M^T = dh dh^T``). Cost O(n B^2 + B^3) per layer and O(n B) random numbers instead of O(n^2).
+  Sources: each row w of W' is N(0, I) observed through A w = h, so w | h = A^+ h + P w~ (the Gaussian
+  conditional, e.g. Rasmussen & Williams, *Gaussian Processes for Machine Learning*, 2006, eq. A.6, in
+  the noise-free limit); the network and its statistics follow the lecture's experiment
+  (``x = np.tanh(x.dot(W))``, per-layer mean and std).
 
 Random streams are keyed ``(seed, trial, layer, purpose)``; see ``PURPOSE``.
 
@@ -123,6 +127,8 @@ class _Factor:
     COND = 1e-10  # the Cholesky route needs min pivot^2 > COND * max diagonal
 
     def __init__(self, c: np.ndarray):
+        if not np.isfinite(c).all():
+            raise FloatingPointError("the layer's Gram matrix overflowed")
         self._chol = None
         top = float(np.max(np.diag(c))) if c.size else 0.0
         if top > 0.0:
@@ -183,7 +189,7 @@ def _moments(s1, s2, count):
 def simulate_trial(cfg, trial: int, keep_weights: bool = True):
     """One random network: ``(stats, hist)`` with ``stats[field]`` an array over the L layers and
     ``hist`` (``{"act": (L, bins), "grad": (L, bins)}`` counts) or None."""
-    with threads.limit(cfg):
+    with threads.limit(cfg), np.errstate(over="ignore", invalid="ignore"):
         return _trial(cfg, trial, keep_weights)
 
 
@@ -199,8 +205,13 @@ def _trial(cfg, trial, keep_weights):
     relu_family = act.act.family == "relu"
     x = _inputs(cfg, trial)
     saved = []
+    finite = True
     for layer in range(1, depth + 1):
-        h = engine.forward(layer, x)
+        try:
+            h = engine.forward(layer, x)
+        except FloatingPointError:
+            finite = False
+            break
         raw = None
         if cfg.batchnorm:
             raw = (float(h.sum(dtype=np.float64)), float(np.square(h, dtype=np.float64).sum()))
@@ -211,6 +222,9 @@ def _trial(cfg, trial, keep_weights):
         mkey = _key(cfg, trial, layer, "dropout")
         res = x if cfg.is_residual(layer) else None
         x_new, d, s = kernels.forward(act, h, res, mkey, keep)
+        if not np.isfinite(s).all():   # overflow: this layer and the deeper ones have no statistics
+            finite = False
+            break
         nh, nx = h.size, x_new.size
         if raw is not None:
             s[0], s[1] = raw
@@ -226,7 +240,7 @@ def _trial(cfg, trial, keep_weights):
         if cfg.backward:
             saved.append((x, h if cfg.batchnorm else None, inv, d, mkey, keep, res is not None))
         x = x_new
-    if not cfg.backward:
+    if not (cfg.backward and finite):
         return stats, hist
     g = stream_normal(cfg.seed, (trial, depth + 1, PURPOSE["upstream"]), x.shape)
     for layer in range(depth, 0, -1):
@@ -235,6 +249,8 @@ def _trial(cfg, trial, keep_weights):
             hist["grad"][layer - 1] = np.histogram(g, gedges)[0]
         dh, gt, s = kernels.backward(act, g, d.astype(np.float64, copy=False) if d.dtype != g.dtype else d,
                                      mkey, keep)
+        if not np.isfinite(s).all():
+            break
         count = g.size
         _, stats["grad_std"][layer - 1], stats["grad_second"][layer - 1] = _moments(s[0], s[1], count)
         if hn is not None:
@@ -242,7 +258,10 @@ def _trial(cfg, trial, keep_weights):
         x64 = np.asarray(x_in, dtype=np.float64)
         gram = x64 @ x64.T
         stats["weight_grad_norm"][layer - 1] = math.sqrt(max(float(np.sum(gram * (dh @ dh.T))), 0.0))
-        g_prev = np.asarray(engine.backward(layer, dh), dtype=np.float64)
+        try:
+            g_prev = np.asarray(engine.backward(layer, dh), dtype=np.float64)
+        except FloatingPointError:
+            break
         if residual:
             g_prev += gt
         g = np.ascontiguousarray(g_prev)

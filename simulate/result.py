@@ -66,7 +66,8 @@ class Result:
         a = self.per_trial[name]
         if a.shape[0] < 2 or np.all(np.isnan(a)):
             return np.full(a.shape[1], np.nan)
-        return a.std(axis=0, ddof=1) / math.sqrt(a.shape[0])
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging network's huge values give inf
+            return a.std(axis=0, ddof=1) / math.sqrt(a.shape[0])
 
     @property
     def layers(self) -> list[dict]:
@@ -117,6 +118,10 @@ class Result:
                          f"{_g(r.get('theory_grad_std')):>9}  {_g(r['saturated'], '.4f'):>9}  "
                          f"{_g(r['dead'], '.3f'):>5}")
         status = " (interrupted)" if self.interrupted else ""
+        bad = np.isnan(self.per_trial["act_std"]).any(axis=0)
+        if bad.any():
+            lines.append(f"non-finite values (overflow) from layer {int(np.argmax(bad)) + 1} on in some trials: "
+                         "no statistics there")
         lines.append(f"{self.trials} trials{status}, engine {self.engine}, seed {self.seed}, "
                      f"{self.elapsed_s:.2f} s")
         return "\n".join(lines)

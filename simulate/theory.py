@@ -26,9 +26,13 @@ def theory(cfg) -> dict[str, np.ndarray]:
     depth = cfg.depth
     if any(cfg.weight_mean(layer) != 0.0 for layer in range(1, depth + 1)):
         return {f: np.full(depth, np.nan) for f in THEORY_FIELDS}
-    p = predict(list(cfg.widths), cfg.act, [cfg.weight_variance(layer) for layer in range(1, depth + 1)],
-                sigma_b2=cfg.sigma_b2, input_second_moment=cfg.input_second_moment(), keep_prob=cfg.keep,
-                batchnorm=cfg.batchnorm, residual=cfg.residual)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = predict(list(cfg.widths), cfg.act, [cfg.weight_variance(layer) for layer in range(1, depth + 1)],
+                        sigma_b2=cfg.sigma_b2, input_second_moment=cfg.input_second_moment(),
+                        keep_prob=cfg.keep, batchnorm=cfg.batchnorm, residual=cfg.residual)
+    except (ValueError, OverflowError):  # the predicted q overflows a float: the network explodes
+        return {f: np.full(depth, np.nan) for f in THEORY_FIELDS}
     pre_q = np.asarray(p.pre_q, dtype=float)
     mean = np.asarray(p.act_mean, dtype=float)
     std = np.asarray(p.act_std, dtype=float)

@@ -118,3 +118,14 @@ def test_api_type_errors():
         run(widths="8x3", trials=True)
     with pytest.raises(ValueError, match="engine"):
         run(widths="8x3", engine="fast")
+
+
+@pytest.mark.parametrize("engine", ["gaussian", "dense"])
+def test_overflow_leaves_the_deep_layers_empty(engine, tmp_path, capsys):
+    j = tmp_path / "r.json"
+    assert main(["simulate", "--widths", "64x200", "--activation", "linear", "--init", "normal(0, 1)",
+                 "--trials", "2", "--engine", engine, "--json", str(j)]) == 0
+    out, err = capsys.readouterr()
+    assert "non-finite values (overflow) from layer" in out and err == ""
+    layers = json.loads(j.read_text())["layers"]
+    assert layers[0]["act_std"] > 1 and layers[-1]["act_std"] is None
