@@ -245,8 +245,9 @@ _TRUNC_STD = stats.truncnorm(-2, 2).std()
 @given(shape=st.lists(st.integers(1, 7), min_size=2, max_size=4),
        mode=st.sampled_from(init.MODES), distribution=st.sampled_from(init.DISTRIBUTIONS),
        layout=st.sampled_from(["torch", "jax"]), scale=st.floats(0.01, 10.0),
-       seed=st.integers(0, 2 ** 64 - 1))
-def test_variance_scaling_for_any_shape_mode_distribution(shape, mode, distribution, layout, scale, seed):
+       seed=st.integers(0, 2 ** 64 - 1), generator=st.booleans())
+def test_variance_scaling_for_any_shape_mode_distribution(shape, mode, distribution, layout, scale, seed,
+                                                          generator):
     shape = tuple(shape)
     ini = init.variance_scaling(scale, mode, distribution, layout=layout)
     if layout == "torch":
@@ -256,9 +257,10 @@ def test_variance_scaling_for_any_shape_mode_distribution(shape, mode, distribut
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2,
          "fan_geo_avg": math.sqrt(fan_in * fan_out)}[mode]
     assert ini.variance(shape) == pytest.approx(scale / n, rel=1e-12)
-    w = ini(shape, rng=seed, dtype=np.float64)
+    rng = (lambda: np.random.default_rng(seed)) if generator else (lambda: seed)
+    w = ini(shape, rng=rng(), dtype=np.float64)
     assert w.shape == shape and np.isfinite(w).all()
-    assert np.array_equal(w, ini(shape, rng=seed, dtype=np.float64))
+    assert np.array_equal(w, ini(shape, rng=rng(), dtype=np.float64))
     std = math.sqrt(scale / n)
     if distribution == "uniform":
         assert np.abs(w).max() <= math.sqrt(3) * std
