@@ -121,3 +121,39 @@ def test_divergence_is_reported_not_crashed(tmp_path, capsys):
     assert "training diverged at epoch" in err
     res = json.loads(out.read_text())   # strict JSON: a NaN loss is written as null
     assert res["diverged"] is True and len(res["epochs"]) < 3 and "diverged" in res["message"]
+
+
+def test_transfer_freezes_the_lower_layers_and_trains_a_new_head(tmp_path):
+    src = tmp_path / "a.npz"
+    rc = main(["train", "--data", _npz(tmp_path / "A.npz", k=3, seed=1), "--hidden", "8,8", "--epochs", "2",
+               "--checkpoint", str(src)])
+    assert rc == 0
+    rng = np.random.default_rng(7)          # task B: the same 6 inputs, 2 new classes
+    X = rng.normal(size=(100, 6))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    np.savez(tmp_path / "B.npz", X=X, y=y)
+    dst = tmp_path / "b.npz"
+    out = tmp_path / "b.json"
+    for freeze, frozen_layers in (("1", {"0"}), (None, {"0", "1"})):
+        extra = ["--freeze", freeze] if freeze else []
+        rc = main(["train", "--data", str(tmp_path / "B.npz"), "--transfer", str(src), "--epochs", "3",
+                   "--checkpoint", str(dst), "--json", str(out), *extra])
+        assert rc == 0
+        with np.load(src) as a, np.load(dst) as b:
+            for name in ("0", "1"):
+                same = np.array_equal(a[f"param/{name}.weight"], b[f"param/{name}.weight"])
+                assert same == (name in frozen_layers), (freeze, name)
+            assert b["param/2.weight"].shape == (2, 8)      # the new head
+        res = json.loads(out.read_text())
+        assert sorted(res["config"]["frozen"]) == sorted(f"{n}.{p}" for n in frozen_layers for p in ("weight", "bias"))
+
+
+def test_transfer_errors(tmp_path, capsys):
+    src = tmp_path / "a.npz"
+    assert main(["train", "--data", _npz(tmp_path / "A.npz"), "--hidden", "4", "--epochs", "1",
+                 "--checkpoint", str(src)]) == 0
+    capsys.readouterr()
+    _one_line_error(capsys, ["train", "--data", "digits", "--transfer", str(src)], "takes 6 inputs")
+    _one_line_error(capsys, ["train", "--data", str(tmp_path / "A.npz"), "--transfer", str(src), "--freeze", "2"],
+                    "only 1 hidden layers")
+    _one_line_error(capsys, ["train", "--freeze", "1"], "--freeze K needs --transfer")

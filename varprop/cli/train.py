@@ -56,6 +56,12 @@ def add_arguments(p):
     p.add_argument("--plot", metavar="FILE.png", help="plot the loss and accuracy curves")
     p.add_argument("--checkpoint", metavar="FILE", help="save the training state here after each epoch")
     p.add_argument("--resume", metavar="FILE", help="continue the run saved in FILE (same --data and --seed)")
+    p.add_argument("--transfer", metavar="FILE",
+                   help="transfer learning: start from the network saved in checkpoint FILE (trained on another "
+                        "task with the same inputs), give it a new output layer for this dataset, freeze its "
+                        "lower layers (see --freeze) and train")
+    p.add_argument("--freeze", type=int, default=None, metavar="K",
+                   help="with --transfer: freeze the first K hidden layers (default all of them)")
 
 
 def _float(args, name) -> float:
@@ -110,6 +116,10 @@ def check_args(args) -> dict:
         raise ValueError("--augment-copies needs an augmentation: --shift, --flip or --noise")
     if args.loss not in ("cross_entropy", "hinge"):
         raise ValueError(f"--loss must be cross_entropy or hinge, got {args.loss!r}")
+    if args.resume and args.transfer:
+        raise ValueError("--resume and --transfer exclude each other")
+    if args.freeze is not None and (not args.transfer or args.freeze < 0):
+        raise ValueError("--freeze K needs --transfer and K >= 0")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise ValueError(f"--plot must name a .png file, got {args.plot!r}")
     return v
@@ -156,14 +166,46 @@ def build_trainer(args, v, ds, on_epoch):
                              f"the data has {ds.n_features} features and {ds.n_classes} classes")
         return trainer
     init, output_init = auto_init(act.name, str_params) if args.init == "auto" else (args.init, None)
-    net = build_mlp(ds.n_features, parse_hidden(args.hidden), ds.n_classes, activation=act.name, init=init,
-                    dropout=v["dropout"], batchnorm=args.batchnorm, seed=args.seed, params=str_params,
-                    output_init=output_init)
+    if args.transfer:
+        net = transfer_network(args.transfer, ds.n_features, ds.n_classes, args.freeze, args.seed,
+                               output_init or init)
+    else:
+        net = build_mlp(ds.n_features, parse_hidden(args.hidden), ds.n_classes, activation=act.name, init=init,
+                        dropout=v["dropout"], batchnorm=args.batchnorm, seed=args.seed, params=str_params,
+                        output_init=output_init)
     return Trainer(net, args.loss, get_optimizer(args.optimizer, lr=v["lr"]), batch_size=args.batch_size,
                    epochs=10 if args.epochs is None else args.epochs, seed=args.seed,
                    weight_decay=v["weight_decay"], schedule=args.schedule, clip_norm=v["clip_norm"],
                    early_stopping=args.early_stopping, patience=args.patience, progress=None,
                    checkpoint=args.checkpoint, callback=on_epoch)
+
+
+def transfer_network(path, n_features: int, n_classes: int, freeze, seed: int, head_init="lecun_normal"):
+    """The network saved in checkpoint ``path`` with a fresh output layer of ``n_classes`` units and its
+    first ``freeze`` hidden layers frozen (all when None).
+
+    A hidden layer is a block that starts at a dense (or residual) layer and runs up to the next one, so
+    its batch norm and its dropout go with it.
+    """
+    from varprop.nn import checkpoint
+    from varprop.nn.layers import Dense, Residual
+    from varprop.nn.network import Network
+
+    config, arrays = checkpoint.read(path)
+    try:
+        net = Network.from_config(config["trainer"]["network"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"--transfer: {path!r} holds no network ({exc})") from None
+    net.load_state_arrays(arrays)
+    if net.n_in != n_features:
+        raise ValueError(f"--transfer: the saved network takes {net.n_in} inputs, the data has {n_features} features")
+    net.replace_head(n_classes, init=head_init, seed=seed)
+    starts = [i for i, layer in enumerate(net.layers[:-1]) if isinstance(layer, (Dense, Residual))]
+    k = len(starts) if freeze is None else int(freeze)
+    if k > len(starts):
+        raise ValueError(f"--freeze {k}: the saved network has only {len(starts)} hidden layers")
+    net.freeze(starts[k] if k < len(starts) else len(net.layers) - 1)
+    return net
 
 
 def epoch_line(rec: dict, total: int) -> str:
@@ -251,6 +293,7 @@ def run(args) -> int:
                   "schedule": args.schedule, "clip_norm": v["clip_norm"], "early_stopping": trainer.early_stopping,
                   "preprocess": args.preprocess, "augment_copies": args.augment_copies, "shift": args.shift,
                   "flip": v["flip"], "noise": v["noise"], "seed": args.seed, "resumed_from": args.resume,
+                  "transferred_from": args.transfer, "frozen": trainer.network.frozen_names(),
                   "network": trainer.network.config()}
         out = {"config": config, "epochs": epochs, "test_acc": test_acc, "test_loss": test_loss,
                "diverged": history.diverged, "stopped_early": history.stopped_early, "message": history.message}
