@@ -100,7 +100,8 @@ class Config:
     @classmethod
     def build(cls, widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0, engine="auto",
               sigma_b2=0.0, dropout=0.0, batchnorm=False, residual=False, inputs=None, params=None,
-              histograms=False, bins=60, hist_range=3.0, dtype="float32", backward=True) -> "Config":
+              histograms=False, bins=60, hist_range=3.0, dtype="float32", backward=True,
+              init_params=None) -> "Config":
         from varprop.activations import get
         widths = parse_widths(widths)
         batch = _int("batch", batch, 1)
@@ -109,7 +110,7 @@ class Config:
         if seed >= 2 ** 63:
             raise ValueError(f"seed must be < 2**63, got {seed}")
         act = get(activation, **dict(params or {}))
-        law = resolve(init)
+        law = resolve(init, init_params)
         sigma_b2 = _float("sigma_b2", sigma_b2, 0.0)
         dropout = _float("dropout (the drop probability)", dropout, 0.0, 1.0, high_open=True)
         bins = _int("bins", bins, 1)

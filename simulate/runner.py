@@ -26,11 +26,12 @@ __all__ = ["run"]
 
 def run(widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0, engine="auto",
         sigma_b2=0.0, dropout=0.0, batchnorm=False, residual=False, inputs=None, params=None,
-        histograms=False, bins=60, hist_range=3.0, dtype="float32", backward=True, progress=None) -> Result:
+        histograms=False, bins=60, hist_range=3.0, dtype="float32", backward=True, init_params=None,
+        progress=None) -> Result:
     """Simulate ``trials`` random MLPs at initialization and aggregate their per-layer statistics.
 
     ``widths``: ``"4096x7"``, ``"784,256,10"`` or a list (the input width first); ``init``: an
-    initializer name or a distribution expression; ``dropout``: the drop probability; ``engine``:
+    initializer name (keyword arguments for it in ``init_params``) or a distribution expression; ``dropout``: the drop probability; ``engine``:
     ``"auto"`` (gaussian for Gaussian weights, else dense), ``"dense"`` or ``"gaussian"``; ``inputs``: a
     (batch, widths[0]) array used by every trial (standard normal per trial when None); ``progress``: show a
     progress bar (None: only on a terminal). Raises ValueError/TypeError for a bad configuration, including
@@ -39,7 +40,7 @@ def run(widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0
     cfg = Config.build(widths, batch=batch, activation=activation, init=init, trials=trials, seed=seed,
                        engine=engine, sigma_b2=sigma_b2, dropout=dropout, batchnorm=batchnorm, residual=residual,
                        inputs=inputs, params=params, histograms=histograms, bins=bins, hist_range=hist_range,
-                       dtype=dtype, backward=backward)
+                       dtype=dtype, backward=backward, init_params=init_params)
     return run_config(cfg, progress=progress)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WeightLaw", "resolve"]
+__all__ = ["WeightLaw", "resolve", "parse_init_params"]
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,16 @@ def _truncated_normal(key, shape, mean, std, low, high) -> np.ndarray:
     return mean + std * ndtri(a + u * (b - a))
 
 
-def resolve(init) -> WeightLaw:
-    """An initializer name, a distribution expression or a :class:`WeightLaw` -> a WeightLaw.
+def resolve(init, params=None) -> WeightLaw:
+    """An initializer name (with keyword ``params`` for :func:`varprop.nn.init.get`), a distribution
+    expression or a :class:`WeightLaw` -> a WeightLaw.
 
     Raises ValueError naming the problem when ``init`` is neither.
     """
+    params = dict(params or {})
     if isinstance(init, WeightLaw):
+        if params:
+            raise ValueError("init parameters apply to an initializer name, not to a resolved law")
         return init
     if not isinstance(init, str):
         raise TypeError(f"init must be an initializer name or a distribution expression, got {type(init).__name__}")
@@ -107,9 +111,13 @@ def resolve(init) -> WeightLaw:
         raise ValueError("init is empty: give an initializer name (e.g. he_normal) or an expression "
                          "(e.g. 'normal(0, 0.01)')")
     if "(" in text or not text.replace("_", "").isalnum():
+        if params:
+            raise ValueError(f"init parameters apply to an initializer name, not to the expression {text!r}")
         dist = _parse_distribution(text)
         return WeightLaw(text, dist.kind, dist)
-    initializer = _initializer(text)
+    initializer = _initializer(text, params)
+    if params:
+        text += "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
     kind = initializer.distribution if initializer.distribution in ("normal", "uniform", "truncated_normal",
                                                                     "constant") else "other"
     return WeightLaw(text, kind, initializer)
@@ -123,6 +131,29 @@ def _parse_distribution(text: str):
     return parse_distribution(text)
 
 
-def _initializer(name: str):
+def _initializer(name: str, params: dict):
     from varprop.nn.init import get
-    return get(name)
+    return get(name, **params)
+
+
+def parse_init_params(items) -> dict:
+    """``["mode=fan_out", "scale=2"]`` -> ``{"mode": "fan_out", "scale": 2.0}`` (numbers become floats,
+    integers ints; anything else stays a string, never evaluated)."""
+    out = {}
+    for item in items or ():
+        if not isinstance(item, str) or "=" not in item:
+            raise ValueError(f"malformed init parameter {item!r}: write name=value, e.g. mode=fan_out")
+        k, v = (t.strip() for t in item.split("=", 1))
+        if not k.isidentifier() or not v:
+            raise ValueError(f"malformed init parameter {item!r}: write name=value, e.g. mode=fan_out")
+        if k in out:
+            raise ValueError(f"init parameter {k!r} given twice")
+        for conv in (int, float):
+            try:
+                out[k] = conv(v)
+                break
+            except ValueError:
+                continue
+        else:
+            out[k] = v
+    return out

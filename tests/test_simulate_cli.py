@@ -129,3 +129,14 @@ def test_overflow_leaves_the_deep_layers_empty(engine, tmp_path, capsys):
     assert "non-finite values (overflow) from layer" in out and err == ""
     layers = json.loads(j.read_text())["layers"]
     assert layers[0]["act_std"] > 1 and layers[-1]["act_std"] is None
+
+
+def test_init_parameters(capsys):
+    r = run(widths="32x3", init="variance_scaling", init_params={"scale": 2, "mode": "fan_in",
+                                                                 "distribution": "uniform"}, trials=1)
+    assert r.engine == "dense" and r.config["init"].startswith("variance_scaling(scale=2")
+    assert r.theory["pre_second"][0] == pytest.approx(2.0)
+    assert main(["simulate", "--widths", "8x3", "--init", "normal(0, 1)", "--init-param", "scale=2"]) == 2
+    assert "apply to an initializer name" in capsys.readouterr().err
+    assert main(["simulate", "--widths", "8x3", "--init", "he_normal", "--init-param", "scale"]) == 2
+    assert "malformed init parameter" in capsys.readouterr().err

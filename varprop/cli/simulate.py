@@ -22,6 +22,9 @@ def add_arguments(p):
     p.add_argument("--init", default="he_normal",
                    help="an initializer name (he_normal, xavier_uniform, ...) or an expression such as "
                         "'normal(0, 0.01)' or 'uniform(-sqrt(6/fan_in), sqrt(6/fan_in))' (default he_normal)")
+    p.add_argument("--init-param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a keyword of the initializer named by --init, e.g. --init variance_scaling "
+                        "--init-param scale=2 --init-param mode=fan_in (repeatable)")
     p.add_argument("--trials", type=int, default=20, help="independent networks (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--engine", default="auto", choices=("auto", "dense", "gaussian"),
@@ -39,6 +42,8 @@ def add_arguments(p):
     p.add_argument("--bins", type=int, default=60, help="histogram bins for --plot (default 60)")
     p.add_argument("--hist-range", type=float, default=None,
                    help="histograms cover [-R, R] (default 1 for bounded activations, else 3)")
+    p.add_argument("--histograms", action="store_true",
+                   help="record fixed-bin histograms of activations and gradients (in --json; implied by --plot)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON (atomically)")
     p.add_argument("--csv", metavar="FILE", help="write the per-layer rows as CSV (atomically)")
     p.add_argument("--plot", metavar="FILE.png", help="write histograms and std-vs-depth with the theory (PNG)")
@@ -67,6 +72,7 @@ def run(args) -> int:
     from varprop.io import atomic_write_text
     from varprop.simulate.config import Config
     from varprop.simulate.runner import run_config
+    from varprop.simulate.weights import parse_init_params
 
     params = parse_params(args.param)
     act = get(args.activation, **params)
@@ -77,7 +83,8 @@ def run(args) -> int:
     cfg = Config.build(args.widths, batch=args.batch, activation=act, init=args.init, trials=args.trials,
                        seed=args.seed, engine=args.engine, sigma_b2=args.sigma_b2, dropout=args.dropout,
                        batchnorm=args.batchnorm, residual=args.residual, inputs=inputs,
-                       histograms=bool(args.plot), bins=args.bins, hist_range=hist_range, dtype=args.dtype)
+                       histograms=bool(args.plot or args.histograms), bins=args.bins, hist_range=hist_range,
+                       dtype=args.dtype, init_params=parse_init_params(args.init_param))
     result = run_config(cfg)
     if not args.quiet:
         print(result.table())
