@@ -137,17 +137,11 @@ def _initializer(name: str, params: dict):
 
 
 def parse_init_params(items) -> dict:
-    """``["mode=fan_out", "scale=2"]`` -> ``{"mode": "fan_out", "scale": 2.0}`` (numbers become floats,
-    integers ints; anything else stays a string, never evaluated)."""
+    """``["mode=fan_out", "scale=2"]`` -> ``{"mode": "fan_out", "scale": 2}`` (integers become ints, other
+    numbers floats; anything else stays a string, never evaluated)."""
+    from varprop.activations import parse_params
     out = {}
-    for item in items or ():
-        if not isinstance(item, str) or "=" not in item:
-            raise ValueError(f"malformed init parameter {item!r}: write name=value, e.g. mode=fan_out")
-        k, v = (t.strip() for t in item.split("=", 1))
-        if not k.isidentifier() or not v:
-            raise ValueError(f"malformed init parameter {item!r}: write name=value, e.g. mode=fan_out")
-        if k in out:
-            raise ValueError(f"init parameter {k!r} given twice")
+    for k, v in parse_params(items).items():
         for conv in (int, float):
             try:
                 out[k] = conv(v)

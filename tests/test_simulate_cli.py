@@ -139,4 +139,4 @@ def test_init_parameters(capsys):
     assert main(["simulate", "--widths", "8x3", "--init", "normal(0, 1)", "--init-param", "scale=2"]) == 2
     assert "apply to an initializer name" in capsys.readouterr().err
     assert main(["simulate", "--widths", "8x3", "--init", "he_normal", "--init-param", "scale"]) == 2
-    assert "malformed init parameter" in capsys.readouterr().err
+    assert "malformed parameter" in capsys.readouterr().err
