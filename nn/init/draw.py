@@ -8,7 +8,8 @@
   generator advances exactly as NumPy's own calls would advance it.
 * ``rng=None``: a fresh seed from the operating system's entropy, then the counter streams.
 
-A float16 (or other non-native float) array is drawn in float32 and cast; integer dtypes are refused.
+A float16 (or other non-native float) array is drawn in float32 and cast; integer dtypes are refused. The
+kernels get a flat view, so they compile once per dtype, not once per number of dimensions.
 
 >>> a = Source.of(3).normal((2, 2), np.float32, 0.0, 1.0)
 >>> b = Source.of(3).normal((2, 2), np.float32, 0.0, 1.0)
@@ -93,7 +94,7 @@ class Source:
         else:
             from .ziggurat import TABLE_R, TABLE_X, fill_normal
             out = np.empty(shape, dtype=wt)
-            fill_normal(self._key(stream), out, float(mean), float(std), TABLE_X, TABLE_R)
+            fill_normal(self._key(stream), out.reshape(-1), float(mean), float(std), TABLE_X, TABLE_R)
         return out.astype(dt, copy=False)
 
     def uniform(self, shape, dtype, low: float, high: float, stream: int = 0) -> np.ndarray:
@@ -106,7 +107,7 @@ class Source:
         else:
             from varprop.streams import fill_uniform
             out = np.empty(shape, dtype=wt)
-            fill_uniform(self._key(stream), out, float(low), float(high))
+            fill_uniform(self._key(stream), out.reshape(-1), float(low), float(high))
         return out.astype(dt, copy=False)
 
     def unit(self, shape, stream: int = 0) -> np.ndarray:
@@ -137,5 +138,5 @@ class Source:
             return z.astype(dt, copy=False)
         from .ziggurat import TABLE_R, TABLE_X, fill_truncated
         out = np.empty(shape, dtype=wt)
-        fill_truncated(self._key(stream), out, float(loc), float(scale), a, b, TABLE_X, TABLE_R)
+        fill_truncated(self._key(stream), out.reshape(-1), float(loc), float(scale), a, b, TABLE_X, TABLE_R)
         return out.astype(dt, copy=False)
