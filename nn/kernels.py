@@ -5,7 +5,8 @@ allocates nothing. The per-activation kernels run serially: a minibatch's activa
 thousands of numbers (microseconds of work), less than a parallel region's fork and join, and their
 threads would spin against BLAS's between the matrix products. The parameter updates, which sweep
 every weight, run in parallel (``prange``; each element is independent, so any thread count gives
-the same bits). Each has a NumPy reference
+the same bits). ``error_model="numpy"`` everywhere: a division by zero gives inf or nan, which the
+trainer reports as divergence, instead of a per-element check that also keeps loops from vectorizing. Each has a NumPy reference
 right below it (``*_ref``); ``tests/test_train_core_kernels.py`` holds one against the other.
 
 The activation itself is the registry's Numba scalar form (:func:`varprop.kernels.forward` /
@@ -45,7 +46,7 @@ RELU = 3  # the registry's code for relu
 
 
 # -- bias + activation -----------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def bias_act_forward(h, b, code, p0, p1, y):
     """h += b (in place, kept for the backward pass); y = phi(h).
 
@@ -71,7 +72,7 @@ def bias_act_forward_ref(h, b, bound):
     return hb, bound.numpy(hb)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def act_backward(dy, h, code, p0, p1, dh):
     """dh = dy * phi'(h)."""
     n, m = h.shape
@@ -89,7 +90,7 @@ def act_backward_ref(dy, h, bound):
 
 
 # -- PReLU: a learned slope per unit ------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def prelu_forward(h, b, a, y):
     """h += b; y = h if h > 0 else a[j] h."""
     n, m = h.shape
@@ -100,7 +101,7 @@ def prelu_forward(h, b, a, y):
             y[i, j] = v if v > 0 else a[j] * v
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def prelu_backward(dy, h, a, dh, da):
     """dh = dy * (1 if h > 0 else a[j]); da[j] = sum_i dy[i, j] h[i, j] [h <= 0] (overwritten)."""
     n, m = h.shape
@@ -123,7 +124,7 @@ def prelu_ref(h, a):
 
 
 # -- RReLU: a random slope per element in training, recomputed from the stream in backward ------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rrelu_forward(h, b, key, lower, upper, y):
     """h += b; y = h if h > 0 else s h with s = lower + (upper - lower) u, u counter i*m+j of ``key``."""
     n, m = h.shape
@@ -138,7 +139,7 @@ def rrelu_forward(h, b, key, lower, upper, y):
                 y[i, j] = (lower + w * uniform_at(key, i * m + j)) * v
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rrelu_backward(dy, h, key, lower, upper, dh):
     n, m = h.shape
     w = upper - lower
@@ -150,7 +151,7 @@ def rrelu_backward(dy, h, key, lower, upper, dh):
                 dh[i, j] = dy[i, j] * (lower + w * uniform_at(key, i * m + j))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def stream_uniforms(key, n, m):
     """The (n, m) block of uniforms that the mask kernels read (float64), for references and tests."""
     out = np.empty((n, m))
@@ -161,7 +162,7 @@ def stream_uniforms(key, n, m):
 
 
 # -- maxout: the max over k consecutive pre-activations ---------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def maxout_forward(h, b, k, y, arg):
     """h += b; y[i, j] = max_r h[i, j k + r]; arg[i, j] = the r that attains it (first on ties)."""
     n, m = y.shape
@@ -180,7 +181,7 @@ def maxout_forward(h, b, k, y, arg):
             arg[i, j] = r_best
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def maxout_backward(dy, arg, k, dh):
     """dh[i, j k + r] = dy[i, j] where r = arg[i, j], 0 elsewhere."""
     n, m = dy.shape
@@ -196,7 +197,7 @@ def maxout_ref(h, k):
 
 
 # -- dropout masks --------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dropout_forward(x, key, keep, y, mask):
     """Inverted dropout: mask = [u <= keep] / keep with u counter i*m+j of ``key``; y = x * mask.
 
@@ -215,7 +216,7 @@ def dropout_ref(x, u, keep):
     return x * mask, mask
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def alpha_dropout_forward(x, key, keep, a, alpha_p, y, mask):
     """Alpha dropout (Klambauer et al. 2017): y = a (x d + alpha' (1 - d)) + b', d = [u <= keep].
 
@@ -239,7 +240,7 @@ def alpha_dropout_ref(x, u, keep, a, alpha_p):
     return a * np.where(d, x, alpha_p) - a * alpha_p * (1.0 - keep), a * d
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mask_multiply(dy, mask, dx):
     """dx = dy * mask (the backward pass of both dropouts)."""
     n, m = dy.shape
@@ -249,7 +250,7 @@ def mask_multiply(dy, mask, dx):
 
 
 # -- batch norm -------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def batchnorm_train_forward(x, gamma, beta, eps, xhat, y, mean, inv_std):
     """Batch statistics over rows: mean, biased variance; xhat = (x - mean) inv_std; y = gamma xhat + beta.
 
@@ -277,7 +278,7 @@ def batchnorm_train_forward(x, gamma, beta, eps, xhat, y, mean, inv_std):
             y[i, j] = gamma[j] * v + beta[j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     """Closed-form backward of training-mode batch norm.
 
@@ -315,7 +316,7 @@ def batchnorm_backward_ref(dy, xhat, gamma, inv_std):
 
 
 # -- losses ---------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_xent(z, y, grad, rowloss):
     """Softmax cross-entropy per row: rowloss[i] = logsumexp(z_i) - z_i[y_i];
     grad = (softmax(z) - onehot(y)) / n (the gradient of the mean loss)."""
@@ -347,7 +348,7 @@ def softmax_xent_ref(z, y):
     return (lse - z[np.arange(n), y]), (p - onehot) / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def hinge_loss(z, y, margin, grad, rowloss):
     """Multiclass SVM loss (Weston & Watkins 1999; the lectures' form):
     rowloss[i] = sum_{j != y_i} max(0, z_ij - z_iy_i + margin); grad of the mean loss into ``grad``."""
@@ -382,7 +383,7 @@ def hinge_ref(z, y, margin):
 
 
 # -- parameter updates (flattened, C-contiguous) ------------------------------------------------------
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def momentum_step(p, g, v, backup, lr, mu, nesterov, d):
     """v = mu v - lr g; p += v (Nesterov: p += -mu v_old + (1 + mu) v); then p -= d p_old.
 
@@ -410,7 +411,7 @@ def momentum_step(p, g, v, backup, lr, mu, nesterov, d):
             pf[i] = old + vn - d * old
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
     """One step of the adaptive-rate core (AdaGrad, RMSProp, Adam, AdamW are its presets).
 
@@ -461,7 +462,7 @@ def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
             pf[i] = old - a * gi / (s * np.sqrt(vi) + eps) - d * old
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def add_penalty(g, w, l1, l2):
     """g += l2 w + l1 sign(w): the gradient of l1 |w|_1 + l2/2 |w|^2 (elastic net)."""
     gf = g.reshape(-1)
