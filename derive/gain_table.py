@@ -54,7 +54,8 @@ def build(digits: int = 15, activation: str | None = None, params: dict | None =
     import sympy as sp
 
     from .derivation import Derivation
-    from .gains import gains, torch_gain
+    from .gains import torch_gain
+    from .moments import moment
 
     acts = _activations(activation, params)
     d = Derivation("gains", "Exact gains of every activation against PyTorch's table",
@@ -71,12 +72,17 @@ def build(digits: int = 15, activation: str | None = None, params: dict | None =
     qsym = sp.Symbol("q", positive=True)
     tol = 1e-9  # QUADPACK in float64 with epsrel 1e-13, summed over a few intervals
     for b in acts:
-        g = gains(b, 1, digits)
+        # the two moments the gains need (the mean's closed form would cost as much and is not used here)
+        moms = {k: moment(b, k, 1, digits) for k in ("second", "deriv2")}
+        certified = min(m.digits for m in moms.values())
+        gain = {}
         lab = b.label().replace("_", "\\_")
-        for kind, which, value in (("second", "forward", g.forward), ("deriv2", "backward", g.backward)):
-            mom = g.second if kind == "second" else g.deriv2
+        for kind, which in (("second", "forward"), ("deriv2", "backward")):
+            mom = moms[kind]
             if mom.value == 0:
                 continue
+            with mp.workdps(digits + 10):
+                value = gain[which] = 1 / mp.sqrt(mom.value)
             # maxout's moments are of the max over k pieces, which the per-piece kernels do not compute
             ref = None if b.arity > 1 else (1 / scipy_moment(b, kind) ** 0.5, tol, "SciPy quadrature")
             title = f"{b.label()}: {which} gain"
@@ -87,28 +93,28 @@ def build(digits: int = 15, activation: str | None = None, params: dict | None =
                 expr = sp.simplify(1 / sp.sqrt(closed))
                 d.step(title + " in closed form", 1 / sp.sqrt(closed), expr, label=label_tex,
                        uses=("gaussian",))
-                d.numeric(title + " (value)", expr, value, g.certified, check=True, reference=ref)
+                d.numeric(title + " (value)", expr, value, certified, check=True, reference=ref)
             else:
                 what = "E[\\phi(z)^2]" if kind == "second" else "E[\\phi'(z)^2]"
                 d.numeric(title + " (no closed form: certified quadrature)",
-                          f"{label_tex} = 1/\\sqrt{{{what}}}", value, g.certified, uses=("gaussian",),
+                          f"{label_tex} = 1/\\sqrt{{{what}}}", value, certified, uses=("gaussian",),
                           reference=ref)
             d.result(f"{which}_{b.name}", value)
         t = torch_gain(b)
         if t is None:
             continue
-        d.compare(f"gain of {b.label()}", g.forward, t.value, f"PyTorch calculate_gain: {t.expression}")
+        d.compare(f"gain of {b.label()}", gain["forward"], t.value, f"PyTorch calculate_gain: {t.expression}")
         # the variance a layer keeps at q = 1 with PyTorch's gain: (torch / exact)^2
         with mp.workdps(digits + 10):
-            ratio = (mp.mpf(t.value) / g.forward) ** 2
+            ratio = (mp.mpf(t.value) / gain["forward"]) ** 2
         if b.name == "selu":
-            closed = g.second.closed_form.subs(qsym, 1)
+            closed = moms["second"].closed_form.subs(qsym, 1)
             d.step("SELU with PyTorch's 3/4: the variance per layer", sp.Rational(9, 16) * closed,
                    sp.Rational(9, 16), label="(3/4)^2 E[\\mathrm{selu}(z)^2]",
                    because="$E[\\mathrm{selu}(z)^2] = 1$ exactly: SELU's own fixed point", uses=("fan_rule",))
         elif b.name == "tanh":
             d.numeric("tanh with PyTorch's 5/3: the variance per layer at q = 1",
-                      "(5/3)^2 E[\\tanh(z)^2]", mp.mpf(25) / 9 * g.second.value, g.second.digits,
+                      "(5/3)^2 E[\\tanh(z)^2]", mp.mpf(25) / 9 * moms["second"].value, moms["second"].digits,
                       uses=("fan_rule",), reference=(25 / 9 * scipy_moment(b, "second"), tol, "SciPy quadrature"))
         d.result(f"torch_variance_ratio_{b.name}", ratio)
     return d
