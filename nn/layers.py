@@ -106,7 +106,7 @@ class Layer:
         self.clock = Clock()
 
     def _buf(self, name: str, shape, dtype) -> np.ndarray:
-        key = (name, tuple(shape), np.dtype(dtype).str)
+        key = (name, shape, dtype)     # callers pass tuples and dtypes, so this hashes without conversions
         a = self._scratch.get(key)
         if a is None:
             if len(self._scratch) > 48:   # batch sizes come and go (eval chunks): keep the cache small

@@ -166,3 +166,40 @@ def test_regression_with_mse():
     assert h.epochs[-1]["train_acc"] is None
     assert h.epochs[-1]["train_loss"] < 0.05 * np.var(yv)
     assert t.predict(X).shape == (200, 1)
+
+
+def test_one_trainer_step_is_penalized_clipped_gradient_descent():
+    X, y = _blobs(n=16)
+    X = X.astype(np.float64)
+    lr, l1, l2, wd, clip = 0.05, 0.01, 0.02, 0.03, 0.5
+    ref = build_mlp(5, [4], 3, activation="tanh", seed=3, dtype=np.float64)
+    net = build_mlp(5, [4], 3, activation="tanh", seed=3, dtype=np.float64)
+    from varprop.nn.losses import get_loss
+    from varprop.nn.optim import get_optimizer
+    loss = get_loss("cross_entropy")
+    loss.forward(ref._forward(X, True), y)
+    ref.backward(loss.backward())
+    grads = []
+    for p in ref.parameters():
+        g = p.grad.copy()
+        if p.regularize:
+            g += l1 * np.sign(p.value) + (l2 + wd) * p.value
+        grads.append(g)
+    norm = np.sqrt(sum((g ** 2).sum() for g in grads))
+    scale = min(1.0, clip / norm)
+    t = Trainer(net, "cross_entropy", get_optimizer("sgd", lr=lr), batch_size=16, epochs=1, l1=l1, l2=l2,
+                weight_decay=wd, clip_norm=clip, progress=False)
+    t.fit(X, y)
+    assert scale < 1.0
+    for p, q, g in zip(ref.parameters(), net.parameters(), grads):
+        np.testing.assert_allclose(q.value, p.value - lr * scale * g, rtol=1e-12, atol=1e-14, err_msg=p.name)
+
+
+def test_adamw_weight_decay_is_decoupled():
+    net = build_mlp(3, [4], 2, seed=0)
+    t = Trainer(net, optimizer="adamw", weight_decay=0.2, progress=False)
+    assert t.optimizer.decay == 0.2
+    for p in net.parameters():
+        p.grad[...] = 0
+    t._regularize(net.parameters())
+    assert not any(p.grad.any() for p in net.parameters())   # nothing added to the gradient
