@@ -40,6 +40,7 @@ from varprop import streams
 from varprop.io import Progress
 from varprop.nn import checkpoint as ckpt
 from varprop.nn import kernels as K
+from varprop.nn.layers import BatchNorm
 from varprop.nn.losses import Loss, get_loss
 from varprop.nn.network import Network
 from varprop.nn.optim import Optimizer, get_optimizer, optimizer_from_config
@@ -83,6 +84,10 @@ def _posint(v, what) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
         raise ValueError(f"{what} must be a positive integer, got {v!r}")
     return int(v)
+
+
+def _has_batchnorm(layers) -> bool:
+    return any(isinstance(l, BatchNorm) or _has_batchnorm(l.sublayers()) for l in layers)
 
 
 def permutation(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -317,6 +322,8 @@ class Trainer:
         n = len(X)
         bs = min(self.batch_size, n)
         nb = (n + bs - 1) // bs
+        if n % bs == 1 and nb > 1 and _has_batchnorm(net.layers):
+            nb -= 1      # batch statistics of one sample are undefined: that epoch's last sample sits out
         classify = loss.classification
         xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
         ybuf = np.empty((bs,) + y.shape[1:], y.dtype)

@@ -203,3 +203,10 @@ def test_adamw_weight_decay_is_decoupled():
         p.grad[...] = 0
     t._regularize(net.parameters())
     assert not any(p.grad.any() for p in net.parameters())   # nothing added to the gradient
+
+
+def test_batchnorm_never_sees_a_batch_of_one():
+    X, y = _blobs(n=33)
+    t = Trainer(build_mlp(5, [8], 3, batchnorm=True), batch_size=16, epochs=2, progress=False)
+    h = t.fit(X, y)
+    assert t.network.step == 4 and h.epochs[-1]["train_acc"] is not None   # 2 batches of 16 per epoch
