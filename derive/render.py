@@ -65,7 +65,7 @@ def markdown(d: dict) -> str:
         if s["because"]:
             out += ["*Why:* " + s["because"], ""]
         out += [f"*Check: {_status(s['verified'])} ({s['method']}"
-                + (f"; {s['spot_checks']} numeric spot checks" if s["spot_checks"] else "") + ").*", ""]
+                + _spots(s["spot_checks"]) + ").*", ""]
     for p in d["epilogue"]:
         out += [p, ""]
     out += _markdown_results(d)
@@ -92,6 +92,10 @@ def _markdown_results(d: dict) -> list[str]:
         lx = res["latex"].get(k, "")
         out.append(f"| `{k}` | {_md_cell(res[k])} | ${lx}$ |" if lx else f"| `{k}` | {_md_cell(res[k])} | |")
     return out + [""]
+
+
+def _spots(k: int) -> str:
+    return "" if not k else "; 1 numeric spot check" if k == 1 else f"; {k} numeric spot checks"
 
 
 def _md_cell(text: str) -> str:
@@ -191,7 +195,7 @@ def _tex_section(d: dict) -> list[str]:
                 r"\begin{equation*}", _tex_display(s["latex"]), r"\end{equation*}"]
         if s["because"]:
             out += [r"\emph{Why:} " + md_to_tex(s["because"]), ""]
-        spots = f"; {s['spot_checks']} numeric spot checks" if s["spot_checks"] else ""
+        spots = _spots(s["spot_checks"])
         out += [r"{\small\emph{Check: " + _escape(_status(s["verified"])) + " (" + _escape(s["method"])
                 + spots + ").}}", ""]
     for p in d["epilogue"]:
