@@ -246,6 +246,12 @@ def build(activation: str = "tanh", params=None, sigma_b2=0, sigma_w2=None, digi
     d.numeric("chi_1 at q*", "\\chi_1", chi, digits, uses=("grad_indep",),
               because=f"$\\sigma_w^2 E[\\phi'(\\sqrt{{q^*}}z)^2]$ by quadrature (float path: {chi_f:.12g})")
     xi_q, xi_c = mf._depth(float(rate)), mf._depth(float(chi))
+    chaotic = chi > 1 + mp.mpf(10) ** -9 and b.name != "maxout" and qv > 0
+    if chaotic:
+        c_star, chic = mf.chi_c(b, swf, sbf)
+        xi_c = mf._depth(chic)
+        d.result("c_star", c_star)
+        d.result("chi_c", chic)
     d.result("q_star", qv)
     d.result("chi_1", chi)
     d.result("length_map_slope", rate)
@@ -254,6 +260,7 @@ def build(activation: str = "tanh", params=None, sigma_b2=0, sigma_w2=None, digi
     phase = "critical" if abs(chi - 1) < mp.mpf(10) ** -9 else ("ordered" if chi < 1 else "chaotic")
     d.text(f"At $\\sigma_w^2 = {mp.nstr(sw_num, 10)}$: $\\chi_1 = {mp.nstr(chi, 10)}$, the {phase} phase; "
            f"$\\xi_q = {xi_q:.6g}$, $\\xi_c = {xi_c:.6g}$ layers"
-           + (" ($\\xi_c$ is the ordered-phase formula; in the chaotic phase it needs the correlation map's "
-              "fixed point $c^* < 1$)." if phase == "chaotic" else "."))
+           + (f". In the chaotic phase $\\xi_c = -1/\\log\\chi_c$ with $\\chi_c = \\sigma_w^2 E[\\phi'(u_1)\\phi'(u_2)]$ "
+              f"taken at the correlation map's stable fixed point $c^* = {c_star:.6g}$ (float quadrature, about "
+              f"10 digits for smooth $\\phi$), not at $c = 1$ where it would be $\\chi_1 > 1$." if chaotic else "."))
     return d

@@ -38,7 +38,7 @@ import numpy as np
 from varprop.activations import Bound, get
 
 __all__ = ["parse_widths", "gaussian_moments", "length_map", "length_map_slope", "fixed_point", "chi1", "critical_sigma_w2",
-           "depth_scales", "Prediction", "predict", "GaussianMoments"]
+           "correlation_map", "chi_c", "depth_scales", "Prediction", "predict", "GaussianMoments"]
 
 _T = 12.0                 # |t| beyond which the standard normal density is below 1e-31
 _GL_ORDER = 32
@@ -271,11 +271,73 @@ def critical_sigma_w2(activation, sigma_b2=0.0, **params) -> float:
     return root
 
 
-def depth_scales(activation, sigma_w2, sigma_b2=0.0, **params) -> tuple[float, float]:
-    """(xi_q, xi_c): xi_q = -1/log(dq'/dq at q*), xi_c = -1/log(chi_1) (Schoenholz et al. 2017, eqs. 7, 9).
+def _pair(b: Bound, q: float, c: float, derivative: bool) -> float:
+    """E[f(u1) f(u2)] for (u1, u2) ~ N(0, q [[1, c], [c, 1]]), f = phi or phi', by a product rule.
 
-    Both diverge (inf) where their argument is 1; xi_c is the ordered-phase formula and is returned as
-    nan where chi_1 > 1 (in the chaotic phase the correlation map's fixed point c* < 1 sets it).
+    u1 = sqrt(q) t1 and u2 = sqrt(q) (c t1 + sqrt(1 - c^2) t2); the panels follow the kinks in t1 only, so
+    for a kinked activation the inner integral is accurate to about 1e-5 rather than 1e-13.
+    """
+    s = math.sqrt(q)
+    r = math.sqrt(max(1.0 - c * c, 0.0))
+    cuts = tuple(float(k) / s for k in b.kinks())
+    t1, w1 = _nodes(1.0 / s, cuts)
+    fn = b.numpy_derivative if derivative else b.numpy
+    f1 = fn(s * t1).astype(np.float64)
+    if r == 0.0:
+        return float(w1 @ (f1 * fn(s * c * t1).astype(np.float64)))
+    t2, w2 = _nodes(1.0 / (s * r), ())
+    f2 = fn(s * (c * t1[:, None] + r * t2[None, :])).astype(np.float64)
+    return float(w1 @ (f1 * (f2 @ w2)))
+
+
+def correlation_map(activation, c, sigma_w2, sigma_b2=0.0, q=None, **params) -> float:
+    """c' = (sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2) / q* for inputs of correlation c at the length q*
+    (Poole et al. 2016, eq. 5).
+
+    >>> round(correlation_map("tanh", 1.0, 1.5, 0.05), 12)
+    1.0
+    """
+    b = _bound(activation, params or None)
+    if b.name == "maxout":
+        raise ValueError("the correlation map of maxout (a max over k pre-activations) is not implemented")
+    sw, sb = _check_float(sigma_w2, "sigma_w2"), _check_float(sigma_b2, "sigma_b2")
+    c = _check_float(c, "c", low=-1.0)
+    if c > 1:
+        raise ValueError(f"a correlation must be in [-1, 1], got {c}")
+    qs = fixed_point(b, sw, sb) if q is None else _check_float(q, "q", strict=True)
+    if not 0 < qs < math.inf:
+        raise ValueError(f"the correlation map needs a finite positive q*, got {qs}")
+    return (sw * _pair(b, qs, c, False) + sb) / qs
+
+
+def chi_c(activation, sigma_w2, sigma_b2=0.0, **params) -> tuple[float, float]:
+    """(c*, chi_c): the stable fixed point of the correlation map and sigma_w^2 E[phi'(u1) phi'(u2)] there
+    (Schoenholz et al. 2017, eq. 9). In the ordered phase c* = 1 and chi_c = chi_1."""
+    from scipy.optimize import brentq
+    b = _bound(activation, params or None)
+    sw, sb = _check_float(sigma_w2, "sigma_w2"), _check_float(sigma_b2, "sigma_b2")
+    qs = fixed_point(b, sw, sb)
+    c1 = chi1(b, sw, sb)
+    if c1 <= 1.0 or not 0 < qs < math.inf:
+        return 1.0, c1
+    k = b.arity
+
+    def g(c):
+        return correlation_map(b, c, sw, sb, q=qs) - c
+
+    hi = 1.0 - 1e-6
+    if g(hi) >= 0:             # chi_1 barely above 1: c* is within 1e-6 of 1
+        return 1.0, c1
+    lo = 0.0 if g(0.0) >= 0 else -1.0
+    c_star = brentq(g, lo, hi, xtol=1e-14)
+    return c_star, sw * k * _pair(b, qs, c_star, True)
+
+
+def depth_scales(activation, sigma_w2, sigma_b2=0.0, **params) -> tuple[float, float]:
+    """(xi_q, xi_c): xi_q = -1/log(dq'/dq at q*), xi_c = -1/log(chi_c) (Schoenholz et al. 2017, eqs. 7, 9).
+
+    In the ordered phase chi_c = chi_1 (c* = 1); in the chaotic phase chi_c is taken at the correlation
+    map's stable fixed point c* < 1 (:func:`chi_c`). Both diverge (inf) where their argument is 1.
 
     >>> [round(x, 4) for x in depth_scales("tanh", 1.5, 0.05)]
     [1.6828, 15.791]
@@ -284,7 +346,10 @@ def depth_scales(activation, sigma_w2, sigma_b2=0.0, **params) -> tuple[float, f
     sw = _check_float(sigma_w2, "sigma_w2")
     qs = fixed_point(b, sw, sigma_b2)
     m = gaussian_moments(b, _at(qs), limit=True)
-    return _depth(sw * m.slope), _depth(sw * b.arity * m.deriv2)
+    rate_c = sw * b.arity * m.deriv2
+    if rate_c > 1.0 + 1e-12 and b.name != "maxout" and 0 < qs < math.inf:
+        rate_c = chi_c(b, sw, sigma_b2)[1]
+    return _depth(sw * m.slope), _depth(rate_c)
 
 
 def _depth(rate: float) -> float:

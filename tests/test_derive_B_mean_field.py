@@ -76,7 +76,18 @@ def test_chi1_by_monte_carlo():
     se = sample.std() / np.sqrt(z.size)
     assert abs(sample.mean() - chi) <= 5 * se
     assert chi > 1                                     # sigma_w^2 = 2.5 lies in the chaotic phase
-    assert r["xi_c"] == "nan"                          # the ordered-phase formula does not apply there
+    # there xi_c comes from chi_c at the correlation map's fixed point c* < 1: check both by Monte Carlo
+    c_star, chic = float(r["c_star"]), float(r["chi_c"])
+    assert 0 < c_star < 1 and chic < 1
+    assert float(r["xi_c"]) == pytest.approx(-1 / math.log(chic), rel=1e-12)
+    rng = np.random.default_rng(22)
+    z1, z2 = rng.standard_normal((2, 1_000_000))
+    u1 = np.sqrt(q) * z1
+    u2 = np.sqrt(q) * (c_star * z1 + np.sqrt(1 - c_star ** 2) * z2)
+    c_map = (2.5 * np.tanh(u1) * np.tanh(u2) + 0.05) / q
+    assert abs(c_map.mean() - c_star) <= 5 * c_map.std() / np.sqrt(z1.size)
+    d_map = 2.5 * (1 - np.tanh(u1) ** 2) * (1 - np.tanh(u2) ** 2)
+    assert abs(d_map.mean() - chic) <= 5 * d_map.std() / np.sqrt(z1.size)
 
 
 def test_maxout_and_leaky():

@@ -224,3 +224,19 @@ def test_maxout_rows_and_dead():
     assert np.isnan(p.dead).all()
     r = mf.predict([32, 32, 32], "leaky_relu", 2 / 32, params={"negative_slope": 0.1})
     assert np.all(r.dead == 0.0)
+
+
+def test_correlation_map_fixed_points():
+    q = mf.fixed_point("tanh", 1.5, 0.05)
+    assert mf.correlation_map("tanh", 1.0, 1.5, 0.05) == pytest.approx(1.0, rel=1e-12)
+    # the slope of the correlation map at c = 1 is chi_1 (Poole et al. 2016): a one-sided difference
+    h = 1e-5
+    slope = (1.0 - mf.correlation_map("tanh", 1 - h, 1.5, 0.05, q=q)) / h
+    assert slope == pytest.approx(mf.chi1("tanh", 1.5, 0.05), rel=1e-3)
+    # ordered phase: c* = 1 and chi_c = chi_1; chaotic phase: c* < 1 and chi_c < 1 < chi_1
+    assert mf.chi_c("tanh", 1.5, 0.05) == (1.0, pytest.approx(mf.chi1("tanh", 1.5, 0.05)))
+    c_star, chic = mf.chi_c("tanh", 3.0, 0.05)
+    assert 0 < c_star < 1 and chic < 1 < mf.chi1("tanh", 3.0, 0.05)
+    assert mf.correlation_map("tanh", c_star, 3.0, 0.05) == pytest.approx(c_star, abs=1e-10)
+    with pytest.raises(ValueError, match="correlation"):
+        mf.correlation_map("tanh", 1.5, 1.0)
