@@ -49,7 +49,8 @@ def apply_(tensor, initializer: Initializer, generator=None):
     """Fill ``tensor`` in place from an :class:`Initializer` of the core, drawing from ``generator``."""
     _check_tensor(tensor)
     if tensor.numel() == 0:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        if isinstance(initializer, VarianceScaling):     # as PyTorch's kaiming_*_: a fan of 0 is a no-op
+            warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return tensor
     shape = tuple(tensor.shape)
     law = initializer.law(shape) if isinstance(initializer, VarianceScaling) else initializer
