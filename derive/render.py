@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 
 from varprop.io import atomic_write_bytes, atomic_write_text
@@ -90,7 +91,8 @@ def _markdown_results(d: dict) -> list[str]:
     out = ["## Result", "", "| name | value | expression |", "|---|---|---|"]
     for k in sorted(names):
         lx = res["latex"].get(k, "")
-        out.append(f"| `{k}` | {_md_cell(res[k])} | ${lx}$ |" if lx else f"| `{k}` | {_md_cell(res[k])} | |")
+        out.append(f"| `{k}` | {_md_cell(res[k])} | ${_md_math_cell(lx)}$ |" if lx
+                   else f"| `{k}` | {_md_cell(res[k])} | |")
     return out + [""]
 
 
@@ -98,8 +100,16 @@ def _spots(k: int) -> str:
     return "" if not k else "; 1 numeric spot check" if k == 1 else f"; {k} numeric spot checks"
 
 
+def _md_math_cell(latex: str) -> str:
+    # a bare | would end the table cell: write norms and bars as \Vert and \vert
+    return latex.replace("\\|", "\\Vert ").replace("|", "\\vert ")
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    # a symbolic value (SymPy's string form, with ** and _) goes in code so Markdown leaves it alone
+    if re.fullmatch(r"[-+0-9.eE]+", text):
+        return text
+    return "`" + text.replace("|", "\\|") + "`"
 
 
 def index_markdown(ds: list[dict], ext: str = ".md") -> str:
@@ -295,6 +305,15 @@ def _compile_pdf(source: str, engine: str) -> bytes | None:
             return f.read()
 
 
+def _write_pdf(path, source: str, engine: str) -> list[str]:
+    """The PDF beside its .tex, or a one-line warning when the TeX engine fails (the .tex stays)."""
+    try:
+        return [atomic_write_bytes(path, _compile_pdf(source, engine))]
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        print(f"varprop: warning: no PDF for {os.path.basename(path)}: {exc}", file=sys.stderr)
+        return []
+
+
 def write(ds: list[dict], fmt: str, out_dir, index: bool = False, pdf: bool = True) -> list[str]:
     """One file per derivation (NAME.md / NAME.tex / NAME.json) and, with ``index``, an index file
     (index.md, all.tex or index.json). With a TeX engine installed, LaTeX files get their PDF beside them."""
@@ -307,7 +326,7 @@ def write(ds: list[dict], fmt: str, out_dir, index: bool = False, pdf: bool = Tr
         text = markdown(d) if fmt == "md" else tex([d]) if fmt == "tex" else to_json(d)
         paths.append(atomic_write_text(path, text))
         if engine:
-            paths.append(atomic_write_bytes(os.path.join(out_dir, d["name"] + ".pdf"), _compile_pdf(text, engine)))
+            paths += _write_pdf(os.path.join(out_dir, d["name"] + ".pdf"), text, engine)
     if index:
         if fmt == "md":
             paths.append(atomic_write_text(os.path.join(out_dir, "index.md"), index_markdown(ds, ext)))
@@ -315,7 +334,7 @@ def write(ds: list[dict], fmt: str, out_dir, index: bool = False, pdf: bool = Tr
             text = tex(ds)
             paths.append(atomic_write_text(os.path.join(out_dir, "all.tex"), text))
             if engine:
-                paths.append(atomic_write_bytes(os.path.join(out_dir, "all.pdf"), _compile_pdf(text, engine)))
+                paths += _write_pdf(os.path.join(out_dir, "all.pdf"), text, engine)
         else:
             summary = [{"name": d["name"], "title": d["title"], "verified": d["verified"],
                         "file": d["name"] + ext} for d in ds]

@@ -97,6 +97,18 @@ def test_long_equation_chains_break_in_tex():
     assert out.startswith(r"\begin{split}") and out.count("&=") == 3
 
 
+def test_failing_tex_engine_warns_and_keeps_going(tmp_path, capsys):
+    assert render._write_pdf(str(tmp_path / "x.pdf"), render.tex([_toy()]), "false") == []
+    assert "no PDF for x.pdf" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()
+
+
+def test_markdown_cells_protect_symbolic_values():
+    assert render._md_cell("0.25") == "0.25"
+    assert render._md_cell("(a/4)**L") == "`(a/4)**L`"
+    assert render._md_math_cell(r"\|W\| |x|") == r"\Vert W\Vert  \vert x\vert "
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed")
 def test_tex_compiles(tmp_path, dicts):
     paths = render.write(dicts, "tex", tmp_path, index=True)
