@@ -198,6 +198,7 @@ BAD = [
     (lambda: init.variance_scaling(1.0, "fan_in", "cauchy"), "distribution"),
     (lambda: init.variance_scaling(1.0, "fan_in", "normal", layout="tf"), "layout"),
     (lambda: init.fans((3, 4), layout=(0, 0)), "differ"),
+    (lambda: init.fans((3, 4, 5), layout=(0, 1, (1,))), "differ"),
     (lambda: init.fans((3, 4), layout=(0, 5)), "out of range"),
     (lambda: init.get("he_gaussian"), "unknown initializer"),
     (lambda: init.get("he_normal", slope=0.1), "slope"),

@@ -89,8 +89,8 @@ def fans_from_axes(shape, in_axis: int, out_axis: int, batch_axis=()) -> tuple[i
         if not -nd <= a < nd:
             raise ValueError(f"axis {a} is out of range for a shape with {nd} dimensions")
         axes.append(a % nd)
-    if axes[0] == axes[1]:
-        raise ValueError("in_axis and out_axis must differ")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"in_axis, out_axis and batch axes must all differ, got {tuple(axes)}")
     r = math.prod(d for i, d in enumerate(dims) if i not in axes)
     return dims[axes[0]] * r, dims[axes[1]] * r
 
