@@ -91,6 +91,7 @@ def _markdown_results(d: dict) -> list[str]:
     out = ["## Result", "", "| name | value | expression |", "|---|---|---|"]
     for k in sorted(names):
         lx = res["latex"].get(k, "")
+        lx = "" if lx == res[k] else lx          # a plain number needs no second column
         out.append(f"| `{k}` | {_md_cell(res[k])} | ${_md_math_cell(lx)}$ |" if lx
                    else f"| `{k}` | {_md_cell(res[k])} | |")
     return out + [""]
@@ -216,7 +217,7 @@ def _tex_section(d: dict) -> list[str]:
         out += [r"\subsection*{Result}", r"\begin{itemize}"]
         for k in names:
             lx = res["latex"].get(k)
-            expr = f": ${lx}$" if lx else ""
+            expr = f": ${lx}$" if lx and lx != res[k] else ""
             out.append(r"\item \texttt{" + _escape(k) + "}" + expr + r" \quad (" + _escape(res[k]) + ")")
         out.append(r"\end{itemize}")
     if d["comparisons"]:

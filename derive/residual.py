@@ -56,14 +56,14 @@ def build(digits: int = 15):
     d.step("the covariance vanishes", (vx + vF + 2 * (ExF - mx * mF)).subs(ExF, mx * mF), vx + vF,
            label="\\operatorname{Var}(x + F(x))", uses=("uncorrelated",))
 
-    d.text("A block of $L$ residual blocks: $V_{l+1} = V_l + \\operatorname{Var}(F(x_l))$.")
+    d.text("A stack of $L$ residual blocks: $V_{l+1} = V_l + \\operatorname{Var}(F(x_l))$.")
     he = sp.rsolve(V(l + 1) - 2 * V(l), V(l), {V(0): vx})
-    d.step("He-initialized branches: V_{l+1} = 2 V_l", he.subs(l, L), 2 ** L * vx, label="V_L",
+    d.step("He-initialized branches double the variance per block", he.subs(l, L), 2 ** L * vx, label="V_L",
            because="$\\operatorname{Var}(F(x_l)) = V_l$, a linear recurrence solved by rsolve", uses=("he_branch",))
     with mp.workdps(digits + 5):
         d.numeric("after 50 blocks", sp.Pow(2, 50, evaluate=False), mp.mpf(2) ** 50, digits)
     zero = sp.rsolve(V(l + 1) - V(l), V(l), {V(0): vx})
-    d.step("zero-initialized last layers: V_{l+1} = V_l", zero.subs(l, L), vx, label="V_L",
+    d.step("zero-initialized last layers keep it", zero.subs(l, L), vx, label="V_L",
            uses=("zero_last",))
 
     d.text("Fixup: scale the first $m - 1$ layers of each branch by $s$. By homogeneity the branch "
