@@ -151,3 +151,17 @@ def test_exact_check_reports_a_reason():
     ok, why = exact_check(x + 1, x)
     assert not ok and "not proven" in why
     assert exact_check(x, x) == (True, "identical")
+
+
+_SLOW = pytest.mark.slow  # these rebuild derivations the derivation tests already build
+
+
+@pytest.mark.parametrize("module", ["derivation", "catalog", "render", "linear_variance", "residual", "__init__",
+                                    pytest.param("fan_rules", marks=_SLOW), pytest.param("gain_table", marks=_SLOW),
+                                    pytest.param("sigmoid", marks=_SLOW), pytest.param("symmetry", marks=_SLOW)])
+def test_doctests(module):
+    import doctest
+    import importlib
+    name = "varprop.derive" if module == "__init__" else f"varprop.derive.{module}"
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
