@@ -208,7 +208,7 @@ def fixed_point(activation, sigma_w2, sigma_b2=0.0, q0=1.0, **params) -> float:
         return q0           # a stable (or marginal, e.g. relu at sigma_w^2 = 2) fixed point at q0 itself
     if g0 > 0:
         lo, hi = q0, 2 * q0
-        while g(hi) > 0:
+        while g(hi) > -1e-12 * hi:      # G must be clearly negative, not rounding noise of a huge q
             lo, hi = hi, 2 * hi
             if hi > 1e30:
                 return math.inf
