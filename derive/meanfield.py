@@ -230,7 +230,7 @@ def chi1(activation, sigma_w2, sigma_b2=0.0, q=None, **params) -> float:
 
     ``q`` defaults to the fixed point q*. chi_1 > 1 is the chaotic phase, < 1 the ordered one.
 
-    >>> chi1("relu", 2.0, 0.3)
+    >>> round(chi1("relu", 2.0, 0.3), 12)
     1.0
     """
     b = _bound(activation, params or None)
