@@ -4,8 +4,8 @@ Each kernel is ``@njit(cache=True)`` and writes into arrays the caller owns, so 
 allocates nothing. The per-activation kernels run serially: a minibatch's activations are tens of
 thousands of numbers (microseconds of work), less than a parallel region's fork and join, and their
 threads would spin against BLAS's between the matrix products. The parameter updates, which sweep
-every weight, run in parallel (``prange``; each element is independent, so any thread count gives
-the same bits). ``error_model="numpy"`` everywhere: a division by zero gives inf or nan, which the
+every weight, run in parallel over chunks for large arrays (``prange``; each element is independent,
+so any thread count gives the same bits) and serially for small ones. ``error_model="numpy"`` everywhere: a division by zero gives inf or nan, which the
 trainer reports as divergence, instead of a per-element check that also keeps loops from vectorizing. Each has a NumPy reference
 right below it (``*_ref``); ``tests/test_train_core_kernels.py`` holds one against the other.
 
@@ -383,35 +383,106 @@ def hinge_ref(z, y, margin):
 
 
 # -- parameter updates (flattened, C-contiguous) ------------------------------------------------------
+# Each update is a loop over [lo, hi) written once (inlined) and run two ways: serially for small
+# arrays (biases, the output layer), and over chunks in parallel for large ones, where the work pays
+# for the threads. Every element is independent, so both give the same bits.
+CHUNK = 1 << 14
+PARALLEL_MIN = 1 << 15   # elements from which an update runs in parallel
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _momentum_range(pf, gf, vf, bf, lr, mu, nesterov, d, lo, hi):
+    # heavy ball: p + v;  Nesterov: p - mu v_old + (1 + mu) v; one expression, no branch in the loop
+    c = mu + 1 if nesterov else mu * 0 + 1
+    mu_old = mu if nesterov else mu * 0
+    for i in range(lo, hi):
+        v_old = vf[i]
+        vn = mu * v_old - lr * gf[i]
+        vf[i] = vn
+        old = pf[i]
+        bf[i] = old
+        pf[i] = old - mu_old * v_old + c * vn - d * old
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _adaptive_range(pf, gf, mf, vf, bf, a, s, eps, b1, b2, accumulate, d, lo, hi):
+    one = b1 * 0 + 1
+    if accumulate:
+        for i in range(lo, hi):
+            gi = gf[i]
+            vi = vf[i] + gi * gi
+            vf[i] = vi
+            old = pf[i]
+            bf[i] = old
+            pf[i] = old - a * gi / (s * np.sqrt(vi) + eps) - d * old
+    elif b1 > 0:
+        for i in range(lo, hi):
+            gi = gf[i]
+            mi = b1 * mf[i] + (one - b1) * gi
+            vi = b2 * vf[i] + (one - b2) * gi * gi
+            mf[i] = mi
+            vf[i] = vi
+            old = pf[i]
+            bf[i] = old
+            pf[i] = old - a * mi / (s * np.sqrt(vi) + eps) - d * old
+    else:
+        for i in range(lo, hi):
+            gi = gf[i]
+            vi = b2 * vf[i] + (one - b2) * gi * gi
+            vf[i] = vi
+            old = pf[i]
+            bf[i] = old
+            pf[i] = old - a * gi / (s * np.sqrt(vi) + eps) - d * old
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _penalty_range(gf, wf, l1, l2, lo, hi):
+    for i in range(lo, hi):
+        x = wf[i]
+        sg = 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+        gf[i] += l2 * x + l1 * sg
+
+
+@njit(cache=True, error_model="numpy")
+def momentum_step_serial(p, g, v, backup, lr, mu, nesterov, d):
+    _momentum_range(p.reshape(-1), g.reshape(-1), v.reshape(-1), backup.reshape(-1), lr, mu, nesterov, d,
+                    0, p.size)
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
+def momentum_step_parallel(p, g, v, backup, lr, mu, nesterov, d):
+    pf, gf, vf, bf = p.reshape(-1), g.reshape(-1), v.reshape(-1), backup.reshape(-1)
+    n = pf.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        _momentum_range(pf, gf, vf, bf, lr, mu, nesterov, d, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
 def momentum_step(p, g, v, backup, lr, mu, nesterov, d):
     """v = mu v - lr g; p += v (Nesterov: p += -mu v_old + (1 + mu) v); then p -= d p_old.
 
     The heavy-ball and Nesterov forms of the lectures (Sutskever et al. 2013, in the cs231n
     "v_prev" form); ``d = lr * decay`` is decoupled weight decay (0 for none); mu = 0 is plain SGD.
-    ``backup`` (size 0 for none) receives p_old, so a caller can undo the step. Scalars should
-    have the arrays' dtype, so float32 parameters are updated in float32 arithmetic.
+    ``backup`` receives p_old, so a caller can undo the step. Scalars should have the arrays'
+    dtype, so float32 parameters are updated in float32 arithmetic.
     """
-    pf = p.reshape(-1)
-    gf = g.reshape(-1)
-    vf = v.reshape(-1)
-    bf = backup.reshape(-1)
-    keep = bf.size > 0
-    c = mu + 1
-    for i in prange(pf.size):
-        v_old = vf[i]
-        vn = mu * v_old - lr * gf[i]
-        vf[i] = vn
-        old = pf[i]
-        if keep:
-            bf[i] = old
-        if nesterov:
-            pf[i] = old - mu * v_old + c * vn - d * old
-        else:
-            pf[i] = old + vn - d * old
+    kernel = momentum_step_parallel if p.size >= PARALLEL_MIN else momentum_step_serial
+    kernel(p, g, v, backup, lr, mu, nesterov, d)
+
+
+@njit(cache=True, error_model="numpy")
+def adaptive_step_serial(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
+    _adaptive_range(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), backup.reshape(-1), a, s, eps,
+                    b1, b2, accumulate, d, 0, p.size)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
+def adaptive_step_parallel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
+    pf, gf, mf, vf, bf = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), backup.reshape(-1)
+    n = pf.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        _adaptive_range(pf, gf, mf, vf, bf, a, s, eps, b1, b2, accumulate, d, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
 def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
     """One step of the adaptive-rate core (AdaGrad, RMSProp, Adam, AdamW are its presets).
 
@@ -421,53 +492,27 @@ def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
 
     With a = lr / c1 and s = 1 / sqrt(c2), where c1 = 1 - beta1^t and c2 = 1 - beta2^t are Adam's
     bias corrections, this is lr (m / c1) / (sqrt(v / c2) + eps); ``d = lr * decay`` is AdamW's
-    decoupled weight decay (Loshchilov & Hutter 2019). ``backup`` (size 0 for none) receives p_old.
-    The three presets run separate loops so each one vectorizes.
+    decoupled weight decay (Loshchilov & Hutter 2019). ``backup`` receives p_old. The three presets
+    run separate loops so each one vectorizes.
     """
-    pf = p.reshape(-1)
-    gf = g.reshape(-1)
-    mf = m.reshape(-1)
-    vf = v.reshape(-1)
-    bf = backup.reshape(-1)
-    keep = bf.size > 0
-    one = b1 * 0 + 1
-    if accumulate:
-        for i in prange(pf.size):
-            gi = gf[i]
-            vi = vf[i] + gi * gi
-            vf[i] = vi
-            old = pf[i]
-            if keep:
-                bf[i] = old
-            pf[i] = old - a * gi / (s * np.sqrt(vi) + eps) - d * old
-    elif b1 > 0:
-        for i in prange(pf.size):
-            gi = gf[i]
-            mi = b1 * mf[i] + (one - b1) * gi
-            vi = b2 * vf[i] + (one - b2) * gi * gi
-            mf[i] = mi
-            vf[i] = vi
-            old = pf[i]
-            if keep:
-                bf[i] = old
-            pf[i] = old - a * mi / (s * np.sqrt(vi) + eps) - d * old
-    else:
-        for i in prange(pf.size):
-            gi = gf[i]
-            vi = b2 * vf[i] + (one - b2) * gi * gi
-            vf[i] = vi
-            old = pf[i]
-            if keep:
-                bf[i] = old
-            pf[i] = old - a * gi / (s * np.sqrt(vi) + eps) - d * old
+    kernel = adaptive_step_parallel if p.size >= PARALLEL_MIN else adaptive_step_serial
+    kernel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d)
+
+
+@njit(cache=True, error_model="numpy")
+def add_penalty_serial(g, w, l1, l2):
+    _penalty_range(g.reshape(-1), w.reshape(-1), l1, l2, 0, g.size)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
+def add_penalty_parallel(g, w, l1, l2):
+    gf, wf = g.reshape(-1), w.reshape(-1)
+    n = gf.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        _penalty_range(gf, wf, l1, l2, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
 def add_penalty(g, w, l1, l2):
     """g += l2 w + l1 sign(w): the gradient of l1 |w|_1 + l2/2 |w|^2 (elastic net)."""
-    gf = g.reshape(-1)
-    wf = w.reshape(-1)
-    for i in prange(gf.size):
-        x = wf[i]
-        s = 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
-        gf[i] += l2 * x + l1 * s
+    kernel = add_penalty_parallel if g.size >= PARALLEL_MIN else add_penalty_serial
+    kernel(g, w, l1, l2)

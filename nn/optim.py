@@ -28,8 +28,6 @@ from varprop.nn import kernels as K
 
 __all__ = ["Optimizer", "Momentum", "Adaptive", "get_optimizer", "OPTIMIZERS"]
 
-_NONE = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
-
 
 def _positive(v, what):
     if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
@@ -64,6 +62,8 @@ class Optimizer:
         s = self.state.get(p.name)
         if s is None or s[self.slots[0]].shape != p.value.shape:
             s = self.state[p.name] = {k: np.zeros_like(p.value) for k in self.slots}
+        if "_old" not in s:        # where the kernels put the values before the step (not saved)
+            s["_old"] = np.empty_like(p.value)
         return s
 
     def step(self, parameters, backups=None) -> None:
@@ -73,15 +73,17 @@ class Optimizer:
         for i, p in enumerate(parameters):
             if p.frozen:
                 continue
-            backup = _NONE[p.value.dtype] if backups is None else backups[i]
-            self._update(p, self._slots(p), self.decay if p.regularize else 0.0, backup, p.value.dtype.type)
+            s = self._slots(p)
+            backup = s["_old"] if backups is None else backups[i]
+            self._update(p, s, self.decay if p.regularize else 0.0, backup, p.value.dtype.type)
 
     def config(self) -> dict:
         raise NotImplementedError
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Flat name -> array view of the state (for checkpoints)."""
-        return {f"{pname}/{slot}": a for pname, s in self.state.items() for slot, a in s.items()}
+        return {f"{pname}/{slot}": a for pname, s in self.state.items() for slot, a in s.items()
+                if not slot.startswith("_")}
 
     def load_state_arrays(self, arrays: dict, t: int) -> None:
         self.t = int(t)

@@ -145,3 +145,36 @@ def test_add_penalty():
     g = np.ones(3)
     K.add_penalty(g, w, 0.5, 0.1)
     np.testing.assert_allclose(g, 1 + 0.1 * w + 0.5 * np.sign(w))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parallel_and_serial_updates_give_the_same_bits(dtype):
+    n = K.PARALLEL_MIN + 12345          # several chunks and a ragged last one
+    rng = np.random.default_rng(5)
+
+    def fresh():
+        return [rng.normal(size=n).astype(dtype) for _ in range(4)] + [np.empty(n, dtype)]
+
+    f = np.dtype(dtype).type
+    cases = [(K.adaptive_step_serial, K.adaptive_step_parallel, (f(1e-3), f(1.1), f(1e-8), f(b1), f(0.999), acc, f(1e-4)))
+             for b1, acc in ((0.9, False), (0.0, False), (0.0, True))]
+    for serial, parallel, args in cases:
+        p, g, m, v, bk = fresh()
+        p2, g2, m2, v2, bk2 = (a.copy() for a in (p, g, m, v, bk))
+        v, v2 = np.abs(v), np.abs(v2)
+        serial(p, g, m, v, bk, *args)
+        parallel(p2, g2, m2, v2, bk2, *args)
+        for a, b in ((p, p2), (m, m2), (v, v2), (bk, bk2)):
+            np.testing.assert_array_equal(a, b)
+    for nesterov in (False, True):
+        p, g, v, _, bk = fresh()
+        p2, g2, v2, bk2 = p.copy(), g.copy(), v.copy(), bk.copy()
+        K.momentum_step_serial(p, g, v, bk, f(0.01), f(0.9), nesterov, f(1e-3))
+        K.momentum_step_parallel(p2, g2, v2, bk2, f(0.01), f(0.9), nesterov, f(1e-3))
+        np.testing.assert_array_equal(p, p2)
+        np.testing.assert_array_equal(v, v2)
+    g, w = rng.normal(size=n).astype(dtype), rng.normal(size=n).astype(dtype)
+    g2 = g.copy()
+    K.add_penalty_serial(g, w, 0.1, 0.2)
+    K.add_penalty_parallel(g2, w, 0.1, 0.2)
+    np.testing.assert_array_equal(g, g2)
