@@ -146,15 +146,18 @@ def build(digits: int = 15):
            uses=("batch",))
     d.step("the variance's derivative", _delta_sums(sp.diff(var, x[k])), 2 * (x[k] - mu) / m,
            label="\\partial\\sigma^2/\\partial x_k", uses=("batch",))
+    # spot checks at small batches (the default points reach m = 5, where the nested sums get slow)
+    spots = [{m: 2, k: 1, g: sp.Rational(3, 2), eps: sp.Rational(1, 3)},
+             {m: 3, k: 2, g: sp.Rational(-5, 7), eps: 2}, {m: 4, k: 4, g: sp.Rational(7, 3), eps: sp.Rational(1, 9)}]
     loss = sp.Sum(dy[i] * (g * xh(i) + beta), (i, 1, m))
     # beta's term sum_i dy_i beta does not depend on x: differentiate the gamma term alone
     dx_general = _delta_sums(sp.diff(g * sp.Sum(dy[i] * xh(i), (i, 1, m)), x[k]))
     formula = g / (m * s) * (m * dy[k] - sp.Sum(dy[i], (i, 1, m)) - xh(k) * sp.Sum(dy[i] * xh(i), (i, 1, m)))
     d.step("dL/dx_k for any m", dx_general, formula, label="\\partial L/\\partial x_k",
            because="the chain rule through $\\mu$ and $\\sigma^2$; the two sums collect the terms of every "
-           "$\\hat x_i$ that depends on $x_k$", uses=("batch", "upstream"))
+           "$\\hat x_i$ that depends on $x_k$", uses=("batch", "upstream"), at=spots)
     d.step("dL/dgamma", sp.diff(loss, g), sp.Sum(dy[i] * xh(i), (i, 1, m)), label="\\partial L/\\partial\\gamma",
-           uses=("upstream",))
+           uses=("upstream",), at=spots)
     d.step("dL/dbeta", sp.diff(loss, beta), sp.Sum(dy[i], (i, 1, m)), label="\\partial L/\\partial\\beta",
            uses=("upstream",))
 
