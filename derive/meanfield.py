@@ -38,7 +38,7 @@ import numpy as np
 from varprop.activations import Bound, get
 
 __all__ = ["parse_widths", "gaussian_moments", "length_map", "length_map_slope", "fixed_point", "chi1", "critical_sigma_w2",
-           "correlation_map", "chi_c", "depth_scales", "Prediction", "predict", "GaussianMoments"]
+           "correlation_map", "chi_c", "depth_scales", "saturated_fraction", "Prediction", "predict", "GaussianMoments"]
 
 _T = 12.0                 # |t| beyond which the standard normal density is below 1e-31
 _GL_ORDER = 32
@@ -372,7 +372,8 @@ class Prediction:
 
     ``pre_q`` E[h_l^2]; ``act_mean``, ``act_std`` of x_l (after dropout where it applies); ``grad_std`` of
     g_l = dLoss/dx_l; ``dead`` the fraction of (unit, input) pairs with phi'(h_l) = 0 (relu family, else
-    nan); ``chi`` the backward factor E[g_{l-1}^2] / E[g_l^2] of layer l.
+    nan); ``chi`` the backward factor E[g_{l-1}^2] / E[g_l^2] of layer l; ``saturated`` the fraction with
+    |phi'(h_l)| < 0.01 (nan for maxout).
     """
     widths: tuple
     activation: str
@@ -383,6 +384,7 @@ class Prediction:
     grad_std: np.ndarray
     dead: np.ndarray
     chi: np.ndarray
+    saturated: np.ndarray
 
     @property
     def depth(self) -> int:
@@ -391,7 +393,8 @@ class Prediction:
     def to_dict(self) -> dict:
         return {"widths": list(self.widths), "activation": self.activation,
                 **{k: [float(v) for v in getattr(self, k)]
-                   for k in ("weight_var", "pre_q", "act_mean", "act_std", "grad_std", "dead", "chi")}}
+                   for k in ("weight_var", "pre_q", "act_mean", "act_std", "grad_std", "dead", "chi",
+                            "saturated")}}
 
 
 def parse_widths(widths) -> tuple:
@@ -432,6 +435,44 @@ def _dead_fraction(b: Bound, q: float) -> float:
     return 0.5 * float(d[0] == 0) + 0.5 * float(d[1] == 0)
 
 
+def saturated_fraction(activation, q, threshold=0.01, params=None) -> float:
+    """P(|phi'(h)| < threshold) for h ~ N(0, q): the set where phi' is small, located on a grid in units of
+    sqrt(q) (split at the kinks) and refined by Brent's method, then measured with the normal cdf.
+
+    >>> round(saturated_fraction("tanh", 1.0), 9)       # |tanh'| < 0.01 beyond |h| = atanh(sqrt(0.99))
+    0.002760481
+    """
+    from scipy.optimize import brentq
+    from scipy.special import ndtr
+    b = activation if isinstance(activation, Bound) and params is None else _bound(activation, params)
+    q = _check_float(q, "q")
+    thr = _check_float(threshold, "threshold", strict=True)
+    if b.name == "maxout":
+        return math.nan
+    if q == 0.0:
+        return float(abs(float(b.numpy_derivative(np.float64(0.0)))) < thr)
+    s = math.sqrt(q)
+    grid = np.union1d(np.linspace(-_T, _T, 4801), [float(c) / s for c in b.kinks() if abs(float(c) / s) < _T])
+
+    def below(t):
+        return np.abs(b.numpy_derivative(np.asarray(s * t, dtype=np.float64)).astype(np.float64)) - thr
+
+    vals = below(grid)
+    ind = vals < 0
+    edges = [-math.inf]
+    for i in np.nonzero(ind[:-1] != ind[1:])[0]:
+        a, c = grid[i], grid[i + 1]
+        edges.append(brentq(lambda t: float(below(t)), a, c, xtol=1e-14) if vals[i] * vals[i + 1] < 0
+                     else (c if ind[i] else a))
+    edges.append(math.inf)
+    total, inside = 0.0, bool(ind[0])
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if inside:
+            total += float(ndtr(hi) - ndtr(lo))
+        inside = not inside
+    return total
+
+
 def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.0, keep_prob=1.0,
             batchnorm=False, residual=False, zero_branch=False, params=None) -> Prediction:
     """The wide-network mean-field prediction of every layer's statistics.
@@ -466,7 +507,7 @@ def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.
         raise ValueError("zero_branch needs residual=True (it zero-initializes the residual branches)")
     k = b.arity
 
-    pre_q, mean_, std_, dead, chi = (np.empty(L) for _ in range(5))
+    pre_q, mean_, std_, dead, chi, sat = (np.empty(L) for _ in range(6))
     mean_prev, var_prev = 0.0, s2
     for i in range(L):
         n_in, n_out = ws[i], ws[i + 1]
@@ -487,6 +528,7 @@ def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.
         second_l = (var_l + mean_l ** 2) / drop
         mean_[i], std_[i] = mean_l, math.sqrt(max(second_l - mean_l ** 2, 0.0))
         dead[i] = _dead_fraction(b, q_eff)
+        sat[i] = saturated_fraction(b, q_eff)
         branch = k * n_out * v_l * m.deriv2 / batch_var if batch_var > 0 else 0.0
         chi[i] = ((1.0 if res else 0.0) + branch) / drop
         mean_prev, var_prev = mean_l, second_l - mean_l ** 2
@@ -495,4 +537,4 @@ def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.
     g2[L - 1] = 1.0
     for i in range(L - 1, 0, -1):
         g2[i - 1] = g2[i] * chi[i]
-    return Prediction(ws, b.label(), v, pre_q, mean_, std_, np.sqrt(g2), dead, chi)
+    return Prediction(ws, b.label(), v, pre_q, mean_, std_, np.sqrt(g2), dead, chi, sat)

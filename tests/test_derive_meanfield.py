@@ -240,3 +240,20 @@ def test_correlation_map_fixed_points():
     assert mf.correlation_map("tanh", c_star, 3.0, 0.05) == pytest.approx(c_star, abs=1e-10)
     with pytest.raises(ValueError, match="correlation"):
         mf.correlation_map("tanh", 1.5, 1.0)
+
+
+def test_saturated_fraction():
+    from scipy.special import ndtr
+    x0 = math.atanh(math.sqrt(0.99))                 # |tanh'(x)| = 0.01 there
+    for q in (0.5, 4.0):
+        assert mf.saturated_fraction("tanh", q) == pytest.approx(2 * ndtr(-x0 / math.sqrt(q)), rel=1e-10)
+        assert mf.saturated_fraction("hardtanh", q) == pytest.approx(2 * ndtr(-1 / math.sqrt(q)), rel=1e-12)
+    assert mf.saturated_fraction("relu", 3.0) == 0.5
+    assert mf.saturated_fraction("leaky_relu", 3.0) == 0.0       # |phi'| = 0.01 is not below 0.01
+    # a non-monotone phi' (gelu's dips below 0.01 on a band of negative h): Monte Carlo within 5 SE
+    from varprop.activations import get
+    z = np.random.default_rng(23).standard_normal(2_000_000) * 3.0
+    hit = (np.abs(get("gelu").numpy_derivative(z)) < 0.01).astype(float)
+    assert abs(hit.mean() - mf.saturated_fraction("gelu", 9.0)) <= 5 * hit.std() / np.sqrt(z.size)
+    p = mf.predict([32, 32, 32], "tanh", 3 / 32)
+    assert p.saturated[0] == pytest.approx(mf.saturated_fraction("tanh", 3.0))
