@@ -175,8 +175,24 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip", action="append", default=[], choices=["sklearn", "torch"],
                    help="leave a peer out (repeatable)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for BLAS, Numba and PyTorch alike (default: all cores); 1 gives steadier "
+                        "timings on a shared machine")
     p.add_argument("--json", default=None, help="also write the results as JSON (atomically)")
     args = p.parse_args(argv)
+    limiter = None
+    if args.threads is not None:
+        if args.threads < 1:
+            p.error("--threads must be >= 1")
+        import numba
+        from threadpoolctl import threadpool_limits
+        limiter = threadpool_limits(args.threads)      # BLAS (and OpenMP) pools, for this process
+        numba.set_num_threads(args.threads)
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
 
     from varprop.nn import data as vdata
     spec = args.data
@@ -188,6 +204,8 @@ def main(argv=None) -> int:
     print(f"model     {'-'.join(str(a) for a, _ in layers)}-{ds.n_classes}, relu, adam lr={args.lr:g}, "
           f"batch {args.batch_size}, float32, {args.epochs} epochs")
     print(f"BLAS      {blas_info()}")
+    if args.threads is not None:
+        print(f"threads   {args.threads} for BLAS, Numba and PyTorch")
     bound = gemm_bound(len(ds.y_train), args.batch_size, layers)
     print(f"GEMM      {bound['gflops']:.1f} GFLOP/s float32 on the run's shapes; "
           f"{bound['flops'] / 1e9:.1f} GFLOP per epoch -> bound {bound['seconds']:.3f} s/epoch")
@@ -219,9 +237,11 @@ def main(argv=None) -> int:
         print(f"ratio     varprop / GEMM bound: {v / bound['seconds']:.2f}x")
     if args.json:
         from varprop.io import atomic_write_text
-        out = {"data": ds.summary(), "blas": blas_info(), "gemm_bound": bound, "epochs": args.epochs,
+        out = {"data": ds.summary(), "blas": blas_info(), "threads": args.threads, "gemm_bound": bound,
+               "epochs": args.epochs,
                "batch_size": args.batch_size, "results": results}
         atomic_write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
+    del limiter
     return 0
 
 
