@@ -182,9 +182,9 @@ class Derivation:
             raise ValueError(f"result name must be a non-empty string other than 'latex', got {name!r}")
         if isinstance(value, str):
             raise TypeError(f"result {name!r}: a value, not a string")
-        if latex is None:
-            latex = _latex(value) if isinstance(value, sp.Basic) else decimal_string(value, 15)
-        self.results[name] = (value, latex)
+        if latex is None and isinstance(value, sp.Basic):
+            latex = _latex(value)
+        self.results[name] = (value, latex)     # a plain number gets its LaTeX at the digits rendered
 
     def compare(self, name: str, derived, published, source: str) -> Comparison:
         c = Comparison(name, derived, published, source)
@@ -217,7 +217,8 @@ class Derivation:
         for i, s in enumerate(self.steps):
             for k in s.uses:
                 used.setdefault(k, []).append(i + 1)
-        result = {"latex": {k: lx for k, (_, lx) in self.results.items()}}
+        result = {"latex": {k: decimal_string(v, digits) if lx is None else lx
+                            for k, (v, lx) in self.results.items()}}
         for k, (v, _) in self.results.items():
             result[k] = decimal_string(v, digits)
         return {

@@ -6,7 +6,7 @@ DESCRIPTION = (
     "Without a name, list the derivations. With names (or `all`), build each one (every step checked "
     "exactly by SymPy) and render it as Markdown (GitHub math), a standalone LaTeX document or JSON, on "
     "stdout or as one file per derivation in --out DIR (with an index for several). Options a derivation "
-    "does not use are ignored by it."
+    "does not use are ignored by it. Exit status 1 when a derivation does not verify."
 )
 
 
