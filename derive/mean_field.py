@@ -61,6 +61,13 @@ def polished_critical(b, sb, q0: float, digits: int):
         return 1 / (k * _moment(b, "deriv2", q, digits + 4)), +q
 
 
+def _float_value(v):
+    """A value from the float path, rounded to the digits that path certifies (inf and nan kept)."""
+    from .derivation import decimal_string
+    v = float(v)
+    return v if not math.isfinite(v) else Fraction(decimal_string(v, _FLOAT_DIGITS))
+
+
 def _rounded(v, digits):
     """v as an exact Rational rounded to ``digits`` significant digits (agreement to that many digits)."""
     import sympy as sp
@@ -211,9 +218,9 @@ def build(activation: str = "tanh", params=None, sigma_b2=0, sigma_w2=None, digi
                "without bound with depth.")
         d.result("q_star", mp.inf)
         xi_q, xi_c = mf.depth_scales(b, swf, sbf)
-        d.result("chi_1", mf.chi1(b, swf, sbf))
-        d.result("xi_q", xi_q)
-        d.result("xi_c", xi_c)
+        d.result("chi_1", _float_value(mf.chi1(b, swf, sbf)))
+        d.result("xi_q", _float_value(xi_q))
+        d.result("xi_c", _float_value(xi_c))
         return d
     if q_f == 0.0 or (degenerate and swf <= float(crit_v)):
         qv, qdig = mp.mpf(0), digits
@@ -250,13 +257,13 @@ def build(activation: str = "tanh", params=None, sigma_b2=0, sigma_w2=None, digi
     if chaotic:
         c_star, chic = mf.chi_c(b, swf, sbf)
         xi_c = mf._depth(chic)
-        d.result("c_star", c_star)
-        d.result("chi_c", chic)
+        d.result("c_star", _float_value(c_star))
+        d.result("chi_c", _float_value(chic))
     d.result("q_star", qv)
     d.result("chi_1", chi)
-    d.result("length_map_slope", rate)
-    d.result("xi_q", xi_q)
-    d.result("xi_c", xi_c)
+    d.result("length_map_slope", _float_value(rate))
+    d.result("xi_q", _float_value(xi_q))
+    d.result("xi_c", _float_value(xi_c))
     phase = "critical" if abs(chi - 1) < mp.mpf(10) ** -9 else ("ordered" if chi < 1 else "chaotic")
     d.text(f"At $\\sigma_w^2 = {mp.nstr(sw_num, 10)}$: $\\chi_1 = {mp.nstr(chi, 10)}$, the {phase} phase; "
            f"$\\xi_q = {xi_q:.6g}$, $\\xi_c = {xi_c:.6g}$ layers"

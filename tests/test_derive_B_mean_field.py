@@ -20,7 +20,7 @@ def test_relu_closed_forms():
     assert r["critical_sigma_w2"] == "2"
     assert float(r["q_star"]) == pytest.approx(0.3 / (1 - 0.6), rel=1e-14)
     assert float(r["chi_1"]) == pytest.approx(0.6, rel=1e-14)
-    assert float(r["xi_c"]) == pytest.approx(-1 / math.log(0.6), rel=1e-12)
+    assert float(r["xi_c"]) == pytest.approx(-1 / math.log(0.6), rel=1e-9)
     assert any(c.name == "critical_sigma_w2" and c.relative_difference() == 0 for c in d.comparisons)
 
 
@@ -54,7 +54,7 @@ def test_tanh_against_independent_roots():
     with mp.workdps(30):
         assert abs(mp.mpf(r["q_star"]) - q) < mp.mpf(10) ** -18
         assert abs(mp.mpf(r["chi_1"]) - chi) < mp.mpf(10) ** -18
-    assert float(r["xi_c"]) == pytest.approx(-1 / math.log(float(chi)), rel=1e-12)
+    assert float(r["xi_c"]) == pytest.approx(-1 / math.log(float(chi)), rel=1e-9)
 
 
 def test_tanh_critical_line_point():
@@ -79,7 +79,7 @@ def test_chi1_by_monte_carlo():
     # there xi_c comes from chi_c at the correlation map's fixed point c* < 1: check both by Monte Carlo
     c_star, chic = float(r["c_star"]), float(r["chi_c"])
     assert 0 < c_star < 1 and chic < 1
-    assert float(r["xi_c"]) == pytest.approx(-1 / math.log(chic), rel=1e-12)
+    assert float(r["xi_c"]) == pytest.approx(-1 / math.log(chic), rel=1e-9)
     rng = np.random.default_rng(22)
     z1, z2 = rng.standard_normal((2, 1_000_000))
     u1 = np.sqrt(q) * z1
