@@ -122,7 +122,10 @@ def _evaluate(bound: Bound, q: float) -> GaussianMoments:
     f = bound.numpy(h).astype(np.float64)
     d = bound.numpy_derivative(h).astype(np.float64)
     slope = float(w @ (t * f * d)) / s
-    return GaussianMoments(q, float(w @ f), float(w @ (f * f)), float(w @ (d * d)), slope)
+    mean, second = float(w @ f), float(w @ (f * f))
+    if abs(mean) <= 1e-14 * math.sqrt(second):
+        mean = 0.0          # an odd phi: what is left is rounding, the nodes being symmetric
+    return GaussianMoments(q, mean, second, float(w @ (d * d)), slope)
 
 
 def _key(b: Bound):
