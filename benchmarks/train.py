@@ -185,6 +185,7 @@ def main(argv=None) -> int:
         if args.threads < 1:
             p.error("--threads must be >= 1")
         import numba
+        import sklearn.neural_network  # noqa: F401  (load every BLAS the peers use before limiting them)
         from threadpoolctl import threadpool_limits
         limiter = threadpool_limits(args.threads)      # BLAS (and OpenMP) pools, for this process
         numba.set_num_threads(args.threads)
