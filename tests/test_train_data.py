@@ -171,3 +171,13 @@ def test_validate_messages_are_one_line():
         with pytest.raises(ValueError) as info:
             data.validate(X, y)
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not data.fashion_mnist_available(), reason="dataset-fashion-mnist is not installed")
+def test_installed_fashion_mnist_has_the_published_counts():
+    # Xiao, Rasul & Vollgraf (2017): 60000 training and 10000 test images, 6000 and 1000 per class
+    (X, y, Xt, yt), shape = data.load_fashion_mnist()
+    assert shape == (28, 28) and X.shape == (60000, 784) and Xt.shape == (10000, 784)
+    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
+    assert X.dtype == np.float32 and X.min() == 0.0 and X.max() == 1.0
