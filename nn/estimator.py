@@ -9,6 +9,10 @@ hidden layers with the variance-preserving scale derived for the activation, see
 (probability of dropping a hidden unit), ``batchnorm`` and ``dtype`` ("auto": float32 input trains in
 float32, anything else in float64, as scikit-learn's MLP; or "float32"/"float64" to force one).
 
+Training runs ``max_iter`` epochs; with ``early_stopping`` it stops once the loss on the held-out
+``validation_fraction`` has not improved for ``n_iter_no_change`` epochs and restores the best weights
+(scikit-learn's ``tol`` stop on the training loss is not used).
+
 The objective is scikit-learn's: mean loss over the minibatch plus ``alpha/2 * |W|^2`` summed over
 weights (biases unpenalized). scikit-learn divides that penalty by the batch size; here ``alpha`` is the
 coefficient itself (``Trainer(l2=alpha)``), so sklearn's ``alpha`` corresponds to ``alpha / batch_size``.
