@@ -212,7 +212,7 @@ def epoch_line(rec: dict, total: int) -> str:
     def f(x):
         return "   -   " if x is None else f"{x:.4f}"
     return (f"epoch {rec['epoch']:>3}/{total}  train loss {f(rec['train_loss'])} acc {f(rec['train_acc'])}  "
-            f"val loss {f(rec['val_loss'])} acc {f(rec['val_acc'])}  {rec['seconds']:.2f}s")
+            f"val loss {f(rec['val_loss'])} acc {f(rec['val_acc'])}  {rec['seconds']:.3f}s")
 
 
 def plot_history(path, epochs: list, title: str) -> str:
