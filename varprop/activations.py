@@ -17,6 +17,7 @@ Parameters are kept exact (``fractions.Fraction``) so that SymPy sees ``1/100`` 
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -37,7 +38,7 @@ def _np_where(c, a, b):
 
 
 NUMPY = SimpleNamespace(
-    name="numpy", exp=np.exp, log=np.log, tanh=np.tanh, erf=None, erfc=None, sqrt=np.sqrt, pi=np.pi,
+    name="numpy", exp=np.exp, expm1=np.expm1, log=np.log, tanh=np.tanh, erf=None, erfc=None, sqrt=np.sqrt, pi=np.pi,
     abs=np.abs, where=_np_where, num=float, e=math.e,
 )
 
@@ -51,21 +52,23 @@ def _numpy_erf():
 _numpy_erf()
 
 MATH = SimpleNamespace(
-    name="math", exp=math.exp, log=math.log, tanh=math.tanh, erf=math.erf, erfc=math.erfc,
+    name="math", exp=math.exp, expm1=math.expm1, log=math.log, tanh=math.tanh, erf=math.erf, erfc=math.erfc,
     sqrt=math.sqrt, pi=math.pi, abs=abs, where=lambda c, a, b: a if c else b, num=float, e=math.e,
 )
 
 
+@functools.lru_cache(maxsize=None)
 def mpmath_namespace():
     import mpmath as mp
     return SimpleNamespace(
-        name="mpmath", exp=mp.exp, log=mp.log, tanh=mp.tanh, erf=mp.erf, erfc=mp.erfc, sqrt=mp.sqrt,
+        name="mpmath", exp=mp.exp, expm1=mp.expm1, log=mp.log, tanh=mp.tanh, erf=mp.erf, erfc=mp.erfc, sqrt=mp.sqrt,
         pi=mp.pi, abs=abs, where=lambda c, a, b: a if c else b,
         num=lambda v: mp.mpf(v.numerator) / v.denominator if isinstance(v, Fraction) else mp.mpf(v),
         e=mp.e,
     )
 
 
+@functools.lru_cache(maxsize=None)
 def sympy_namespace():
     import sympy as sp
 
@@ -75,7 +78,7 @@ def sympy_namespace():
         return sp.sympify(v) if isinstance(v, (int, sp.Basic)) else sp.nsimplify(v, rational=True)
 
     return SimpleNamespace(
-        name="sympy", exp=sp.exp, log=sp.log, tanh=sp.tanh, erf=sp.erf, erfc=sp.erfc, sqrt=sp.sqrt,
+        name="sympy", exp=sp.exp, expm1=lambda x: sp.exp(x) - 1, log=sp.log, tanh=sp.tanh, erf=sp.erf, erfc=sp.erfc, sqrt=sp.sqrt,
         pi=sp.pi, abs=sp.Abs, where=lambda c, a, b: sp.Piecewise((a, c), (b, True)), num=num, e=sp.E,
     )
 
@@ -86,15 +89,35 @@ def sympy_namespace():
 
 def selu_alpha(ns):
     """alpha_01 = -sqrt(2/pi) / (erfc(1/sqrt 2) e^(1/2) - 1) (Klambauer et al. 2017, eq. 14)."""
-    return -ns.sqrt(2 / ns.pi) / (ns.erfc(1 / ns.sqrt(2)) * ns.sqrt(ns.e) - 1)
+    return _selu_constants(ns)[0]
 
 
 def selu_lambda(ns):
     """lambda_01 of Klambauer et al. 2017, eq. 14."""
-    c = ns.erfc(1 / ns.sqrt(2))
-    den = (2 * ns.erfc(ns.sqrt(2)) * ns.e ** 2 + ns.pi * c ** 2 * ns.e
-           - 2 * (2 + ns.pi) * c * ns.sqrt(ns.e) + ns.pi + 2)
-    return (1 - c * ns.sqrt(ns.e)) * ns.sqrt(2 * ns.pi) / ns.sqrt(den)
+    return _selu_constants(ns)[1]
+
+
+_SELU_CACHE: dict = {}
+
+
+def _selu_constants(ns):
+    # evaluated once per namespace and working precision: SELU's forward calls these at every point
+    key = (ns.name, _precision(ns))
+    if key not in _SELU_CACHE:
+        alpha = -ns.sqrt(2 / ns.pi) / (ns.erfc(1 / ns.sqrt(2)) * ns.sqrt(ns.e) - 1)
+        c = ns.erfc(1 / ns.sqrt(2))
+        den = (2 * ns.erfc(ns.sqrt(2)) * ns.e ** 2 + ns.pi * c ** 2 * ns.e
+               - 2 * (2 + ns.pi) * c * ns.sqrt(ns.e) + ns.pi + 2)
+        lam = (1 - c * ns.sqrt(ns.e)) * ns.sqrt(2 * ns.pi) / ns.sqrt(den)
+        _SELU_CACHE[key] = (alpha, lam)
+    return _SELU_CACHE[key]
+
+
+def _precision(ns):
+    if ns.name == "mpmath":
+        import mpmath as mp
+        return mp.mp.prec
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -128,7 +151,7 @@ def _gelu_tanh_inner(x, ns):
 
 
 def _elu(x, ns, alpha):
-    return ns.where(x > 0, x, alpha * (ns.exp(x) - 1))
+    return ns.where(x > 0, x, alpha * ns.expm1(x))
 
 
 def _d_elu(x, ns, alpha):
@@ -430,7 +453,7 @@ _ENTRIES = [
                doc="lambda * elu_alpha(x) with the self-normalizing constants", code=6,
                closed=frozenset({"mean", "second", "deriv2"}), kinks=lambda: (0,),
                kernel_params=lambda: (selu_alpha(MATH), selu_lambda(MATH))),
-    Activation("celu", lambda x, ns, alpha: ns.where(x > 0, x, alpha * (ns.exp(x / alpha) - 1)),
+    Activation("celu", lambda x, ns, alpha: ns.where(x > 0, x, alpha * ns.expm1(x / alpha)),
                lambda x, ns, alpha: ns.where(x > 0, 1 + 0 * x, ns.exp(x / alpha)),
                params=(_P("alpha", 1, "scale; continuously differentiable for every alpha", _positive),),
                doc="max(0, x) + min(0, alpha (e^(x/alpha) - 1))", code=7,
