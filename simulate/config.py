@@ -75,7 +75,7 @@ def _float(name, v, low, high=math.inf, high_open=False):
     return v
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Config:
     """What to simulate. Build it with :meth:`Config.build`, which validates every field."""
     widths: tuple[int, ...]

@@ -5,13 +5,14 @@ Network (the convention derive/meanfield shares): inputs x_0 of shape (B, n_0); 
 ``v_l``, ``b_l ~ N(0, sigma_b2)``; optional batch norm of each unit of ``h_l`` over the batch (no affine,
 eps 1e-5); ``x_l = phi(h_l)`` (plus ``x_{l-1}`` in a residual block); inverted dropout ``x_l m / p`` on
 l = 1..L-1. Backward from ``g_L ~ N(0, 1)``: ``dh_l = g_l m / p * phi'(h_l)``,
-``g_{l-1} = dh_l W_l`` (plus the residual path). ``||dLoss/dW_l||_F^2 = tr(x x^T dh dh^T)``.
+``g_{l-1} = dh_l W_l`` (plus the residual path). ``||dLoss/dW_l||_F^2 = ||dh^T x||_F^2 = tr(x x^T dh dh^T)``,
+O(n B^2) in both engines.
 
 * :class:`Dense` draws W from the layer's counter-based stream and multiplies through BLAS
   (float32 by default, float64 on request).
 * :class:`Gaussian` never forms W. With ``A = [sqrt(v) x, sigma_b 1]`` (B x m) and ``C = A A^T``,
-  ``h = mu x 1 1^T + F G`` with ``F F^T = C`` (eigendecomposition, null directions dropped) and G standard
-  normal: exact in distribution for Gaussian W. Backward, conditioning on the forward draw,
+  ``h = mu x 1 1^T + F G`` with ``F F^T = C`` (Cholesky when C is well conditioned, else the
+  eigendecomposition with its null directions dropped) and G standard normal: exact in distribution for Gaussian W. Backward, conditioning on the forward draw,
   ``W' = H^T C^+ A + W~ P`` with ``P = I - A^T C^+ A`` and ``W~`` an independent standard copy, so
   ``dh W' = (dh H^T - R A^T) C^+ A + R`` where ``R = M G2`` has iid columns N(0, dh dh^T)
   (``M M^T = dh dh^T``). Cost O(n B^2 + B^3) per layer and O(n B) random numbers instead of O(n^2).
