@@ -43,7 +43,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from varprop.activations import Bound, _fmt, _to_fraction, get
-from varprop.expr import Distribution, parse_distribution, symbols
+from varprop.expr import Distribution, _tame, parse_distribution, simplify, symbols
 
 from .moments import _key, check_digits, check_q, moment
 
@@ -281,7 +281,7 @@ def _is_one(expr, certified: int | None, digits: int) -> str | None:
     import sympy as sp
     if expr.free_symbols:
         return None
-    if certified is None and not expr.has(sp.Float) and sp.simplify(expr - 1) == 0:
+    if certified is None and not expr.has(sp.Float) and simplify(expr - 1) == 0:
         return "exact"
     n = digits if certified is None else min(certified, digits)
     if n < 2:
@@ -297,8 +297,8 @@ def _decide(name, ratio, factor, certified, digits) -> Direction:
         precision = _is_one(ratio, certified, digits)
         return Direction(name, ratio, factor, precision is not None, precision, None)
     condition = None
-    if _is_one(sp.simplify(ratio.subs(fo, fi)), certified, digits) is not None \
-            and _is_one(sp.simplify(ratio.subs(fo, 2 * fi)), certified, digits) is None:
+    if _is_one(simplify(ratio.subs(fo, fi)), certified, digits) is not None \
+            and _is_one(simplify(ratio.subs(fo, 2 * fi)), certified, digits) is None:
         condition = "fan_in = fan_out"
     elif certified is None and not ratio.has(sp.Float):
         condition = _solve_condition(ratio)
@@ -309,7 +309,7 @@ def _solve_condition(ratio) -> str | None:
     """The curve ratio = 1 as 'fan_out = ...' (or 'fan_in = ...'), for a rational ratio; else None."""
     import sympy as sp
     fi, fo = symbols()
-    if not ratio.is_rational_function(fi, fo):
+    if not ratio.is_rational_function(fi, fo) or not _tame(ratio):
         return None
     num = sp.numer(sp.together(ratio - 1))
     for s in (fo, fi):
@@ -319,7 +319,7 @@ def _solve_condition(ratio) -> str | None:
             return None
         sols = [r for r in sp.solve(num, s) if r.is_positive is not False and not r.has(sp.I)]
         if sols:
-            return " or ".join(f"{s} = {_str(sp.simplify(r))}" for r in sols)
+            return " or ".join(f"{s} = {_str(simplify(r))}" for r in sols)
     return None
 
 
@@ -359,8 +359,8 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
     qf = _parse_q(q)
     check_digits(digits)
     fi, fo = symbols()
-    variance = sp.simplify(dist.sympy_variance())
-    mean = sp.simplify(dist.sympy_mean())
+    variance = dist.sympy_variance()
+    mean = dist.sympy_mean()
     notes = []
     if qf == 0:
         small = _small_signal(_key(b))
@@ -375,11 +375,11 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
     if b.arity > 1:
         notes.append(f"maxout: the weight matrix has {b.arity} rows per unit; fan_in and fan_out are per piece")
     if mean != 0:
-        notes.append(f"the weights have mean {mean}, not 0: the ratios assume zero-mean weights (a nonzero "
+        notes.append(f"the weights have mean {_str(mean)}, not 0: the ratios assume zero-mean weights (a nonzero "
                      f"mean adds fan_in^2 E[w]^2 E[x]^2 to the forward second moment)")
 
-    forward_ratio = sp.simplify(fi * variance * fwd_factor)
-    backward_ratio = sp.simplify(fo * variance * bwd_factor)
+    forward_ratio = simplify(fi * variance * fwd_factor)
+    backward_ratio = simplify(fo * variance * bwd_factor)
     if variance == 0:
         fwd = Direction("forward", forward_ratio, fwd_factor, False, None, None)
         bwd = Direction("backward", backward_ratio, bwd_factor, False, None, None)

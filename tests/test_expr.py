@@ -228,6 +228,7 @@ def test_raw_text_never_reaches_sympy_parser(monkeypatch):
     ("", "empty"),
     ("x" * (MAX_LENGTH + 1), "too long"),
     ("normal(0, " + "(" * 240 + "1" + ")" * 240 + ")", "not a valid"),
+    ("normal(0, " + "-" * 70 + "1)", "nested too deeply"),
 ])
 def test_hostile_and_wrong_inputs_are_refused(text, part):
     with pytest.raises(ValueError) as info:
@@ -278,3 +279,29 @@ def test_numeric_path_never_imports_sympy():
             "p('uniform(-1/fan_in, 1/fan_out)').params(3, 4); print('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("text, part", [
+    ("normal(0, (fan_in*fan_out)**17)", "degree 34"),
+    ("normal(0, (fan_in**8)**8)", "degree 64"),
+    ("truncated_normal(fan_in**2, -40, -39)", "no probability mass"),
+    ("truncated_normal(fan_in, 3, -3)", "low < high"),
+])
+def test_degree_and_truncation_limits(text, part):
+    with pytest.raises(ValueError, match=part):
+        parse_distribution(text)
+
+
+def test_overflow_at_large_fans_is_a_value_error():
+    d = parse_distribution("normal(0, fan_in**30)")
+    assert d.variance(2, 1) == 2.0 ** 60
+    with pytest.raises(ValueError, match="overflows"):
+        d.variance(1e6, 1)
+
+
+def test_far_tail_truncation_keeps_its_accuracy():
+    truncnorm = pytest.importorskip("scipy.stats").truncnorm
+    d = parse_distribution("truncated_normal(1, 30, 31)")
+    assert math.isclose(d.mean(1, 1), truncnorm(30, 31).mean(), rel_tol=1e-12)
+    assert math.isclose(float(sp.N(d.sympy_mean(), 30)), truncnorm(30, 31).mean(), rel_tol=1e-12)
+    assert math.isclose(float(sp.N(d.sympy_variance(), 30)), truncnorm(30, 31).var(), rel_tol=1e-6)

@@ -34,11 +34,14 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Distribution", "parse_distribution", "symbols", "KINDS", "SIGNATURES", "MAX_LENGTH",
-           "MAX_EXPONENT", "FAN_NAMES"]
+__all__ = ["Distribution", "parse_distribution", "symbols", "simplify", "KINDS", "SIGNATURES", "MAX_LENGTH",
+           "MAX_EXPONENT", "MAX_DEGREE", "MAX_DEPTH",
+           "FAN_NAMES"]
 
 MAX_LENGTH = 500
 MAX_EXPONENT = 64
+MAX_DEGREE = 32
+MAX_DEPTH = 64
 FAN_NAMES = ("fan_in", "fan_out")
 _CONSTANT_NAMES = {"pi": math.pi, "e": math.e}
 
@@ -69,6 +72,43 @@ def symbols():
     """The SymPy symbols ``fan_in`` and ``fan_out`` (positive), as every expression here uses them."""
     import sympy as sp
     return sp.Symbol("fan_in", positive=True), sp.Symbol("fan_out", positive=True)
+
+
+def simplify(expr):
+    """SymPy's ``simplify`` where it is safe: the part that depends on the fans always (a rational function
+    of degree at most :data:`MAX_DEGREE`), a constant factor only when it is *tame*.
+
+    A constant such as exp(-450)/erfc(15 sqrt(2)) (a far-tail truncation) sends ``simplify`` into a
+    polynomial gcd of degree ~900 in exp(1/2) for minutes; such a factor is left as SymPy writes it, and
+    callers compare it with numbers instead.
+    """
+    import sympy as sp
+    if not isinstance(expr, sp.Basic) or expr.is_Number:
+        return expr
+    fans = symbols()
+    if expr.is_Mul:
+        const, dep = expr.as_independent(*fans, as_Add=False)
+    elif expr.free_symbols:
+        const, dep = sp.Integer(1), expr
+    else:
+        const, dep = expr, sp.Integer(1)
+    return (sp.simplify(const) if _tame(const) else const) * (sp.simplify(dep) if _tame(dep) else dep)
+
+
+_TAME_ARGUMENT = 40
+_TAME_OPS = 200
+
+
+def _tame(expr) -> bool:
+    """Few operations, and no exp/erf/erfc of a number larger than 40 in absolute value."""
+    import sympy as sp
+    if sp.count_ops(expr) > _TAME_OPS:
+        return False
+    for f in expr.atoms(sp.exp, sp.erf, sp.erfc):
+        arg = f.args[0]
+        if arg.is_number and abs(complex(arg.evalf(5))) > _TAME_ARGUMENT:
+            return False
+    return True
 
 
 def _refuse(what: str, node: ast.AST | None = None, source: str | None = None, hint: str = ""):
@@ -264,13 +304,19 @@ def _phi(x):
     return math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
 
 
-def _Phi(x):
-    return 0.5 * math.erfc(-x / math.sqrt(2))
+def _mass(a: float, b: float) -> float:
+    """Phi(b) - Phi(a), written with erfc on the side of the tail so that it keeps its relative accuracy."""
+    r = math.sqrt(2)
+    if a >= 0:
+        return 0.5 * (math.erfc(a / r) - math.erfc(b / r))
+    if b <= 0:
+        return 0.5 * (math.erfc(-b / r) - math.erfc(-a / r))
+    return 0.5 * (math.erf(b / r) - math.erf(a / r))
 
 
 def _truncated_unit(a: float, b: float) -> tuple[float, float]:
     """(mean, variance) of N(0, 1) truncated to [a, b]."""
-    z = _Phi(b) - _Phi(a)
+    z = _mass(a, b)
     if not z > 0:
         raise ValueError(f"truncation interval [{a:g}, {b:g}] has no probability mass in float64")
     pa, pb = _phi(a), _phi(b)
@@ -300,17 +346,7 @@ class Distribution:
 
     def uses(self) -> set[str]:
         """The fan names the distribution depends on."""
-        out = set()
-
-        def walk(t):
-            if t[0] == "name" and t[1] in FAN_NAMES:
-                out.add(t[1])
-            for c in t[1:]:
-                if isinstance(c, tuple):
-                    walk(c)
-        for t in self.trees:
-            walk(t)
-        return out
+        return set().union(*(_fans_in(t) for t in self.trees))
 
     # ---- numeric (no SymPy) -------------------------------------------------------------------
     def params(self, fan_in, fan_out) -> dict[str, float]:
@@ -330,7 +366,21 @@ class Distribution:
         return p
 
     def mean(self, fan_in, fan_out) -> float:
-        p = self.params(fan_in, fan_out)
+        return self._finite("mean", self._mean, fan_in, fan_out)
+
+    def variance(self, fan_in, fan_out) -> float:
+        return self._finite("variance", self._variance, fan_in, fan_out)
+
+    def _finite(self, what, fn, fan_in, fan_out) -> float:
+        try:
+            v = fn(self.params(fan_in, fan_out))
+        except OverflowError:
+            v = math.inf
+        if not math.isfinite(v):
+            raise ValueError(f"{self.text!r}: the {what} overflows float64 at fan_in={fan_in}, fan_out={fan_out}")
+        return v
+
+    def _mean(self, p) -> float:
         if self.kind == "normal":
             return p["mean"]
         if self.kind == "uniform":
@@ -339,8 +389,7 @@ class Distribution:
             return p["value"]
         return p["std"] * _truncated_unit(p["low"], p["high"])[0]
 
-    def variance(self, fan_in, fan_out) -> float:
-        p = self.params(fan_in, fan_out)
+    def _variance(self, p) -> float:
         if self.kind == "normal":
             return p["std"] ** 2
         if self.kind == "uniform":
@@ -361,35 +410,39 @@ class Distribution:
         import sympy as sp
         p = self.sympy_params()
         if self.kind == "normal":
-            return sp.simplify(p["mean"])
+            return simplify(p["mean"])
         if self.kind == "uniform":
-            return sp.simplify((p["low"] + p["high"]) / 2)
+            return simplify((p["low"] + p["high"]) / 2)
         if self.kind == "constant":
-            return sp.simplify(p["value"])
-        return sp.simplify(p["std"] * _sympy_truncated_unit(p["low"], p["high"])[0])
+            return simplify(p["value"])
+        return simplify(p["std"] * _sympy_truncated_unit(p["low"], p["high"])[0])
 
     def sympy_variance(self):
         import sympy as sp
         p = self.sympy_params()
         if self.kind == "normal":
-            return sp.simplify(p["std"] ** 2)
+            return simplify(p["std"] ** 2)
         if self.kind == "uniform":
-            return sp.simplify((p["high"] - p["low"]) ** 2 / 12)
+            return simplify((p["high"] - p["low"]) ** 2 / 12)
         if self.kind == "constant":
             return sp.Integer(0)
-        return sp.simplify(p["std"] ** 2 * _sympy_truncated_unit(p["low"], p["high"])[1])
+        return simplify(p["std"] ** 2 * _sympy_truncated_unit(p["low"], p["high"])[1])
 
 
 def _sympy_truncated_unit(a, b):
+    """(mean, variance) of N(0, 1) truncated to [a, b] in SymPy, the mass in its tail-accurate form."""
     import sympy as sp
 
     def pdf(x):
         return sp.exp(-x ** 2 / 2) / sp.sqrt(2 * sp.pi)
-
-    def cdf(x):
-        return (1 + sp.erf(x / sp.sqrt(2))) / 2
-    z = sp.simplify(cdf(b) - cdf(a))
-    m = sp.simplify((pdf(a) - pdf(b)) / z)
+    r = sp.sqrt(2)
+    if a.is_nonnegative:
+        z = (sp.erfc(a / r) - sp.erfc(b / r)) / 2
+    elif b.is_nonpositive:
+        z = (sp.erfc(-b / r) - sp.erfc(-a / r)) / 2
+    else:
+        z = (sp.erf(b / r) - sp.erf(a / r)) / 2
+    m = (pdf(a) - pdf(b)) / z
     return m, 1 + (a * pdf(a) - b * pdf(b)) / z - m ** 2
 
 
@@ -411,6 +464,10 @@ def parse_distribution(text) -> Distribution:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         msg = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
         raise ValueError(f"not a valid initialization expression: {msg} in {src!r}") from None
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        # every walk over the tree (and SymPy's over the expression) recurses: keep it shallow
+        raise ValueError(f"initialization nested too deeply (depth {depth}; at most {MAX_DEPTH})")
     call = tree.body
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.func.id not in SIGNATURES:
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id != "sqrt":
@@ -418,10 +475,7 @@ def parse_distribution(text) -> Distribution:
         if isinstance(call, (ast.Call, ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp)):
             # an arithmetic expression alone is not a distribution, but check it first so that a hostile
             # part is named as such
-            try:
-                _arith(call, src)
-            except RecursionError:
-                raise ValueError("initialization nested too deeply") from None
+            _arith(call, src)
             raise ValueError(f"an initialization must be one of {', '.join(k + '(...)' for k in KINDS)}; "
                              f"got {src!r}")
         _refuse(_REFUSED.get(type(call), type(call).__name__), call, src)
@@ -444,26 +498,65 @@ def parse_distribution(text) -> Distribution:
             raise ValueError(f"{kind}: parameter {kw.arg!r} given twice")
         given[kw.arg] = kw.value
     trees = []
-    try:
-        for name, default in sig:
-            if name in given:
-                t, value = _arith(given[name], src)
-            elif default is not None:
-                t, value = ("num", default), float(default)
-            else:
-                raise ValueError(f"{kind} needs {name!r} (its parameters: {', '.join(names)})")
-            if name == "std" and value is not None and value < 0:
-                raise ValueError(f"{kind}: std must be >= 0, got {value:g}")
-            trees.append(t)
-    except RecursionError:
-        raise ValueError("initialization nested too deeply") from None
+    for name, default in sig:
+        if name in given:
+            t, value = _arith(given[name], src)
+        elif default is not None:
+            t, value = ("num", default), float(default)
+        else:
+            raise ValueError(f"{kind} needs {name!r} (its parameters: {', '.join(names)})")
+        if name == "std" and value is not None and value < 0:
+            raise ValueError(f"{kind}: std must be >= 0, got {value:g}")
+        trees.append(t)
     d = Distribution(kind, src, tuple(trees))
     _check_constant_bounds(d)
     return d
 
 
+def _depth(node: ast.AST) -> int:
+    """The nesting depth of an ast, without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in ast.iter_child_nodes(n))
+    return deepest
+
+
 def _check_constant_bounds(d: Distribution):
-    """Refuse bounds that are wrong whatever the fans (when they do not depend on them)."""
-    if d.uses():
-        return
-    d.params(1, 1)
+    """Refuse what is wrong whatever the fans: bad constant parameters, empty truncations, huge degrees."""
+    for name, tree in zip(d.names, d.trees):
+        deg = _degree(tree)
+        if deg > MAX_DEGREE:
+            raise ValueError(f"{d.kind}: {name} has degree {deg:g} in fan_in and fan_out; at most {MAX_DEGREE}")
+    if not d.uses():
+        d.variance(1, 1)
+    elif d.kind == "truncated_normal":
+        lo, hi = (None if _fans_in(t) else _evaluate(t, _CONSTANT_NAMES) for t in d.trees[1:])
+        if lo is not None and hi is not None:
+            if not lo < hi:
+                raise ValueError(f"{d.text!r}: truncation needs low < high, got [{lo:g}, {hi:g}]")
+            _truncated_unit(lo, hi)
+
+
+def _fans_in(tree) -> set[str]:
+    if tree[0] == "name":
+        return {tree[1]} & set(FAN_NAMES)
+    return set().union(*(_fans_in(c) for c in tree[1:] if isinstance(c, tuple)))
+
+
+def _degree(tree) -> float:
+    """An upper bound on the total degree of a tree in fan_in and fan_out (1/fan_in counts as degree 1)."""
+    tag = tree[0]
+    if tag == "num":
+        return 0
+    if tag == "name":
+        return 1 if tree[1] in FAN_NAMES else 0
+    if tag == "neg":
+        return _degree(tree[1])
+    if tag == "sqrt":
+        return _degree(tree[1]) / 2
+    op, a, b = tree[1], _degree(tree[2]), _degree(tree[3])
+    if op == "**":
+        return a * abs(_evaluate(tree[3], _CONSTANT_NAMES))
+    return max(a, b) if op in "+-" else a + b
