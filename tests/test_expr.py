@@ -305,3 +305,24 @@ def test_far_tail_truncation_keeps_its_accuracy():
     assert math.isclose(d.mean(1, 1), truncnorm(30, 31).mean(), rel_tol=1e-12)
     assert math.isclose(float(sp.N(d.sympy_mean(), 30)), truncnorm(30, 31).mean(), rel_tol=1e-12)
     assert math.isclose(float(sp.N(d.sympy_variance(), 30)), truncnorm(30, 31).var(), rel_tol=1e-6)
+
+
+_TOKENS = st.sampled_from(["normal(", "uniform(", "truncated_normal(", "constant(", "sqrt(", "(", ")", ",", "+",
+                           "-", "*", "/", "**", "fan_in", "fan_out", "pi", "e", "0", "1", "2.5", "1e3", "64",
+                           "std=", "low=", "x", ".", "[", "]", "'", "lambda", ":", "__class__", " "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TOKENS, max_size=40).map("".join))
+def test_any_token_soup_parses_or_fails_with_one_line(text):
+    try:
+        d = parse_distribution(text)
+    except ValueError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        return
+    try:
+        v = d.variance(3, 5)
+    except ValueError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert math.isfinite(v) and v >= 0
