@@ -3,9 +3,9 @@
 Each kernel is ``@njit(cache=True)`` and writes into arrays the caller owns, so a training step
 allocates nothing. The per-activation kernels run serially: a minibatch's activations are tens of
 thousands of numbers (microseconds of work), less than a parallel region's fork and join, and their
-threads would spin against BLAS's between the matrix products. The parameter updates, which sweep
-every weight, run in parallel over chunks for large arrays (``prange``; each element is independent,
-so any thread count gives the same bits) and serially for small ones. ``error_model="numpy"`` everywhere: a division by zero gives inf or nan, which the
+threads would spin against BLAS's between the matrix products. The parameter updates run
+serially too, up to millions of weights, and in parallel over chunks beyond (``prange``; each
+element is independent, so any thread count gives the same bits). ``error_model="numpy"`` everywhere: a division by zero gives inf or nan, which the
 trainer reports as divergence, instead of a per-element check that also keeps loops from vectorizing. Each has a NumPy reference
 right below it (``*_ref``); ``tests/test_train_core_kernels.py`` holds one against the other.
 
@@ -383,11 +383,13 @@ def hinge_ref(z, y, margin):
 
 
 # -- parameter updates (flattened, C-contiguous) ------------------------------------------------------
-# Each update is a loop over [lo, hi) written once (inlined) and run two ways: serially for small
-# arrays (biases, the output layer), and over chunks in parallel for large ones, where the work pays
-# for the threads. Every element is independent, so both give the same bits.
+# Each update is a loop over [lo, hi) written once (inlined) and run two ways: serially, and over
+# chunks in parallel for arrays so large that the threads clearly pay. Every element is independent,
+# so both give the same bits. The threshold is high on purpose: a vectorized serial update of a
+# 784x256 layer takes a fraction of a millisecond, while a parallel region's threads keep spinning
+# after it ends and slow the BLAS threads of the next matrix product (badly so on a busy machine).
 CHUNK = 1 << 14
-PARALLEL_MIN = 1 << 15   # elements from which an update runs in parallel
+PARALLEL_MIN = 1 << 21   # elements from which an update runs in parallel
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -149,7 +149,7 @@ def test_add_penalty():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_parallel_and_serial_updates_give_the_same_bits(dtype):
-    n = K.PARALLEL_MIN + 12345          # several chunks and a ragged last one
+    n = 5 * K.CHUNK + 12345          # several chunks and a ragged last one
     rng = np.random.default_rng(5)
 
     def fresh():
