@@ -14,7 +14,9 @@ back the weights of the last step whose loss was finite. Ctrl-C during ``fit`` s
 (when a path is set) at the last completed step, then re-raises.
 
 ``train_loss``/``train_acc`` of an epoch are running means over its minibatches (in training mode);
-``val_loss``/``val_acc`` come from a test-mode pass over the validation set after the epoch.
+``val_loss``/``val_acc`` come from a test-mode pass over the validation set after the epoch; both
+losses are the data loss, and ``penalty`` is l1 |W|_1 + l2/2 |W|^2 at the epoch's end (the
+objective minimized is their sum).
 
 >>> import numpy as np
 >>> from varprop.nn.network import build_mlp
@@ -54,7 +56,7 @@ _EVAL_CHUNK = 1024
 
 @dataclass
 class History:
-    """Per-epoch records (epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds) and how it ended."""
+    """Per-epoch records (epoch, train_loss, train_acc, val_loss, val_acc, lr, penalty, seconds) and how it ended."""
     epochs: list = field(default_factory=list)
     diverged: bool = False
     message: str = ""
@@ -372,7 +374,8 @@ class Trainer:
         loss_sum, correct, count = self._sums
         rec = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(count, 1),
                "train_acc": (correct / max(count, 1)) if self.loss.classification else None,
-               "val_loss": None, "val_acc": None, "lr": self.optimizer.lr, "seconds": seconds}
+               "val_loss": None, "val_acc": None, "lr": self.optimizer.lr,
+               "penalty": self._penalty(self.network.parameters()), "seconds": seconds}
         if X_val is not None:
             rec["val_loss"], rec["val_acc"] = self._evaluate(X_val, y_val)
         h.epochs.append(rec)
