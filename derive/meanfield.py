@@ -438,23 +438,41 @@ def _dead_fraction(b: Bound, q: float) -> float:
     return 0.5 * float(d[0] == 0) + 0.5 * float(d[1] == 0)
 
 
-def saturated_fraction(activation, q, threshold=0.01, params=None) -> float:
+def saturated_fraction(activation, q, threshold=0.01, params=None, batch=None) -> float:
     """P(|phi'(h)| < threshold) for h ~ N(0, q): the set where phi' is small, located on a grid in units of
     sqrt(q) (split at the kinks) and refined by Brent's method, then measured with the normal cdf.
 
+    ``batch=B`` measures it under batch norm over a batch of B instead (``q`` is then ignored): h is a
+    coordinate hhat of the normalized batch, sqrt(B-1) x with (1 + x)/2 ~ Beta((B-2)/2, (B-2)/2)
+    (:mod:`varprop.derive.meanfield_batch`).
+
     >>> round(saturated_fraction("tanh", 1.0), 9)       # |tanh'| < 0.01 beyond |h| = atanh(sqrt(0.99))
     0.002760481
+    >>> saturated_fraction("tanh", 1.0, batch=16) < saturated_fraction("tanh", 1.0)   # |hhat| <= sqrt(15)
+    True
     """
     from scipy.optimize import brentq
-    from scipy.special import ndtr
+    from scipy.special import betainc, ndtr
     b = activation if isinstance(activation, Bound) and params is None else _bound(activation, params)
     q = _check_float(q, "q")
     thr = _check_float(threshold, "threshold", strict=True)
     if b.name == "maxout":
         return math.nan
-    if q == 0.0:
-        return float(abs(float(b.numpy_derivative(np.float64(0.0)))) < thr)
-    s = math.sqrt(q)
+    if batch is not None:
+        from .meanfield_batch import check_batch, sphere_nodes
+        batch = check_batch(batch)
+        if batch <= 2:          # hhat is 0 or +-1
+            t, w = sphere_nodes(batch)
+            return float(w @ (np.abs(b.numpy_derivative(t).astype(np.float64)) < thr))
+        s, r, a = 1.0, math.sqrt(batch - 1), (batch - 2) / 2
+
+        def cdf(t):
+            return float(betainc(a, a, min(max((1 + t / r) / 2, 0.0), 1.0))) if math.isfinite(t) else float(t > 0)
+    else:
+        if q == 0.0:
+            return float(abs(float(b.numpy_derivative(np.float64(0.0)))) < thr)
+        s = math.sqrt(q)
+        cdf = ndtr
     grid = np.union1d(np.linspace(-_T, _T, 4801), [float(c) / s for c in b.kinks() if abs(float(c) / s) < _T])
 
     def below(t):
@@ -464,20 +482,21 @@ def saturated_fraction(activation, q, threshold=0.01, params=None) -> float:
     ind = vals < 0
     edges = [-math.inf]
     for i in np.nonzero(ind[:-1] != ind[1:])[0]:
-        a, c = grid[i], grid[i + 1]
-        edges.append(brentq(lambda t: float(below(t)), a, c, xtol=1e-14) if vals[i] * vals[i + 1] < 0
-                     else (c if ind[i] else a))
+        a_, c = grid[i], grid[i + 1]
+        edges.append(brentq(lambda t: float(below(t)), a_, c, xtol=1e-14) if vals[i] * vals[i + 1] < 0
+                     else (c if ind[i] else a_))
     edges.append(math.inf)
     total, inside = 0.0, bool(ind[0])
     for lo, hi in zip(edges[:-1], edges[1:]):
         if inside:
-            total += float(ndtr(hi) - ndtr(lo))
+            total += float(cdf(hi) - cdf(lo))
         inside = not inside
     return total
 
 
 def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.0, keep_prob=1.0,
-            batchnorm=False, residual=False, zero_branch=False, params=None) -> Prediction:
+            batchnorm=False, residual=False, zero_branch=False, params=None, batch=None,
+            bn_eps=1e-5) -> Prediction:
     """The wide-network mean-field prediction of every layer's statistics.
 
     Forward, with E[x_0] = 0 and E[x_0^2] = input_second_moment:
@@ -486,11 +505,24 @@ def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.
     layer adds x_{l-1}, independent of its branch; inverted dropout on x_l (l < L) divides E[x_l^2] by p.
     Backward, with E[g_L^2] = 1: E[g_{l-1}^2] = E[g_l^2] / p_l (s_l + k n_l v_l E[phi'(h)^2] / sigma_B^2),
     where s_l = 1 for a residual layer (else 0), sigma_B^2 = 1 without batchnorm, and k n_l rows for maxout.
-    The batchnorm factor is its large-batch limit (a batch of m loses O(1/m) of the gradient energy).
+
+    ``batch=None`` takes batchnorm's infinite-batch limit. ``batch=B`` makes it exact in expectation at
+    batch size B (and changes nothing without batchnorm): the normalized coordinate follows the law of
+    :mod:`varprop.derive.meanfield_batch` instead of N(0, 1); the batch variance on the subspace orthogonal
+    to (1, ..., 1) is lambda_l = n_{l-1} v_l (E[x_i^2] - E[x_i x_j]) (i != j, the cross-sample moment
+    tracked layer by layer) and enters as E[1/(s^2 + eps)] with eps = ``bn_eps``; backward, batch norm's
+    dh = (1/s) P (g * phi'(hhat)) projects onto the complement of span(1, hhat), so the gradient's
+    cross-sample covariance (diagonal G, off-diagonal C: C = -G/(B-1) below a batch-norm layer) is
+    tracked too (:func:`varprop.derive.meanfield_batch.projected_energy`). The weights of the backward
+    pass are taken independent of the forward pass, as everywhere in this theory.
 
     >>> p = predict([50] * 4, "relu", weight_var=2 / 50, keep_prob=0.5)
     >>> [round(float(s), 6) for s in p.pre_q], [round(float(g), 6) for g in p.grad_std]
     ([2.0, 4.0, 8.0], [1.414214, 1.0, 1.0])
+    >>> p = predict([256] * 3, "linear", weight_var=1 / 256, batchnorm=True, batch=16, bn_eps=0.0)
+    >>> # E[1/s^2] = B/(lambda (B-3)) with lambda = 1 + 1/(B-1), and P keeps (B-2)/B of the energy
+    >>> round(float(p.grad_std[0]) ** 2, 12), round(15 * 14 / (16 * 13), 12)
+    (1.009615384615, 1.009615384615)
     """
     ws = parse_widths(widths)
     L = len(ws) - 1
@@ -508,6 +540,12 @@ def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.
         raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
     if zero_branch and not residual:
         raise ValueError("zero_branch needs residual=True (it zero-initializes the residual branches)")
+    if batch is not None:
+        from .meanfield_batch import check_batch
+        batch = check_batch(batch)
+        eps = _check_float(bn_eps, "bn_eps")
+        if batchnorm:
+            return _predict_batch(ws, b, v, sb, s2, p, residual, zero_branch, batch, eps)
     k = b.arity
 
     pre_q, mean_, std_, dead, chi, sat = (np.empty(L) for _ in range(6))
@@ -541,3 +579,60 @@ def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.
     for i in range(L - 1, 0, -1):
         g2[i - 1] = g2[i] * chi[i]
     return Prediction(ws, b.label(), v, pre_q, mean_, std_, np.sqrt(g2), dead, chi, sat)
+
+
+def _predict_batch(ws, b: Bound, v, sb, s2, p, residual, zero_branch, batch, eps) -> Prediction:
+    """:func:`predict` under batch norm over a finite batch (see its docstring)."""
+    from .meanfield_batch import inverse_variance, projected_energy, sphere_moments, sphere_nodes
+    if b.arity != 1:
+        raise ValueError("the finite-batch batch-norm prediction of maxout is not implemented; use batch=None")
+    L = len(ws) - 1
+    m = sphere_moments(b, batch)
+    f0 = float(b.numpy(np.float64(0.0)))
+    pre_q, mean_, std_, dead, chi, sat, lam, v_eff = (np.empty(L) for _ in range(8))
+    mean_prev, sec_prev, cross_prev = 0.0, s2, 0.0      # inputs: independent samples, E[x_0] = 0
+    for i in range(L):
+        n_in = ws[i]
+        res = residual and i >= 1 and n_in == ws[i + 1]
+        v_eff[i] = 0.0 if (res and zero_branch) else float(v[i])
+        pre_q[i] = n_in * v_eff[i] * sec_prev + sb
+        lam[i] = n_in * v_eff[i] * max(sec_prev - cross_prev, 0.0)
+        if lam[i] > 0 and batch > 1:
+            f_mean, f_sec, f_cross = m.mean, m.second, m.cross
+            t, w = sphere_nodes(batch)
+            dead[i] = (float(w @ (b.numpy_derivative(t) == 0)) if batch == 2 else _dead_fraction(b, 1.0)) \
+                if b.act.family == "relu" else math.nan
+            sat[i] = saturated_fraction(b, 1.0, batch=batch)
+        else:       # h is constant over the batch: hhat = 0
+            f_mean, f_sec, f_cross = f0, f0 * f0, f0 * f0
+            dead[i], sat[i] = _dead_fraction(b, 0.0), saturated_fraction(b, 0.0)
+        if res:     # the branch is independent of the stream it is added to
+            mean_l = mean_prev + f_mean
+            sec_l = sec_prev + f_sec + 2 * mean_prev * f_mean
+            cross_l = cross_prev + f_cross + 2 * mean_prev * f_mean
+        else:
+            mean_l, sec_l, cross_l = f_mean, f_sec, f_cross
+        sec_l /= p if i < L - 1 else 1.0
+        mean_[i], std_[i] = mean_l, math.sqrt(max(sec_l - mean_l ** 2, 0.0))
+        mean_prev, sec_prev, cross_prev = mean_l, sec_l, cross_l
+
+    g2 = np.empty(L)
+    g2[L - 1] = 1.0
+    diag_g, off_g = 1.0, 0.0            # E[g_i^2], E[g_i g_j] of g_l over the batch
+    for i in range(L - 1, -1, -1):
+        drop = p if i < L - 1 else 1.0
+        diag, off = diag_g / drop, off_g  # the mask is independent across samples
+        if batch == 2 and lam[i] > 0:
+            branch = math.nan           # P = 0 as eps -> 0, while E[1/s^2] diverges: eps alone sets it
+        elif lam[i] > 0 and batch > 2:
+            branch = ws[i + 1] * v_eff[i] * inverse_variance(lam[i], batch, eps) * projected_energy(m, diag, off)
+        else:
+            branch = 0.0
+        res = residual and i >= 1 and ws[i] == ws[i + 1]
+        off_branch = -branch / (batch - 1) if batch > 1 else 0.0   # P 1 = 0: the batch sum of dh vanishes
+        new_diag, new_off = (branch + diag, off_branch + off) if res else (branch, off_branch)
+        chi[i] = new_diag / diag_g
+        if i > 0:
+            g2[i - 1] = new_diag
+        diag_g, off_g = new_diag, new_off
+    return Prediction(ws, b.label(), np.asarray(v, dtype=float), pre_q, mean_, std_, np.sqrt(g2), dead, chi, sat)
