@@ -58,9 +58,9 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
     s_x2 = 0.0
     sat = 0.0
     dead = 0.0
-    for j in range(j0, j1):
-        alive = False
-        for b in range(nb):
+    alive = np.zeros(j1 - j0, dtype=np.bool_)
+    for b in range(nb):  # row-major: each row of the block is contiguous in memory
+        for j in range(j0, j1):
             best = -np.inf
             best_i = 0
             for i in range(k):
@@ -86,7 +86,7 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
             if k > 1:
                 d[b, k * j + best_i] = 1.0
             if d[b, k * j + best_i] != 0.0:
-                alive = True
+                alive[j - j0] = True
             a = best
             if use_res:
                 a += res[b, j]
@@ -95,7 +95,8 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
             x[b, j] = a
             s_x += a
             s_x2 += a * a
-        if not alive:
+    for j in range(j1 - j0):
+        if not alive[j]:
             dead += 1.0
     part[blk, 0] = s_h
     part[blk, 1] = s_h2
@@ -125,16 +126,19 @@ def _backward_block(blk, g, d, k, key, keep, dh, part):
     j1 = min(j0 + BLOCK, n)
     s_g = 0.0
     s_g2 = 0.0
-    for j in range(j0, j1):
-        for b in range(nb):
+    for b in range(nb):  # row-major: each row of the block is contiguous in memory
+        for j in range(j0, j1):
             gv = g[b, j]
             s_g += gv
             s_g2 += gv * gv
             if keep < 1.0:
                 gv = gv * inv_keep if uniform_at(key, b * n + j) <= keep else 0.0
                 g[b, j] = gv
-            for i in range(k):
-                dh[b, k * j + i] = gv * d[b, k * j + i]
+            if k == 1:
+                dh[b, j] = gv * d[b, j]
+            else:
+                for i in range(k):
+                    dh[b, k * j + i] = gv * d[b, k * j + i]
     part[blk, 0] = s_g
     part[blk, 1] = s_g2
 
