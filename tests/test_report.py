@@ -1,0 +1,101 @@
+"""`varprop report`: the pipeline end to end at toy size, determinism, atomic replacement, golden derivations."""
+import filecmp
+import os
+import re
+
+import numpy as np
+import pytest
+
+import varprop.report as report
+from varprop.report.claims import agreement
+
+
+def _tree(root):
+    out = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = fh.read()
+    return out
+
+
+@pytest.fixture
+def few_derivations(monkeypatch):
+    monkeypatch.setattr(report, "_derivation_names", lambda: ["linear-variance", "sigmoid"])
+
+
+def test_agreement_is_five_standard_errors():
+    theory = np.array([1.0, 0.5, 0.25])
+    se = np.array([0.01, 0.01, 0.01])
+    assert agreement(theory + 0.04, se, theory) == (True, pytest.approx(4.0))
+    ok, z = agreement(theory + np.array([0, 0, 0.06]), se, theory)
+    assert not ok and z == pytest.approx(6.0)
+    assert agreement(np.ones(2), np.zeros(2), np.ones(2)) == (True, 0.0)     # exact, no spread
+    assert agreement(np.ones(2), np.zeros(2), np.zeros(2))[0] is False       # off, no spread
+
+
+@pytest.mark.slow
+def test_smoke_report_is_complete_linked_and_deterministic(tmp_path, few_derivations):
+    a, b = tmp_path / "a", tmp_path / "b"
+    claims = report.build(str(a), "smoke", seed=3, progress=False)
+    report.build(str(b), "smoke", seed=3, progress=False)
+    ta, tb = _tree(a), _tree(b)
+    assert ta.keys() == tb.keys()
+    different = [k for k in ta if ta[k] != tb[k]]
+    assert different == []                                  # figures included
+    for must in ("README.md", "simulations.md", "training.md", "training.json", "derivations/index.md",
+                 "derivations/all.tex", "derivations/linear-variance.md", "tanh_small_001.png", "depth.png"):
+        assert must in ta, must
+    index = ta["README.md"].decode()
+    assert f"of {len(claims)} claims verified" in index
+    summary = index.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert summary.count("| verified |") + summary.count("| refuted |") == len(claims)
+    for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", index):
+        assert link in ta, link
+    text = "".join(v.decode(errors="ignore") for k, v in ta.items() if k.endswith((".md", ".json")))
+    assert "elapsed" not in text and str(tmp_path) not in text
+
+
+def test_interrupted_report_leaves_the_previous_one(tmp_path, few_derivations, monkeypatch):
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "README.md").write_text("previous report\n")
+
+    def boom(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "_SECTIONS", [report._derivations, boom])
+    with pytest.raises(KeyboardInterrupt):
+        report.build(str(out), "smoke", progress=False)
+    assert (out / "README.md").read_text() == "previous report\n"
+    assert sorted(os.listdir(tmp_path)) == ["reports"]      # no temporary folder left behind
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="mode must be one of quick, full"):
+        report.build("x", "medium")
+    with pytest.raises(ValueError, match="seed"):
+        report.build("x", "quick", seed=-1)
+
+
+def test_cli_errors(capsys):
+    from varprop.cli import main
+    assert main(["report", "--quick", "--full"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert main(["report", "--seed", "-2"]) == 2
+
+
+REPORTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reports")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(os.path.join(REPORTS, "derivations")), reason="no committed report")
+def test_committed_derivations_are_what_the_code_renders(tmp_path):
+    """Golden files: the committed reports/derivations are exactly what rendering them again gives."""
+    from varprop.derive import catalog, render
+    ds = [catalog.build(n).to_dict(15) for n in catalog.names()]
+    render.write(ds, "md", str(tmp_path), index=True)
+    render.write(ds, "tex", str(tmp_path), index=True, pdf=False)
+    for name in os.listdir(tmp_path):
+        assert filecmp.cmp(tmp_path / name, os.path.join(REPORTS, "derivations", name), shallow=False), name
