@@ -73,8 +73,7 @@ class Network:
 
     @property
     def n_in(self) -> int:
-        first = self.layers[0]
-        return first.n_in if isinstance(first, Dense) else _in_width(first)
+        return _in_width(self.layers)
 
     @property
     def n_out(self) -> int:
@@ -166,14 +165,18 @@ class Network:
         return f"Network([{inner}], params={sum(p.value.size for p in self._params)})"
 
 
-def _in_width(layer) -> int:
-    if isinstance(layer, Activation):
-        return layer.in_width
-    if isinstance(layer, BatchNorm):
-        return layer.width
-    if isinstance(layer, Residual):
-        return _in_width(layer.branch[0]) if not isinstance(layer.branch[0], Dense) else layer.branch[0].n_in
-    raise ValueError("the network's first layer does not fix its input width")
+def _in_width(layers) -> int:
+    """The input width fixed by the first layer that fixes one (dropout layers do not)."""
+    for layer in layers:
+        if isinstance(layer, Dense):
+            return layer.n_in
+        if isinstance(layer, Activation):
+            return layer.in_width
+        if isinstance(layer, BatchNorm):
+            return layer.width
+        if isinstance(layer, Residual):
+            return _in_width(layer.branch)
+    raise ValueError("no layer of the network fixes its input width")
 
 
 def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal", dropout: float = 0.0,
