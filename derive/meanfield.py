@@ -631,7 +631,7 @@ def _predict_batch(ws, b: Bound, v, sb, s2, p, residual, zero_branch, batch, eps
         res = residual and i >= 1 and ws[i] == ws[i + 1]
         off_branch = -branch / (batch - 1) if batch > 1 else 0.0   # P 1 = 0: the batch sum of dh vanishes
         new_diag, new_off = (branch + diag, off_branch + off) if res else (branch, off_branch)
-        chi[i] = new_diag / diag_g
+        chi[i] = new_diag / diag_g if diag_g > 0 else math.nan
         if i > 0:
             g2[i - 1] = new_diag
         diag_g, off_g = new_diag, new_off
