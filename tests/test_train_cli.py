@@ -157,3 +157,11 @@ def test_transfer_errors(tmp_path, capsys):
     _one_line_error(capsys, ["train", "--data", str(tmp_path / "A.npz"), "--transfer", str(src), "--freeze", "2"],
                     "only 1 hidden layers")
     _one_line_error(capsys, ["train", "--freeze", "1"], "--freeze K needs --transfer")
+
+
+def test_describe_reads_widths_and_activation_from_the_network():
+    from varprop.cli.train import describe
+    from varprop.nn.network import build_mlp
+    cfg = build_mlp(4, [8, 8, 5], 3, activation="tanh", batchnorm=True, dropout=0.1, residual=True).config()
+    assert describe(cfg) == ([8, 8, 5], "tanh")
+    assert describe(build_mlp(4, [], 3).config()) == ([], "linear")

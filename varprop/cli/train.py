@@ -208,6 +208,25 @@ def transfer_network(path, n_features: int, n_classes: int, freeze, seed: int, h
     return net
 
 
+def describe(network_config: dict) -> tuple[list, str]:
+    """(hidden widths, hidden activation) of a network from its configuration (a resumed or transferred
+    network is described by what was saved, not by --hidden/--activation)."""
+    widths, acts = [], []
+
+    def visit(layers):
+        for c in layers:
+            if c["type"] == "Residual":
+                visit(c["branch"])
+            elif c["type"] == "Dense":
+                widths.append(c["n_out"])
+                acts.append(c["activation"])
+            elif c["type"] == "Activation" and acts:
+                acts[-1] = c["activation"]
+
+    visit(network_config["layers"])
+    return widths[:-1], (acts[0] if len(acts) > 1 else "linear")
+
+
 def epoch_line(rec: dict, total: int) -> str:
     def f(x):
         return "   -   " if x is None else f"{x:.4f}"
@@ -283,10 +302,12 @@ def run(args) -> int:
     print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}, {len(y_test)} samples)")
     epochs = [{k: r.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")}
               for r in history.epochs]
+    network = trainer.network.config()
+    hidden, activation = describe(network)
     if args.json:
         config = {"data": args.data, "dataset": ds.name, "n_features": ds.n_features, "n_classes": ds.n_classes,
                   "n_train": int(len(y_train)), "n_val": int(len(y_val)), "n_test": int(len(y_test)),
-                  "hidden": parse_hidden(args.hidden), "activation": args.activation, "params": list(args.param),
+                  "hidden": hidden, "activation": activation, "params": list(args.param),
                   "init": args.init, "optimizer": trainer.optimizer.name, "lr": trainer.base_lr,
                   "epochs": trainer.epochs, "batch_size": trainer.batch_size, "loss": trainer.loss.name,
                   "dropout": v["dropout"], "batchnorm": bool(args.batchnorm), "weight_decay": trainer.weight_decay,
@@ -294,13 +315,14 @@ def run(args) -> int:
                   "preprocess": args.preprocess, "augment_copies": args.augment_copies, "shift": args.shift,
                   "flip": v["flip"], "noise": v["noise"], "seed": args.seed, "resumed_from": args.resume,
                   "transferred_from": args.transfer, "frozen": trainer.network.frozen_names(),
-                  "network": trainer.network.config()}
+                  "network": network}
         out = {"config": config, "epochs": epochs, "test_acc": test_acc, "test_loss": test_loss,
                "diverged": history.diverged, "stopped_early": history.stopped_early, "message": history.message}
         atomic_write_text(args.json, json.dumps(_finite(out), indent=2, sort_keys=True, allow_nan=False) + "\n")
     if args.plot:
-        plot_history(args.plot, epochs, f"{ds.name}: {args.hidden} {args.activation}, {trainer.optimizer.name} "
-                                        f"lr {trainer.base_lr:g}, test acc {test_acc:.4f}")
+        plot_history(args.plot, epochs, f"{ds.name}: MLP {'-'.join(map(str, [ds.n_features, *hidden, ds.n_classes]))} "
+                                        f"{activation}, {trainer.optimizer.name} lr {trainer.base_lr:g}, "
+                                        f"test acc {test_acc:.4f}")
     return 0
 
 
