@@ -138,13 +138,9 @@ def build(digits: int = 15):
            sp.sqrt(v) * sp.sqrt(tvar) / tvar, label="\\sigma")
     d.compare("std of N(0,1) truncated to [-2, 2]", tval, JAX_TRUNCATED_STD,
               "JAX jax.nn.initializers.variance_scaling, the literal .87962566103423978")
-    try:
-        from . import truncnorm
-    except ImportError:
-        truncnorm = None
-    if truncnorm is not None:
-        d.compare("std of N(0,1) truncated to [-2, 2] (float closed form)", tval, truncnorm.std(-2.0, 2.0),
-                  "varprop.derive.truncnorm.std(-2, 2)")
+    from varprop import truncnorm
+    d.compare("std of N(0,1) truncated to [-2, 2] (float closed form)", tval, truncnorm.std(-2.0, 2.0),
+              "varprop.truncnorm.std(-2, 2)")
 
     d.result("lecun_var", lecun)
     d.result("glorot_forward_var", lecun)

@@ -210,7 +210,7 @@ BAD = [
     (lambda: init.get("normal", std=-1.0), "std"),
     (lambda: init.get("uniform", low=1.0, high=0.0), "low <= high"),
     (lambda: init.get("truncated_normal", low=2.0, high=-2.0), "a < b"),
-    (lambda: init.get("truncated_normal", low=40.0, high=50.0), "no normal mass"),
+    (lambda: init.get("truncated_normal", low=40.0, high=50.0), "no probability mass"),
     (lambda: init.get("sparse", sparsity=1.5), "sparsity"),
     (lambda: init.sparse((3, 4, 5), sparsity=0.5), "2-D"),
     (lambda: init.eye((3, 4, 5)), "2-D"),

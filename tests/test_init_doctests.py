@@ -6,7 +6,7 @@ import pytest
 
 MODULES = ["varprop.nn.init", "varprop.nn.init.core", "varprop.nn.init.presets", "varprop.nn.init.arrays",
            "varprop.nn.init.structured", "varprop.nn.init.draw", "varprop.nn.init.ziggurat",
-           "varprop.nn.init.jax", "varprop.nn.init.torch", "varprop.nn.init.differences", "varprop.derive.truncnorm"]
+           "varprop.nn.init.jax", "varprop.nn.init.torch", "varprop.nn.init.differences", "varprop.truncnorm"]
 
 
 @pytest.mark.parametrize("name", MODULES)

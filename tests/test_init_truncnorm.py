@@ -5,7 +5,7 @@ import mpmath as mp
 import pytest
 from scipy import stats
 
-from varprop.derive import truncnorm
+from varprop import truncnorm
 
 INF = math.inf
 BOUNDS = [(-2.0, 2.0), (0.0, INF), (-INF, 0.5), (1.0, 3.0), (-1.0, 0.5), (5.0, 8.0), (-8.0, -5.0),
@@ -43,7 +43,7 @@ def test_the_two_sigma_constant():
 
 def test_bad_bounds():
     for a, b, msg in [(1.0, 1.0, "a < b"), (2.0, -2.0, "a < b"), (math.nan, 1.0, "NaN"),
-                      ("x", 1.0, "numbers"), (40.0, 41.0, "no normal mass")]:
+                      ("x", 1.0, "numbers"), (40.0, 41.0, "no probability mass")]:
         with pytest.raises(ValueError, match=msg):
             truncnorm.check_bounds(a, b)
     with pytest.raises(ValueError, match="order"):

@@ -34,6 +34,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from varprop import truncnorm
+
 __all__ = ["Distribution", "parse_distribution", "symbols", "simplify", "KINDS", "SIGNATURES", "MAX_LENGTH",
            "MAX_EXPONENT", "MAX_DEGREE", "MAX_DEPTH",
            "FAN_NAMES"]
@@ -300,28 +302,10 @@ def _check_fans(fan_in, fan_out) -> dict[str, float]:
     return env
 
 
-def _phi(x):
-    return math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
-
-
-def _mass(a: float, b: float) -> float:
-    """Phi(b) - Phi(a), written with erfc on the side of the tail so that it keeps its relative accuracy."""
-    r = math.sqrt(2)
-    if a >= 0:
-        return 0.5 * (math.erfc(a / r) - math.erfc(b / r))
-    if b <= 0:
-        return 0.5 * (math.erfc(-b / r) - math.erfc(-a / r))
-    return 0.5 * (math.erf(b / r) - math.erf(a / r))
-
-
 def _truncated_unit(a: float, b: float) -> tuple[float, float]:
-    """(mean, variance) of N(0, 1) truncated to [a, b]."""
-    z = _mass(a, b)
-    if not z > 0:
-        raise ValueError(f"truncation interval [{a:g}, {b:g}] has no probability mass in float64")
-    pa, pb = _phi(a), _phi(b)
-    m = (pa - pb) / z
-    return m, 1 + (a * pa - b * pb) / z - m * m
+    """(mean, variance) of N(0, 1) truncated to [a, b] (the closed forms of :mod:`varprop.truncnorm`)."""
+    a, b = truncnorm.check_bounds(a, b)
+    return truncnorm.mean(a, b), truncnorm.variance(a, b)
 
 
 @dataclass(frozen=True)

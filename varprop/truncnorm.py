@@ -41,7 +41,7 @@ def check_bounds(a: float, b: float) -> tuple[float, float]:
     if not a < b:
         raise ValueError(f"truncation bounds need a < b, got a={a}, b={b}")
     if mass(a, b) <= 0.0:
-        raise ValueError(f"the interval [{a}, {b}] has no normal mass in double precision")
+        raise ValueError(f"truncation interval [{a:g}, {b:g}] has no probability mass in double precision")
     return a, b
 
 

@@ -12,7 +12,7 @@ entries of mean 0 and variance ``scale / n`` with n the fan named by ``mode``: `
 * ``normal``:           N(0, scale / n);
 * ``uniform``:          U(-l, l) with l = sqrt(3 scale / n), since Var U(-l, l) = l^2 / 3;
 * ``truncated_normal``: sigma Z, Z ~ N(0, 1) cut at +-2, sigma = sqrt(scale / n) / s2 with s2 the std of the
-                        cut normal (:data:`varprop.derive.truncnorm.STD_2SIGMA`), so the variance really is
+                        cut normal (:data:`varprop.truncnorm.STD_2SIGMA`), so the variance really is
                         scale / n (as JAX does; Keras's "truncated_normal" too).
 
 Every fan-based preset (He, Glorot/Xavier, LeCun, dropout-aware He, Fixup) is this with one scale.
@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-from varprop.derive import truncnorm
+from varprop import truncnorm
 
 from .draw import Source, check_dtype
 
@@ -224,7 +224,7 @@ class Uniform(Initializer):
 class TruncatedNormal(Initializer):
     """mean + sigma Z, Z ~ N(0, 1) cut to [low, high], sigma chosen so that the std is ``std`` exactly.
 
-    sigma = std / sd(low, high), sd the std of the cut standard normal (:mod:`varprop.derive.truncnorm`);
+    sigma = std / sd(low, high), sd the std of the cut standard normal (:mod:`varprop.truncnorm`);
     the bounds are in units of sigma. The mean is ``mean + sigma E[Z]`` (``mean`` unless the cut is skewed).
     """
     distribution = "truncated_normal"

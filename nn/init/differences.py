@@ -1,7 +1,7 @@
 """Where common frameworks' initializers differ from the exact variance-preserving ones, with numbers.
 
 Each row is computed, not typed: exact gains from :mod:`varprop.derive.gains` (forward gain at q = 1),
-truncated-normal constants from :mod:`varprop.derive.truncnorm`, PyTorch's values from its public
+truncated-normal constants from :mod:`varprop.truncnorm`, PyTorch's values from its public
 ``calculate_gain`` table (:func:`varprop.derive.gains.torch_gain`). With ``measure=True`` and PyTorch
 installed, the two sampling claims are also measured on a 2048 x 2048 tensor (seeded).
 
@@ -37,7 +37,7 @@ class Row:
 
 
 def table(measure: bool = False) -> list[Row]:
-    from varprop.derive import truncnorm
+    from varprop import truncnorm
     from varprop.derive.gains import forward_gain_value, torch_gain
 
     from .presets import activation_scale

@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from varprop.derive import truncnorm
+from varprop import truncnorm
 
 __all__ = ["INIT_DOMAIN", "Source", "check_dtype", "truncated_icdf"]
 

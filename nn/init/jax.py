@@ -121,7 +121,7 @@ def uniform(scale: float = 1e-2, dtype=np.float32) -> KeyInitializer:
 def truncated_normal(stddev: float = 1e-2, dtype=np.float32, lower: float = -2.0,
                      upper: float = 2.0) -> KeyInitializer:
     """stddev * Z, Z ~ N(0, 1) cut to [lower, upper] (JAX's: not corrected to std ``stddev``)."""
-    from varprop.derive import truncnorm
+    from varprop import truncnorm
     lower, upper = truncnorm.check_bounds(lower, upper)
     return KeyInitializer(TruncatedNormal(stddev * truncnorm.std(lower, upper), lower, upper), dtype)
 
