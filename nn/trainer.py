@@ -9,7 +9,8 @@ One optimizer step on a minibatch B of the shuffled training set:
 
 The epoch-e order is the argsort of the counter stream (seed, e), and dropout masks are keyed by the
 optimizer step, so a run is a pure function of its seed and a resumed run repeats the uninterrupted
-one bit for bit. A non-finite loss stops training with a message naming the epoch and step and puts
+one bit for bit, whatever ``NUMBA_NUM_THREADS``. (The matrix products are BLAS's: OpenBLAS rounds
+them differently with another ``OPENBLAS_NUM_THREADS``, so compare runs on the same BLAS setting.) A non-finite loss stops training with a message naming the epoch and step and puts
 back the weights of the last step whose loss was finite. Ctrl-C during ``fit`` saves a checkpoint
 (when a path is set) at the last completed step, then re-raises.
 
