@@ -210,3 +210,39 @@ def test_batchnorm_never_sees_a_batch_of_one():
     t = Trainer(build_mlp(5, [8], 3, batchnorm=True), batch_size=16, epochs=2, progress=False)
     h = t.fit(X, y)
     assert t.network.step == 4 and h.epochs[-1]["train_acc"] is not None   # 2 batches of 16 per epoch
+
+
+def test_full_batch_adam_training_matches_torch():
+    torch = pytest.importorskip("torch")
+    X, y = _blobs(n=40)
+    X = X.astype(np.float64)
+    net = build_mlp(5, [7], 3, activation="tanh", seed=1, dtype=np.float64)
+    lin1 = torch.nn.Linear(5, 7).double()
+    lin2 = torch.nn.Linear(7, 3).double()
+    with torch.no_grad():
+        for lin, (w, b) in zip((lin1, lin2), zip(*[iter(net.parameters())] * 2)):
+            lin.weight.copy_(torch.tensor(w.value))
+            lin.bias.copy_(torch.tensor(b.value))
+    model = torch.nn.Sequential(lin1, torch.nn.Tanh(), lin2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(6):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(torch.tensor(X)), torch.tensor(y)).backward()
+        opt.step()
+    from varprop.nn.optim import get_optimizer
+    Trainer(net, "cross_entropy", get_optimizer("adam", lr=0.01), batch_size=40, epochs=6, progress=False).fit(X, y)
+    ours = [p.value for p in net.parameters()]
+    theirs = [t.detach().numpy() for t in (lin1.weight, lin1.bias, lin2.weight, lin2.bias)]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_digits_end_to_end():
+    from varprop.nn import data
+    ds = data.load("digits", seed=0)
+    net = build_mlp(ds.n_features, [128], ds.n_classes, activation="relu", init="he_normal", seed=0)
+    t = Trainer(net, "cross_entropy", "adam", batch_size=64, epochs=30, schedule="cosine", progress=False)
+    t.optimizer.lr = t.base_lr = 3e-3
+    t.fit(ds.X_train, ds.y_train, ds.X_val, ds.y_val)
+    assert t.evaluate(ds.X_test, ds.y_test)[1] > 0.95
