@@ -11,7 +11,8 @@ includes loading or compiling the Numba kernels, is reported separately):
    looping the same trials;
 4. peak RSS of one lecture trial per engine, each in a fresh process (baseline after imports beside it).
 
-Run: ``python benchmarks/simulate.py [--quick]`` (--quick: fewer repetitions and 20 sweep trials).
+Run: ``python benchmarks/simulate.py [--quick] [--sections 1,2,3,4]`` (--quick: fewer repetitions and 20
+sweep trials).
 """
 from __future__ import annotations
 
@@ -115,17 +116,15 @@ print(json.dumps({{"baseline_kib": base, "peak_kib": hwm()}}))
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sections", default="1,2,3,4", help="which workloads to run, e.g. 1,2 (default all)")
     args = ap.parse_args(argv)
+    sections = {int(x) for x in args.sections.split(",")}
     reps = 3 if args.quick else 7
     sweep_trials = 20 if args.quick else 200
 
     import numba
     from threadpoolctl import threadpool_info
 
-    from varprop.simulate.config import Config, memory_estimate
-    from varprop.simulate.rng import fill_normal as zig_fill
-    from varprop.streams import fill_normal as bm_fill
-    from varprop.streams import key
     try:
         import torch
     except ImportError:
@@ -133,10 +132,24 @@ def main(argv=None) -> int:
 
     blas = [(i.get("internal_api"), i.get("version"), i.get("architecture"), i.get("num_threads"))
             for i in threadpool_info() if i.get("user_api") == "blas"]
-    print(f"numpy {np.__version__}, numba {numba.__version__} ({numba.get_num_threads()} threads, "
-          f"{numba.threading_layer() if hasattr(numba, 'threading_layer') else '?'}), "
-          f"torch {torch.__version__ if torch else 'absent'}; BLAS {blas}")
+    print(f"numpy {np.__version__}, numba {numba.__version__} ({numba.get_num_threads()} threads), "
+          f"torch {torch.__version__ if torch else 'absent'}; BLAS {blas}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} (other processes share the machine: ratios are side by side)")
 
+    if 1 in sections:
+        _lecture(reps, torch)
+    if 2 in sections:
+        _normals(reps, torch)
+    if 3 in sections:
+        _sweep(sweep_trials, torch)
+    if 4 in sections:
+        _memory()
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+def _lecture(reps, torch):
+    from varprop.simulate.config import Config, memory_estimate
     # 1. the lecture's workload --------------------------------------------------------------------------
     print("\n1. lecture workload: widths 4096x7, batch 16, tanh, W = 0.01 randn; seconds per trial (median)")
     for backward in (False, True):
@@ -163,6 +176,12 @@ def main(argv=None) -> int:
                                if k2 in ("numpy loop", "pytorch cpu") and k2 != k)
             print(f"    {k:18s} {v * 1e3:9.2f} ms   {ratios}")
 
+
+
+def _normals(reps, torch):
+    from varprop.simulate.rng import fill_normal as zig_fill
+    from varprop.streams import fill_normal as bm_fill
+    from varprop.streams import key
     # 2. normals per second --------------------------------------------------------------------------------
     print("\n2. normals per second, filling a 4096 x 4096 float32 array (median)")
     out = np.empty((4096, 4096), dtype=np.float32)
@@ -182,6 +201,9 @@ def main(argv=None) -> int:
     for name, v in med.items():
         print(f"    {name:32s} {out.size / v / 1e6:8.1f} M normals/s   (ziggurat is {v / zig:.2f}x this)")
 
+
+
+def _sweep(sweep_trials, torch):
     # 3. the sweep -----------------------------------------------------------------------------------------
     print(f"\n3. sweep: widths 256x101, batch 64, tanh, Xavier normal, forward + backward, {sweep_trials} trials")
     from varprop.simulate import run
@@ -203,6 +225,10 @@ def main(argv=None) -> int:
             else ""
         print(f"    {name:18s} {v:8.2f} s total, {v / sweep_trials * 1e3:8.2f} ms per trial{ratio}")
 
+
+
+def _memory():
+    from varprop.simulate.config import Config, memory_estimate
     # 4. memory --------------------------------------------------------------------------------------------
     print("\n4. peak RSS of one lecture trial (forward + backward), fresh process each")
     for engine in ("gaussian", "dense"):
@@ -211,7 +237,6 @@ def main(argv=None) -> int:
         print(f"    varprop {engine:9s} peak {r['peak_kib'] / 1024:8.1f} MiB  (after imports and a tiny run "
               f"{r['baseline_kib'] / 1024:.1f} MiB: the lecture trial adds "
               f"{(r['peak_kib'] - r['baseline_kib']) / 1024:.1f} MiB; estimate {memory_estimate(cfg)[0] / 2**20:.1f} MiB)")
-    return 0
 
 
 if __name__ == "__main__":
