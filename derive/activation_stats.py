@@ -8,11 +8,12 @@ E[x_0] = 0 and E[x_0^2] = 1 and an upstream gradient g_L ~ N(0, 1), the wide-net
 
 (Poole et al. 2016; Schoenholz et al. 2017). The numbers come from :func:`varprop.derive.meanfield.predict`
 and are checked layer by layer against mpmath quadrature of the same recursion. The weight variance is a
-number, a distribution written in fan_in and fan_out (``normal(0, sqrt(2/fan_in))``) or an initializer name
-(``he_normal``); without one, the activation's own variance-preserving gain g_f^2 / fan_in is used.
+number, one number per layer, a distribution written in fan_in and fan_out (``normal(0, sqrt(2/fan_in))``) or
+an initializer object (``varprop.nn.init.get("he_normal")``: the command line resolves names, as nothing in
+derive/ imports nn/); without one, the activation's own variance-preserving gain g_f^2 / fan_in is used.
 
 >>> from varprop.derive.activation_stats import build
->>> d = build(widths="100x4", activation="relu", init="he_normal")
+>>> d = build(widths="100x4", activation="relu", init="normal(0, sqrt(2/fan_in))")
 >>> d.verified, d.to_dict(6)["result"]["act_std_3"]
 (True, '0.825645')
 """
@@ -44,7 +45,19 @@ def _number(init):
 
 
 def weight_variances(init, widths, bound) -> tuple[list[float], str]:
-    """(per-layer weight variance v_l, a description), layer l having fan_in n_{l-1} and k n_l rows."""
+    """(per-layer weight variance v_l, a description), layer l having fan_in n_{l-1} and k n_l rows.
+
+    ``init`` is None (the activation's variance-preserving gain: g_f^2 / fan_in), a variance (number or
+    numeric string), a sequence of one variance per layer, a distribution written in fan_in and fan_out
+    (:func:`varprop.expr.parse_distribution`), or an initializer object: anything with ``variance(shape)``
+    and ``mean(shape)`` for a (rows, fan_in) shape, such as ``varprop.nn.init.get("he_normal")``. Names of
+    initializers are resolved by the caller (the ``varprop derive`` command does), since derive/ sits
+    below nn/init.
+
+    >>> from varprop.activations import get
+    >>> [round(v, 12) for v in weight_variances("normal(0, sqrt(2/fan_in))", [4, 8, 2], get("relu"))[0]]
+    [0.5, 0.25]
+    """
     from .gains import forward_scale_value
     k = bound.arity
     shapes = [(k * widths[i + 1], widths[i]) for i in range(len(widths) - 1)]
@@ -53,21 +66,31 @@ def weight_variances(init, widths, bound) -> tuple[list[float], str]:
         return [scale / fan_in for _, fan_in in shapes], f"the variance-preserving {scale:.6g}/fan_in of {bound.label()}"
     v = _number(init)
     if v is not None:
-        if not v >= 0:
-            raise ValueError(f"a weight variance must be >= 0, got {init}")
-        return [v] * len(shapes), f"Var(w) = {init}"
-    if not isinstance(init, str):
-        raise TypeError(f"init must be a number, a distribution or an initializer name, got {type(init).__name__}")
-    if _NAME.fullmatch(init.strip()):
-        # an initializer by name: its exact per-entry variance for each layer's (rows, fan_in) shape
-        from varprop.nn.init import get as get_init
-        ini = get_init(init.strip())
+        return [_variance(v, init)] * len(shapes), f"Var(w) = {init}"
+    if isinstance(init, (list, tuple)):
+        if len(init) != len(shapes):
+            raise ValueError(f"init gives {len(init)} weight variances for {len(shapes)} layers")
+        out = []
+        for x in init:
+            vx = _number(x)
+            if vx is None:
+                raise TypeError(f"a per-layer weight variance must be a number, got {x!r}")
+            out.append(_variance(vx, x))
+        return out, "per-layer Var(w) = " + ", ".join(f"{x:.6g}" for x in out)
+    if callable(getattr(init, "variance", None)) and callable(getattr(init, "mean", None)):
+        # an initializer object: its exact per-entry variance for each layer's (rows, fan_in) shape
         out = []
         for shape in shapes:
-            if abs(ini.mean(shape)) > 0:
-                raise ValueError(f"{init} has nonzero-mean weights; the prediction assumes E[w] = 0")
-            out.append(float(ini.variance(shape)))
-        return out, f"the initializer {init.strip()}"
+            if abs(init.mean(shape)) > 0:
+                raise ValueError(f"{getattr(init, 'name', init)} has nonzero-mean weights; the prediction assumes "
+                                 "E[w] = 0")
+            out.append(float(init.variance(shape)))
+        return out, f"the initializer {getattr(init, 'name', type(init).__name__)}"
+    if not isinstance(init, str):
+        raise TypeError(f"init must be a number, a distribution or an initializer, got {type(init).__name__}")
+    if _NAME.fullmatch(init.strip()):
+        raise ValueError(f"init {init.strip()!r} names an initializer: pass the initializer itself "
+                         f"(varprop.nn.init.get({init.strip()!r})), a variance or a distribution in fan_in, fan_out")
     from varprop.expr import parse_distribution
     dist = parse_distribution(init)
     out = []
@@ -76,6 +99,12 @@ def weight_variances(init, widths, bound) -> tuple[list[float], str]:
             raise ValueError(f"{init} has nonzero-mean weights; the prediction assumes E[w] = 0")
         out.append(float(dist.variance(fan_in, rows)))
     return out, f"w ~ {init}"
+
+
+def _variance(v: float, given) -> float:
+    if not v >= 0:
+        raise ValueError(f"a weight variance must be >= 0, got {given}")
+    return v
 
 
 def _independent_forward(bound, widths, v, sb):

@@ -14,7 +14,8 @@ def _results(d, digits=15):
 
 
 def test_relu_he_closed_form():
-    d = st.build(widths="100x4", activation="relu", init="he_normal")
+    from varprop.nn.init import get as get_init
+    d = st.build(widths="100x4", activation="relu", init=get_init("he_normal"))
     assert d.verified, d.problems()
     r = _results(d)
     # He: q = 2 at every layer, std(relu(h)) = sqrt(q/2 - q/(2 pi)), gradients keep their std
@@ -27,11 +28,14 @@ def test_relu_he_closed_form():
 @pytest.mark.parametrize("init, expected", [
     ("he_normal", lambda fi, fo: 2 / fi), ("xavier_uniform", lambda fi, fo: 2 / (fi + fo)),
     ("normal(0, sqrt(1/fan_in))", lambda fi, fo: 1 / fi), ("0.02", lambda fi, fo: 0.02), (0.5, lambda fi, fo: 0.5),
+    ((0.5, "1/4"), lambda fi, fo: {10: 0.5, 20: 0.25}[fi]),
 ])
 def test_weight_variance_sources(init, expected):
     from varprop.activations import get
+    from varprop.cli.derive import _init
     ws = [10, 20, 5]
-    v, _ = st.weight_variances(init, ws, get("tanh"))
+    # names resolve in the command-line layer (derive/ never imports nn/); the rest pass through unchanged
+    v, _ = st.weight_variances(_init(init) if isinstance(init, str) else init, ws, get("tanh"))
     assert v == pytest.approx([expected(10, 20), expected(20, 5)], rel=1e-12)
 
 
@@ -55,10 +59,34 @@ def test_bad_init():
     from varprop.activations import get
     with pytest.raises(ValueError, match="nonzero-mean"):
         st.weight_variances("normal(1, 0.1)", [4, 4], get("relu"))
-    with pytest.raises(ValueError):
-        st.weight_variances("nope_init", [4, 4], get("relu"))
+    with pytest.raises(ValueError, match="names an initializer"):
+        st.weight_variances("he_normal", [4, 4], get("relu"))
     with pytest.raises(ValueError):
         st.weight_variances("-0.1", [4, 4], get("relu"))
+    with pytest.raises(ValueError, match="2 weight variances for 1 layers"):
+        st.weight_variances([0.1, 0.2], [4, 4], get("relu"))
+    with pytest.raises(TypeError):
+        st.weight_variances(["a"], [4, 4], get("relu"))
+
+
+def test_derive_never_imports_nn():
+    # the architecture's arrows: core <- derive <- nn/init; a fresh interpreter builds the derivation
+    # from a distribution and from per-layer variances without loading any nn module
+    import subprocess
+    import sys
+    code = ("import sys; from varprop.derive import activation_stats as st; "
+            "st.build(widths='8,8,8', activation='tanh', init='normal(0, sqrt(1/fan_in))'); "
+            "st.build(widths='8,8,8', activation='tanh', init=[0.1, 0.2]); "
+            "print(sorted(m for m in sys.modules if m.startswith('varprop.nn')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_cli_unknown_initializer(capsys):
+    from varprop.cli import main
+    assert main(["derive", "activation-stats", "--widths", "8,8", "--init", "nope_init"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown initializer 'nope_init'" in err and "Traceback" not in err
 
 
 def test_lecture_experiment_collapse_by_monte_carlo():
@@ -101,3 +129,9 @@ def test_cli(capsys):
     out = json.loads(capsys.readouterr().out)
     doc = out[0] if isinstance(out, list) else out
     assert doc["verified"] and {"act_std_1", "grad_std_2", "pre_q_2"} <= set(doc["result"])
+
+
+def test_doctests():
+    import doctest
+    result = doctest.testmod(st)
+    assert result.attempted > 0 and result.failed == 0

@@ -140,8 +140,12 @@ def _network(widths, act, v, batch, trials, seed, keep=1.0, residual=False):
     return out
 
 
-@pytest.mark.parametrize("act, batch, keep, residual", [("tanh", 8, 1.0, False), ("relu", 6, 0.8, False),
-                                                         ("tanh", 5, 1.0, True), ("relu", 12, 0.7, True)])
+_SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize("act, batch, keep, residual", [pytest.param("tanh", 8, 1.0, False, marks=_SLOW),
+                                                         ("relu", 6, 0.8, False), ("tanh", 5, 1.0, True),
+                                                         pytest.param("relu", 12, 0.7, True, marks=_SLOW)])
 def test_predict_against_numpy_network(act, batch, keep, residual):
     widths, v, trials = [512] * 5, 1.5 / 512, 60
     out = _network(widths, act, v, batch, trials, seed=batch, keep=keep, residual=residual)
@@ -195,3 +199,11 @@ def test_bad_input():
         predict([8, 8], "maxout", 0.1, batchnorm=True, batch=8, params={"k": 2})
     with pytest.raises(ValueError, match="bn_eps"):
         predict([8, 8], "tanh", 0.1, batchnorm=True, batch=8, bn_eps=-1.0)
+
+
+@pytest.mark.parametrize("module", ["meanfield_batch", "meanfield"])
+def test_doctests(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(f"varprop.derive.{module}"))
+    assert result.attempted > 0 and result.failed == 0

@@ -22,7 +22,8 @@ def add_arguments(p):
     p.add_argument("--sigma-b2", dest="sigma_b2", help="bias variance sigma_b^2 >= 0")
     p.add_argument("--sigma-w2", dest="sigma_w2", help="weight variance sigma_w^2 > 0 (fan_in Var(w))")
     p.add_argument("--widths", help="layer widths n_0,n_1,...,n_L, comma-separated")
-    p.add_argument("--init", help="an initialization, e.g. he_normal or 'normal(0, sqrt(2/fan_in))'")
+    p.add_argument("--init", help="an initialization: an initializer name (he_normal), a weight variance or a "
+                                  "distribution such as 'normal(0, sqrt(2/fan_in))'")
 
 
 def _fraction(text, what, positive=False):
@@ -56,8 +57,19 @@ def options(args) -> dict:
         "sigma_b2": None if args.sigma_b2 is None else _fraction(args.sigma_b2, "--sigma-b2"),
         "sigma_w2": None if args.sigma_w2 is None else _fraction(args.sigma_w2, "--sigma-w2", positive=True),
         "widths": None if args.widths is None else _widths(args.widths),
-        "init": args.init,
+        "init": None if args.init is None else _init(args.init),
     }
+
+
+def _init(text):
+    """An initializer name becomes the initializer object (derive/ sits below nn/init and never imports it);
+    a number or a distribution in fan_in and fan_out is passed on as written."""
+    import re
+    name = text.strip()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return text
+    from varprop.nn.init import get
+    return get(name)
 
 
 def _list() -> int:
