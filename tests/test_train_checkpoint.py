@@ -115,3 +115,23 @@ def test_bad_checkpoint_files_raise_value_error(tmp_path):
     np.savez(obj, config=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError):
         ckpt.read(obj)
+
+
+@pytest.mark.parametrize("kw, loss, opt, schedule", [
+    (dict(activation="maxout", params={"k": 3}, dropconnect=0.2), "hinge", "nesterov", "step"),
+    (dict(activation="prelu", residual=True, fixup=True, batchnorm=True), "cross_entropy", "rmsprop", "warmup"),
+    (dict(activation="selu", init="lecun_normal", dropout=0.1), "cross_entropy", "adagrad", None),
+])
+def test_every_kind_of_layer_round_trips(tmp_path, kw, loss, opt, schedule):
+    X, y = _data(64)
+    net = build_mlp(6, [8, 8], 3, seed=1, **kw)
+    t = Trainer(net, loss, opt, batch_size=16, epochs=2, schedule=schedule, progress=False)
+    t.fit(X, y, max_epochs=1)
+    path = tmp_path / "k.npz"
+    t.save_checkpoint(path)
+    r = Trainer.from_checkpoint(path)
+    assert r.network.config() == net.config() and r.config() == t.config()
+    np.testing.assert_array_equal(r.predict_output(X), t.predict_output(X))
+    t.fit(X, y)
+    r.fit(X, y)
+    _same(_state(t), _state(r))
