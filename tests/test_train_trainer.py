@@ -26,14 +26,17 @@ def test_learns_separable_blobs():
     assert set(h.epochs[0]) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"}
 
 
-def test_zero_initialization_keeps_hidden_units_identical():
+@pytest.mark.parametrize("act, value", [("sigmoid", 0.0), ("tanh", 0.1)])
+def test_zero_initialization_keeps_hidden_units_identical(act, value):
+    """Symmetric starts (all zeros; or one common constant, so the signal is not zero either)
+    give every hidden unit of a layer the same gradient, so they never become different."""
     X, y = _blobs()
-    net = build_mlp(5, [6, 6], 3, activation="tanh", init="zeros", seed=0)
-    for p in net.parameters():     # a common nonzero constant, so the signal is not zero either
-        p.value[...] = 0.1
+    net = build_mlp(5, [6, 6], 3, activation=act, init="zeros", seed=0)
+    for p in net.parameters():
+        p.value[...] = value
     Trainer(net, "cross_entropy", "sgd", batch_size=16, epochs=3, progress=False).fit(X, y)
     W1, b1, W2, b2, W3, _ = (p.value for p in net.parameters())
-    assert not np.allclose(W1, 0.1)                       # it did train
+    assert not np.allclose(W3, value)                     # it did train
     for M in (W1, b1[:, None], W2):
         np.testing.assert_array_equal(M, np.broadcast_to(M[:1], M.shape))   # every row the same unit
     np.testing.assert_array_equal(W2, np.broadcast_to(W2[:, :1], W2.shape))
