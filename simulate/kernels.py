@@ -68,8 +68,8 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
                 s_h += hv
                 s_h2 += hv * hv
                 if k == 1:
-                    if code == 2:  # tanh: phi' from phi, one tanh instead of two
-                        best = np.tanh(hv)
+                    if code == 2:  # tanh: d arrives holding tanh(h) (see forward); phi' = 1 - phi^2
+                        best = d[b, j]
                         dv = 1.0 - best * best
                     else:
                         best = _phi(code, hv, p0, p1)
@@ -176,6 +176,10 @@ def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None):
     use_res = res is not None
     r = np.ascontiguousarray(res) if use_res else np.empty((1, 1), dtype=h.dtype)
     p0, p1 = act.kernel_params()
+    if act.code == 2 and k == 1:
+        # tanh through the registry's NumPy form, which NumPy evaluates with SIMD instructions (about ten
+        # times the speed of a scalar tanh per entry); the kernel reads it from d and leaves phi' there
+        np.tanh(h, out=d)
     kernel = _forward_parallel if h.size >= PARALLEL_MIN else _forward_serial
     kernel(h, act.code, p0, p1, k, r, use_res, np.uint64(key), float(keep), x, d, part)
     return x, d, _ordered_sum(part)
