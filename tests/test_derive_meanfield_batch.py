@@ -44,7 +44,8 @@ def test_pair_law_exact_moments(batch):
     assert kinked == pytest.approx(mb.sphere_pair_expect(lambda a, b: np.maximum(b, 0.0) * a, batch), rel=1e-3)
 
 
-@pytest.mark.parametrize("act, batch", [("tanh", 4), ("tanh", 16), ("relu", 3), ("relu", 8), ("elu", 6)])
+@pytest.mark.parametrize("act, batch", [("tanh", 4), ("tanh", 16), ("relu", 3), ("relu", 8), ("elu", 6),
+                                        ("hardtanh", 5), ("abs", 9)])
 def test_sphere_moments_against_monte_carlo(act, batch):
     b = get(act)
     m = mb.sphere_moments(act, batch)
@@ -144,9 +145,11 @@ _SLOW = pytest.mark.slow
 
 
 @pytest.mark.parametrize("act, batch, keep, residual", [pytest.param("tanh", 8, 1.0, False, marks=_SLOW),
-                                                         ("relu", 6, 0.8, False), ("tanh", 5, 1.0, True),
+                                                         ("relu", 6, 0.8, False), ("tanh", 7, 1.0, True),
                                                          pytest.param("relu", 12, 0.7, True, marks=_SLOW)])
 def test_predict_against_numpy_network(act, batch, keep, residual):
+    # B >= 6: below that E[1/s^4] is infinite, so per-trial gradient energies are heavy-tailed and a
+    # standard error would not describe the Monte Carlo
     widths, v, trials = [512] * 5, 1.5 / 512, 60
     out = _network(widths, act, v, batch, trials, seed=batch, keep=keep, residual=residual)
     p = predict(widths, act, v, keep_prob=keep, batchnorm=True, residual=residual, batch=batch)
