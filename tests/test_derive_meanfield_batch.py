@@ -210,3 +210,18 @@ def test_doctests(module):
     import importlib
     result = doctest.testmod(importlib.import_module(f"varprop.derive.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+def test_lecture_batchnorm_run_of_the_simulator():
+    # the simulator's tanh network (4096 x 7, W = 0.01 randn) with batch norm at B = 16: the finite-batch
+    # theory within 5 standard errors at every layer, where the infinite-batch one misses by ~90 of them
+    from varprop.simulate import run
+    r = run(widths="4096x7", batch=16, activation="tanh", init="normal(0, 0.01)", batchnorm=True, trials=20,
+            seed=0, progress=False)
+    p = predict("4096x7", "tanh", 1e-4, batchnorm=True, batch=16)
+    for field, theory in (("act_std", p.act_std), ("grad_std", p.grad_std[:-1])):
+        mean, se = r.mean(field), r.se(field)
+        mean, se = (mean, se) if field == "act_std" else (mean[:-1], se[:-1])
+        assert np.all(np.abs(mean - theory) <= 5 * se), field
+    assert abs(r.mean("act_std")[0] - predict("4096x7", "tanh", 1e-4, batchnorm=True).act_std[0]) > 50 * r.se("act_std")[0]
