@@ -9,7 +9,7 @@ Public API (imported lazily on first use):
 * ``Derivation`` (derive/derivation.py): assumptions, machine-checked steps, results, comparisons.
 * ``names()``, ``build(name, **options)`` (derive/catalog.py): the derivations by CLI name.
 * ``render`` (derive/render.py): Markdown, LaTeX and JSON renderers and ``write``.
-* ``moments``, ``gains``, ``meanfield``: the numeric building blocks.
+* ``moments``, ``gains``, ``meanfield`` (``meanfield_batch``: batch norm at a finite batch): the numeric building blocks.
 * ``check``, ``CheckResult`` (derive/check.py): audit a proposed initialization.
 
 >>> import varprop.derive as vd
@@ -21,11 +21,11 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["Derivation", "names", "build", "check", "CheckResult", "render", "catalog", "derivation", "moments",
-           "gains", "meanfield"]
+           "gains", "meanfield", "meanfield_batch"]
 
 _ATTRS = {"Derivation": ("derivation", "Derivation"), "names": ("catalog", "names"),
           "build": ("catalog", "build"), "check": ("check", "check"), "CheckResult": ("check", "CheckResult")}
-_MODULES = {"render", "catalog", "derivation", "moments", "gains", "meanfield"}
+_MODULES = {"render", "catalog", "derivation", "moments", "gains", "meanfield", "meanfield_batch"}
 
 
 def __getattr__(name):
