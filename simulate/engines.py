@@ -70,7 +70,9 @@ class Dense:
 
     def forward(self, layer, x):
         w = self._weights(layer)
-        h = np.ascontiguousarray(x.astype(self.dtype, copy=False) @ w.T)
+        # W x^T rather than x W^T: OpenBLAS is several times faster with the long side as the rows of the
+        # product (B is small); the values are the same sums
+        h = np.ascontiguousarray((w @ x.astype(self.dtype, copy=False).T).T)
         if self.cfg.sigma_b2 > 0:
             h += stream_normal(self.cfg.seed, (self.trial, layer, PURPOSE["bias"]), (h.shape[1],), self.dtype,
                                0.0, math.sqrt(self.cfg.sigma_b2))
