@@ -80,7 +80,7 @@ class Dense:
 
     def backward(self, layer, dh):
         w = self._weights(layer)
-        return dh.astype(self.dtype, copy=False) @ w
+        return (w.T @ dh.astype(self.dtype, copy=False).T).T  # the long side as rows again (see forward)
 
 
 class Gaussian:
