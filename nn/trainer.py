@@ -281,6 +281,8 @@ class Trainer:
                 with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is handled below
                     self._loop(X, y, X_val, y_val, self.epochs if max_epochs is None
                                else min(self.epochs, self.epoch + max_epochs))
+                if self._interrupted:    # Ctrl-C after the last step: still the caller's to see
+                    raise KeyboardInterrupt("interrupted at the end of training")
             except KeyboardInterrupt:
                 if self.checkpoint is not None:
                     self.save_checkpoint(self.checkpoint)

@@ -135,3 +135,14 @@ def test_every_kind_of_layer_round_trips(tmp_path, kw, loss, opt, schedule):
     t.fit(X, y)
     r.fit(X, y)
     _same(_state(t), _state(r))
+
+
+def test_ctrl_c_during_the_last_epoch_end_is_not_lost(tmp_path):
+    X, y = _data(64)
+    path = tmp_path / "end.npz"
+    t = _trainer(1, checkpoint=path, callback=lambda rec: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(X, y)
+    config, _ = ckpt.read(path)
+    assert config["state"]["epoch"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
