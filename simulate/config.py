@@ -25,36 +25,17 @@ MAX_WIDTH = 1 << 24
 
 
 def parse_widths(widths) -> tuple[int, ...]:
-    """``"4096x7"`` (seven widths of 4096: six weight layers), ``"784,256,10"`` or a sequence of ints."""
-    if isinstance(widths, str):
-        text = widths.strip().lower()
-        try:
-            if "x" in text:
-                n, k = text.split("x", 1)
-                out = [int(n)] * int(k)
-            else:
-                out = [int(w) for w in text.split(",")]
-        except ValueError:
-            raise ValueError(f"widths {widths!r}: write NxK (K widths of N) or a comma list such as "
-                             "784,256,10") from None
-    else:
-        try:
-            out = list(widths)
-        except TypeError:
-            raise TypeError(f"widths must be a string or a sequence of integers, got {type(widths).__name__}") \
-                from None
-        for w in out:
-            if isinstance(w, bool) or not isinstance(w, numbers.Integral):
-                raise TypeError(f"widths must be integers, got {w!r}")
-    out = [int(w) for w in out]
-    if len(out) < 2:
-        raise ValueError(f"widths {widths!r}: need at least two widths (the input and one layer)")
+    """``"4096x7"`` (seven widths of 4096: six weight layers), ``"784,256,10"`` or a sequence of ints.
+
+    The parsing is the theory's (:func:`varprop.derive.meanfield.parse_widths`); the simulator adds a cap
+    on the width so that a typo cannot ask for an absurd allocation.
+    """
+    from varprop.derive.meanfield import parse_widths as parse
+    out = parse(widths)
     for w in out:
-        if w < 1:
-            raise ValueError(f"widths {widths!r}: every width must be >= 1, got {w}")
         if w > MAX_WIDTH:
             raise ValueError(f"widths {widths!r}: width {w} exceeds {MAX_WIDTH}")
-    return tuple(out)
+    return out
 
 
 def _int(name, v, low):

@@ -30,7 +30,7 @@ def theory(cfg) -> dict[str, np.ndarray]:
         with np.errstate(over="ignore", invalid="ignore"):
             p = predict(list(cfg.widths), cfg.act, [cfg.weight_variance(layer) for layer in range(1, depth + 1)],
                         sigma_b2=cfg.sigma_b2, input_second_moment=cfg.input_second_moment(),
-                        keep_prob=cfg.keep, batchnorm=cfg.batchnorm, residual=cfg.residual)
+                        keep_prob=cfg.keep, batchnorm=cfg.batchnorm, residual=cfg.residual, batch=cfg.batch)
     except (ValueError, OverflowError):  # the predicted q overflows a float: the network explodes
         return {f: np.full(depth, np.nan) for f in THEORY_FIELDS}
     pre_q = np.asarray(p.pre_q, dtype=float)
