@@ -57,7 +57,7 @@ def test_relu_dead_fraction_and_inputs_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--widths", "0x3"], "at least two positive widths"),
-    (["--widths", "abc"], "widths 'abc'"),
+    (["--widths", "abc"], "widths must be NxK or a comma list of integers, got 'abc'"),
     (["--widths", "8"], "at least two positive widths"),
     (["--widths", "8x3", "--trials", "0"], "trials must be >= 1"),
     (["--widths", "8x3", "--batch", "0"], "batch must be >= 1"),
