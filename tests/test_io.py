@@ -46,3 +46,12 @@ def test_progress_is_silent_when_not_a_terminal(capsys):
     with Progress(2, "x", enabled=True, stream=buf) as bar:
         bar.update(2)
     assert "2/2" in buf.getvalue()
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        p = atomic_write_text(tmp_path / "m.txt", "x")
+    finally:
+        os.umask(mask)
+    assert os.stat(p).st_mode & 0o777 == 0o644

@@ -22,14 +22,26 @@ import time
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_open", "atomic_savez", "Progress"]
 
 
+def _default_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode: str = "wb"):
-    """Open a temporary file beside ``path``; on a clean exit it replaces ``path``, else it is removed."""
+    """Open a temporary file beside ``path``; on a clean exit it replaces ``path``, else it is removed.
+
+    Missing parent folders are created (a report or checkpoint path names its folder). The file gets the
+    permissions an ordinary ``open`` would give it (mkstemp's are 0600), and the folder is synced after the
+    rename so that the new name survives a crash too.
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
+        os.chmod(tmp, _default_mode())
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
@@ -39,6 +51,12 @@ def atomic_open(path, mode: str = "wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    with contextlib.suppress(OSError):   # not every filesystem lets a folder be opened and synced
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
 
 def atomic_write_bytes(path, data: bytes) -> str:
