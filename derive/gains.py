@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from varprop.activations import Bound, get
+from varprop.activations import Bound, decimal_string, get
 
 from .moments import Moment, _key, check_digits, check_q, moment
 
@@ -78,10 +78,17 @@ class Gains:
     certified: int         # significant digits certified for both gains
 
     def forward_str(self, digits: int | None = None) -> str:
-        return _nstr(self.forward, self.digits if digits is None else digits)
+        """The forward gain to ``digits`` significant digits, never more than are certified."""
+        return self._str(self.forward, digits)
 
     def backward_str(self, digits: int | None = None) -> str:
-        return _nstr(self.backward, self.digits if digits is None else digits)
+        return self._str(self.backward, digits)
+
+    def _str(self, value, digits):
+        n = min(self.digits if digits is None else digits, self.certified)
+        if n < 1:
+            return "not certified"
+        return decimal_string(value, n)
 
     def closed_forward(self):
         """sqrt(q / E[phi^2]) at this q as a simplified SymPy expression, or None."""
@@ -109,13 +116,6 @@ class Gains:
         return (t.value - f) / f
 
 
-def _nstr(v, digits):
-    import mpmath as mp
-    with mp.workdps(digits + 10):  # nstr rounds through the working precision
-        s = mp.nstr(v, digits, strip_zeros=True, min_fixed=-30, max_fixed=30)
-    return s[:-2] if s.endswith(".0") else s
-
-
 def _latex(expr):
     if expr is None:
         return None
@@ -133,7 +133,8 @@ def _closed_gain(moment_expr, q: Fraction, forward: bool):
     if m.is_zero:
         return None
     g = sp.sqrt(qv / m) if forward else 1 / sp.sqrt(m)
-    return sp.nsimplify(sp.simplify(g)) if g.is_Rational or g.is_Pow else sp.simplify(g)
+    # simplify only: nsimplify would round an exact value to a nearby simple one (elu with alpha = 1e-6)
+    return sp.simplify(g)
 
 
 def gains(act, q=1, digits: int = 15, closed: bool = True, **params) -> Gains:

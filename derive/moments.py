@@ -31,7 +31,7 @@ import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
-from varprop.activations import Bound, _to_fraction, get
+from varprop.activations import Bound, decimal_string, get, to_fraction
 
 __all__ = ["KINDS", "Moment", "moment", "moments", "closed_form", "quadrature", "check_q", "check_digits",
            "MAX_DIGITS"]
@@ -47,7 +47,7 @@ _KIND_TEXT = {
 
 def check_q(q) -> Fraction:
     """q as an exact positive Fraction, or a ValueError naming the problem."""
-    qf = _to_fraction(q, "q")
+    qf = to_fraction(q, "q")
     if qf <= 0:
         raise ValueError(f"q must be > 0 (the pre-activation second moment), got {q}")
     return qf
@@ -83,13 +83,7 @@ class Moment:
 
     def value_str(self, digits: int | None = None) -> str:
         """The value as a decimal string with ``digits`` significant digits (default: certified)."""
-        import mpmath as mp
-        n = self.digits if digits is None else digits
-        if self.value == 0:
-            return "0"
-        with mp.workdps(n + 10):  # nstr rounds through the working precision
-            s = mp.nstr(self.value, n, strip_zeros=True, min_fixed=-30, max_fixed=30)
-        return s[:-2] if s.endswith(".0") else s
+        return decimal_string(self.value, self.digits if digits is None else digits)
 
     def latex(self) -> str | None:
         if self.closed_form is None:
@@ -235,7 +229,13 @@ def _check_kind(kind):
 # --------------------------------------------------------------------------------------------------
 
 def quadrature(act, kind: str, q=1, digits: int = 15, **params):
-    """(value, certified significant digits) of a moment by tanh-sinh quadrature split at the kinks."""
+    """(value, certified significant digits) of a moment by tanh-sinh quadrature split at the kinks.
+
+    mp.quad stops on an absolute error target, so the integrand is divided by a scale that makes it O(1):
+    phi(s t)/s for s = sqrt(q) < 1 (the lecture's small-signal regime, where phi(s t) ~ s t), then, if the
+    first pass still lands far from 1, by that first estimate. For s > 1 the activation's own scale,
+    |x| <~ 8, sits at |t| <~ 8/s, so those points split the interval too. Certified digits are relative.
+    """
     import mpmath as mp
     _check_kind(kind)
     bound = get(act, **params)
@@ -244,26 +244,40 @@ def quadrature(act, kind: str, q=1, digits: int = 15, **params):
     with mp.workdps(digits + 12):
         s = mp.sqrt(mp.mpf(qf.numerator) / qf.denominator)
         norm = 1 / mp.sqrt(2 * mp.pi)
+        power = 1 if kind == "mean" else 2
         if bound.name == "maxout":
             k = int(bound.params["k"])
             if kind == "deriv2":
                 return mp.mpf(1) / k, digits
-            power = 1 if kind == "mean" else 2
 
-            def integrand(t):
-                return (s * t) ** power * k * norm * mp.exp(-t * t / 2) * mp.ncdf(t) ** (k - 1)
-            pts = [-mp.inf, 0, mp.inf]
-        else:
-            fn = bound.mpmath_derivative if kind == "deriv2" else bound.mpmath
-            power = 1 if kind == "mean" else 2
+            # positively homogeneous: E[max(s z)^p] = s^p E[max(z)^p], integrated at s = 1
+            def base(t):
+                return t ** power * k * norm * mp.exp(-t * t / 2) * mp.ncdf(t) ** (k - 1)
+            value, err = _quad_relative(base, [-mp.inf, 0, mp.inf], mp.mpf(1))
+            return +(value * s ** power), _certified_digits(value, err, digits)
+        fn = bound.mpmath_derivative if kind == "deriv2" else bound.mpmath
+        scale = s ** power if kind != "deriv2" and s < 1 else mp.mpf(1)
 
-            def integrand(t):
-                return fn(s * t) ** power * norm * mp.exp(-t * t / 2)
-            cuts = {mp.mpf(0)} | {mp.mpf(c.numerator) / c.denominator / s for c in map(Fraction, bound.kinks())}
-            pts = [-mp.inf, *sorted(cuts), mp.inf]
-        value, err = mp.quad(integrand, pts, error=True, maxdegree=12)
-        certified = _certified_digits(value, err, digits)
-        return +value, certified
+        def integrand(t):
+            return fn(s * t) ** power * norm * mp.exp(-t * t / 2)
+        cuts = {mp.mpf(0)} | {mp.mpf(c.numerator) / c.denominator / s for c in map(Fraction, bound.kinks())}
+        if s > 1:
+            cuts |= {sign * c / s for c in (1, 8) for sign in (1, -1)}
+        pts = [-mp.inf, *sorted(cuts), mp.inf]
+        value, err = _quad_relative(integrand, pts, scale)
+        return +value, _certified_digits(value, err, digits)
+
+
+def _quad_relative(f, pts, scale):
+    """(integral of f, error) with f divided by ``scale`` (and, if needed, by a first estimate) inside mp.quad."""
+    import mpmath as mp
+    value, err = mp.quad(lambda t: f(t) / scale, pts, error=True, maxdegree=12)
+    # the first estimate is trusted for its magnitude only when it has a couple of digits
+    if value != 0 and abs(value) > 100 * err and not mp.mpf(2) ** -20 < abs(value) < mp.mpf(2) ** 20:
+        rescale = scale * mp.ldexp(1, int(mp.floor(mp.log(abs(value), 2))))
+        value, err = mp.quad(lambda t: f(t) / rescale, pts, error=True, maxdegree=12)
+        return value * rescale, err * rescale
+    return value * scale, err * scale
 
 
 def _certified_digits(value, err, digits):
@@ -293,21 +307,48 @@ def moment(act, kind: str, q=1, digits: int = 15, closed: bool = True, **params)
     check_digits(digits)
     expr = _closed_form_cached(_key(bound), kind) if closed else None
     if expr is not None:
-        import mpmath as mp
-        import sympy as sp
-        qs = _symbols()[2]
-        val = sp.N(expr.subs(qs, sp.Rational(qf.numerator, qf.denominator)), digits + 8)
-        with mp.workdps(digits + 8):
-            v = mp.mpf(str(val)) if val != 0 else mp.mpf(0)
-        if abs(v) < mp.mpf(10) ** (-(digits + 6)):
-            v = mp.mpf(0)
-        note = ""
-        if (bound.name, kind) in _HAND_DERIVED:
-            note = "closed form derived by hand (Stein's identity) and checked against quadrature"
-        return Moment(bound.label(), kind, qf, v, digits, "closed form", expr, note)
+        v = _evaluate_closed(expr, qf, digits)
+        if v is not None:
+            note = ""
+            if (bound.name, kind) in _HAND_DERIVED:
+                note = "closed form derived by hand (Stein's identity) and checked against quadrature"
+            return Moment(bound.label(), kind, qf, v, digits, "closed form", expr, note)
     value, certified = quadrature(bound, kind, qf, digits)
     note = "" if certified >= digits else f"quadrature certified only {certified} digits"
     return Moment(bound.label(), kind, qf, value, certified, "quadrature", None, note)
+
+
+def _evaluate_closed(expr, qf: Fraction, digits: int):
+    """The closed form at q as an mpf to ``digits`` significant digits, or None where evaluation is unreliable.
+
+    SymPy's evalf is asked for the digits twice, at two working precisions; a value that is not finite, not
+    real, or moves between them (cancellation, as in exp(q/2) erfc(sqrt(q/2)) at q = 1e300) is refused so
+    that the caller falls back to quadrature. No value is rounded to 0: a tiny moment (q/2 at q = 1e-30) is
+    as exact as any other.
+    """
+    import mpmath as mp
+    import sympy as sp
+    qs = _symbols()[2]
+    at_q = expr.subs(qs, sp.Rational(qf.numerator, qf.denominator))
+    if at_q.is_zero:
+        return mp.mpf(0)
+    try:
+        lo = sp.N(at_q, digits + 8)
+        hi = sp.N(at_q, 2 * digits + 20)
+    except (ArithmeticError, ValueError):
+        return None
+    if not (lo.is_real and hi.is_real and lo.is_finite and hi.is_finite and lo.is_Number and hi.is_Number):
+        return None
+    with mp.workdps(2 * digits + 20):
+        a, b = mp.mpf(str(lo)), mp.mpf(str(hi))
+        if not (mp.isfinite(a) and mp.isfinite(b)):
+            return None
+        if b == 0:
+            return None if a != 0 else mp.mpf(0)
+        if abs(a - b) > abs(b) * mp.mpf(10) ** (-(digits + 2)):
+            return None
+    with mp.workdps(digits + 8):
+        return +b
 
 
 def moments(act, q=1, digits: int = 15, closed: bool = True, **params) -> dict[str, Moment]:

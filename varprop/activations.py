@@ -26,7 +26,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["Activation", "Bound", "Param", "REGISTRY", "names", "get", "parse_params"]
+__all__ = ["Activation", "Bound", "Param", "REGISTRY", "names", "get", "parse_params", "to_fraction", "fmt",
+           "decimal_string", "MAX_NUMBER_DIGITS"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -37,19 +38,21 @@ def _np_where(c, a, b):
     return np.where(c, a, b)
 
 
+def _np_erf(x):
+    # SciPy is resolved on first use, not at `import varprop` (scipy.special alone costs ~0.2 s)
+    from scipy.special import erf
+    return erf(x)
+
+
+def _np_erfc(x):
+    from scipy.special import erfc
+    return erfc(x)
+
+
 NUMPY = SimpleNamespace(
-    name="numpy", exp=np.exp, expm1=np.expm1, log=np.log, tanh=np.tanh, erf=None, erfc=None, sqrt=np.sqrt, pi=np.pi,
-    abs=np.abs, where=_np_where, num=float, e=math.e,
+    name="numpy", exp=np.exp, expm1=np.expm1, log=np.log, tanh=np.tanh, erf=_np_erf, erfc=_np_erfc, sqrt=np.sqrt,
+    pi=np.pi, abs=np.abs, where=_np_where, num=float, e=math.e,
 )
-
-
-def _numpy_erf():
-    # scipy is a runtime dependency; imported here so that the registry itself stays light
-    from scipy.special import erf, erfc
-    NUMPY.erf, NUMPY.erfc = erf, erfc
-
-
-_numpy_erf()
 
 MATH = SimpleNamespace(
     name="math", exp=math.exp, expm1=math.expm1, log=math.log, tanh=math.tanh, erf=math.erf, erfc=math.erfc,
@@ -277,10 +280,10 @@ class Activation:
                 raise ValueError(f"activation {self.name!r} has no parameter {key!r} (parameters: {allowed})")
         for p in self.params:
             v = params.get(p.name, p.default)
-            v = _to_fraction(v, f"{self.name}.{p.name}")
+            v = to_fraction(v, f"{self.name}.{p.name}")
             err = p.check(v)
             if err:
-                raise ValueError(f"parameter {p.name}={_fmt(v)} of {self.name}: {err}")
+                raise ValueError(f"parameter {p.name}={fmt(v)} of {self.name}: {err}")
             values[p.name] = v
         if self.name == "hardtanh" and not values["min_val"] < values["max_val"]:
             raise ValueError("hardtanh needs min_val < max_val")
@@ -289,33 +292,95 @@ class Activation:
         return Bound(self, values)
 
 
-def _fmt(v: Fraction) -> str:
-    """An exact, short spelling: 2, 0.01 (terminating decimals) or 1/3."""
-    if v.denominator == 1:
-        return str(v.numerator)
+MAX_NUMBER_DIGITS = 320    # digits of a numerator or denominator accepted (1e-300 has 301)
+_MAX_EXPONENT = MAX_NUMBER_DIGITS   # |exponent| of a decimal, checked before Python expands it
+_SCI_BEYOND = 15           # fmt writes a terminating decimal outside 1e-15 .. 1e15 in scientific notation
+
+
+def fmt(v: Fraction) -> str:
+    """An exact, short spelling: 2, 0.01 (terminating decimals), 1e-30 (far from 1) or 1/3.
+
+    >>> fmt(Fraction(1, 100)), fmt(Fraction(1, 3)), fmt(Fraction(10) ** 200)
+    ('0.01', '1/3', '1e+200')
+    """
+    v = Fraction(v)
     d = v.denominator
     for p in (2, 5):
         while d % p == 0:
             d //= p
-    if d == 1:
-        from decimal import Decimal
-        return format(Decimal(v.numerator) / Decimal(v.denominator), "f")
-    return f"{v.numerator}/{v.denominator}"
+    if d != 1:
+        return f"{v.numerator}/{v.denominator}"
+    from decimal import Decimal, localcontext
+    with localcontext() as ctx:
+        ctx.prec = len(str(abs(v.numerator))) + len(str(v.denominator)) + 5   # exact: the decimal terminates
+        dec = Decimal(v.numerator) / Decimal(v.denominator)
+        if v != 0 and not Fraction(1, 10 ** _SCI_BEYOND) <= abs(v) < 10 ** _SCI_BEYOND:
+            return format(dec.normalize(), "e").replace("E", "e")
+        return str(v.numerator) if v.denominator == 1 else format(dec, "f")
 
 
-def _to_fraction(v, what: str) -> Fraction:
+def decimal_string(value, digits: int) -> str:
+    """``value`` (mpmath, float, int) to ``digits`` significant digits, trailing zeros stripped.
+
+    The one spelling of a computed number across varprop: fixed notation between 1e-30 and 1e30,
+    scientific beyond, no trailing ".0" (``decimal_string(mpf(5e-31), 15) == '5e-31'``).
+
+    >>> import mpmath as mp
+    >>> decimal_string(mp.mpf(1) / 3, 5), decimal_string(mp.mpf(2), 15), decimal_string(mp.mpf("5e-31"), 15)
+    ('0.33333', '2', '5e-31')
+    """
+    import mpmath as mp
+    if value == 0:
+        return "0"
+    with mp.workdps(digits + 10):  # nstr rounds through the working precision
+        s = mp.nstr(mp.mpf(value), digits, strip_zeros=True, min_fixed=-30, max_fixed=30)
+    mantissa, e, exponent = s.partition("e")
+    if mantissa.endswith(".0"):
+        mantissa = mantissa[:-2]
+    return mantissa + e + exponent
+
+
+def _check_size(out: Fraction, what: str, v) -> Fraction:
+    if max(abs(out.numerator), out.denominator) >= 10 ** MAX_NUMBER_DIGITS:
+        raise ValueError(f"{what}: {v!r} is too large or too finely written (numerator and denominator are "
+                         f"limited to {MAX_NUMBER_DIGITS} digits)")
+    return out
+
+
+def _check_written(s: str, what: str, v) -> None:
+    """Refuse a decimal whose exponent or length would make Fraction() expand a huge integer."""
+    import re
+    for m in re.finditer(r"[eE]\s*([+-]?\d+)", s):
+        if len(m.group(1).lstrip("+-")) > 4 or abs(int(m.group(1))) > _MAX_EXPONENT:
+            raise ValueError(f"{what}: {v!r} has an exponent beyond 10^+-{_MAX_EXPONENT}")
+    if len(s) > 2 * MAX_NUMBER_DIGITS:
+        raise ValueError(f"{what}: {v!r} is longer than {2 * MAX_NUMBER_DIGITS} characters")
+
+
+def to_fraction(v, what: str) -> Fraction:
+    """A number the user wrote (int, float, Fraction, or a string such as '0.2', '1/5', '1e-3') as a Fraction.
+
+    A float is read as the decimal it prints as; sizes are bounded (``MAX_NUMBER_DIGITS``) so that no
+    input makes exact arithmetic hang. Errors are ValueError/TypeError naming ``what``.
+
+    >>> to_fraction("1/5", "p"), to_fraction(0.1, "p")
+    (Fraction(1, 5), Fraction(1, 10))
+    """
     if isinstance(v, bool):
         raise TypeError(f"{what}: expected a number, got a bool")
     if isinstance(v, Fraction):
-        return v
+        return _check_size(v, what, v)
     if isinstance(v, int):
-        return Fraction(v)
+        if v.bit_length() > 4 * MAX_NUMBER_DIGITS:
+            raise ValueError(f"{what}: {v} is too large (at most {MAX_NUMBER_DIGITS} digits)")
+        return _check_size(Fraction(v), what, v)
     if isinstance(v, float):
         if not math.isfinite(v):
             raise ValueError(f"{what}: must be finite, got {v}")
         return Fraction(str(v))  # the decimal the user wrote, not the binary float
     if isinstance(v, str):
         s = v.strip()
+        _check_written(s, what, v)
         try:
             if "/" in s:
                 num, den = s.split("/", 1)
@@ -324,10 +389,15 @@ def _to_fraction(v, what: str) -> Fraction:
                 out = Fraction(s)
         except (ValueError, ZeroDivisionError):
             raise ValueError(f"{what}: {v!r} is not a number (write e.g. 0.2 or 1/5)") from None
-        return out
+        return _check_size(out, what, v)
     if isinstance(v, (np.floating, np.integer)):
-        return _to_fraction(v.item(), what)
+        return to_fraction(v.item(), what)
     raise TypeError(f"{what}: expected a number, got {type(v).__name__}")
+
+
+# the former private names, still imported by varprop/cli/activations.py
+_fmt = fmt
+_to_fraction = to_fraction
 
 
 @dataclass(frozen=True)
@@ -343,7 +413,7 @@ class Bound:
     def label(self) -> str:
         if not self.params:
             return self.name
-        inner = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
+        inner = ", ".join(f"{k}={fmt(v)}" for k, v in self.params.items())
         return f"{self.name}({inner})"
 
     def _p(self, ns):

@@ -47,8 +47,10 @@ def run(args) -> int:
         f"E[phi^2]           {g.second.value_str(args.digits)}  ({g.second.method})",
         f"E[phi'^2]          {g.deriv2.value_str(args.digits)}  ({g.deriv2.method})",
         f"E[phi]             {g.mean.value_str(args.digits)}  ({g.mean.method})",
-        f"certified digits   {g.certified}",
+        f"certified digits   {g.certified}" + _certified_note(g),
     ]
+    if act.name == "rrelu":
+        lines.append(f"note               {RRELU_NOTE}")
     if torch is None:
         lines.append("torch gain         none (torch.nn.init.calculate_gain raises for this activation)")
     else:
@@ -75,6 +77,7 @@ def _as_json(g, digits: int) -> dict:
         "closed_form_backward": g.closed_backward_latex(),
         "methods": {k: m.method for k, m in (("mean", g.mean), ("second", g.second), ("deriv2", g.deriv2))},
         "digits": g.certified,
+        "note": RRELU_NOTE if act.name == "rrelu" else None,
         "torch_gain": None if torch is None else repr(torch.value),
         "torch_expression": None if torch is None else torch.expression,
         "torch_relative_difference": None if rel is None else f"{rel:.6g}",
@@ -103,11 +106,25 @@ def _table(q, digits: int, as_json: bool) -> int:
     return 0
 
 
+RRELU_NOTE = ("rrelu uses its test-time map, the fixed slope (lower + upper)/2 on x < 0; during training the "
+              "slope is random per element and the moments differ")
+_CLOSED_SHOWN = 80   # characters of a closed form worth printing beside its decimal
+
+
 def _closed(expr) -> str:
-    # a rational closed form (1 for selu) is already exact in the decimal; show the others (= sqrt(2))
-    return "" if expr is None or expr.is_Rational else f"  = {expr}"
+    # a rational closed form (1 for selu) is already exact in the decimal; show the short others (= sqrt(2))
+    if expr is None or expr.is_Rational:
+        return ""
+    text = str(expr)
+    return f"  = {text}" if len(text) <= _CLOSED_SHOWN else ""
+
+
+def _certified_note(g) -> str:
+    if g.certified >= g.digits:
+        return ""
+    return f"  (fewer than the {g.digits} asked for: the gains are printed to the certified digits only)"
 
 
 def _fmt(v):
-    from varprop.activations import _fmt as fmt
+    from varprop.activations import fmt
     return fmt(v)
