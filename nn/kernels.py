@@ -58,7 +58,7 @@ def bias_act_forward(h, b, code, p0, p1, y):
             for j in range(m):
                 v = h[i, j] + b[j]
                 h[i, j] = v
-                y[i, j] = v if v > 0 else 0
+                y[i, j] = 0 if v <= 0 else v    # NaN > 0 is False: written this way NaN propagates
         else:
             for j in range(m):
                 v = h[i, j] + b[j]
@@ -79,7 +79,7 @@ def act_backward(dy, h, code, p0, p1, dh):
     for i in range(n):
         if code == RELU:
             for j in range(m):
-                dh[i, j] = dy[i, j] if h[i, j] > 0 else 0
+                dh[i, j] = dy[i, j] if h[i, j] > 0 else h[i, j] * 0   # 0, or NaN where h is NaN
         else:
             for j in range(m):
                 dh[i, j] = dy[i, j] * derivative(code, h[i, j], p0, p1)
@@ -393,46 +393,48 @@ PARALLEL_MIN = 1 << 21   # elements from which an update runs in parallel
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _momentum_range(pf, gf, vf, bf, lr, mu, nesterov, d, lo, hi):
-    # heavy ball: p + v;  Nesterov: p - mu v_old + (1 + mu) v; one expression, no branch in the loop
-    c = mu + 1 if nesterov else mu * 0 + 1
-    mu_old = mu if nesterov else mu * 0
+def _momentum_range(pf, gf, bf, kf, lr, mu, nesterov, wd, d, lo, hi):
+    # PyTorch's form: g' = g + wd p; b = mu b + g'; p -= lr b (Nesterov: lr (g' + mu b)); one
+    # expression p -= lr (cg g' + cb b) with (cg, cb) = (0, 1) or (1, mu), so no branch in the loop
+    one = mu * 0 + 1
+    cg = one if nesterov else mu * 0
+    cb = mu if nesterov else one
     for i in range(lo, hi):
-        v_old = vf[i]
-        vn = mu * v_old - lr * gf[i]
-        vf[i] = vn
         old = pf[i]
-        bf[i] = old
-        pf[i] = old - mu_old * v_old + c * vn - d * old
+        gi = gf[i] + wd * old
+        b = mu * bf[i] + gi
+        bf[i] = b
+        kf[i] = old
+        pf[i] = old - lr * (cg * gi + cb * b) - d * old
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _adaptive_range(pf, gf, mf, vf, bf, a, s, eps, b1, b2, accumulate, d, lo, hi):
+def _adaptive_range(pf, gf, mf, vf, bf, a, s, eps, b1, b2, accumulate, wd, d, lo, hi):
     one = b1 * 0 + 1
     if accumulate:
         for i in range(lo, hi):
-            gi = gf[i]
+            old = pf[i]
+            gi = gf[i] + wd * old
             vi = vf[i] + gi * gi
             vf[i] = vi
-            old = pf[i]
             bf[i] = old
             pf[i] = old - a * gi / (s * np.sqrt(vi) + eps) - d * old
     elif b1 > 0:
         for i in range(lo, hi):
-            gi = gf[i]
+            old = pf[i]
+            gi = gf[i] + wd * old
             mi = b1 * mf[i] + (one - b1) * gi
             vi = b2 * vf[i] + (one - b2) * gi * gi
             mf[i] = mi
             vf[i] = vi
-            old = pf[i]
             bf[i] = old
             pf[i] = old - a * mi / (s * np.sqrt(vi) + eps) - d * old
     else:
         for i in range(lo, hi):
-            gi = gf[i]
+            old = pf[i]
+            gi = gf[i] + wd * old
             vi = b2 * vf[i] + (one - b2) * gi * gi
             vf[i] = vi
-            old = pf[i]
             bf[i] = old
             pf[i] = old - a * gi / (s * np.sqrt(vi) + eps) - d * old
 
@@ -446,50 +448,61 @@ def _penalty_range(gf, wf, l1, l2, lo, hi):
 
 
 @njit(cache=True, error_model="numpy")
-def momentum_step_serial(p, g, v, backup, lr, mu, nesterov, d):
-    _momentum_range(p.reshape(-1), g.reshape(-1), v.reshape(-1), backup.reshape(-1), lr, mu, nesterov, d,
+def momentum_step_serial(p, g, buf, backup, lr, mu, nesterov, wd, d):
+    _momentum_range(p.reshape(-1), g.reshape(-1), buf.reshape(-1), backup.reshape(-1), lr, mu, nesterov, wd, d,
                     0, p.size)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def momentum_step_parallel(p, g, v, backup, lr, mu, nesterov, d):
-    pf, gf, vf, bf = p.reshape(-1), g.reshape(-1), v.reshape(-1), backup.reshape(-1)
+def momentum_step_parallel(p, g, buf, backup, lr, mu, nesterov, wd, d):
+    pf, gf, bf, kf = p.reshape(-1), g.reshape(-1), buf.reshape(-1), backup.reshape(-1)
     n = pf.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        _momentum_range(pf, gf, vf, bf, lr, mu, nesterov, d, c * CHUNK, min(n, (c + 1) * CHUNK))
+        _momentum_range(pf, gf, bf, kf, lr, mu, nesterov, wd, d, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-def momentum_step(p, g, v, backup, lr, mu, nesterov, d):
-    """v = mu v - lr g; p += v (Nesterov: p += -mu v_old + (1 + mu) v); then p -= d p_old.
+def momentum_step(p, g, buf, backup, lr, mu, nesterov, wd=0.0, d=0.0, parallel_min=None):
+    """PyTorch's SGD with momentum (torch.optim.SGD, dampening 0):
 
-    The heavy-ball and Nesterov forms of the lectures (Sutskever et al. 2013, in the cs231n
-    "v_prev" form); ``d = lr * decay`` is decoupled weight decay (0 for none); mu = 0 is plain SGD.
-    ``backup`` receives p_old, so a caller can undo the step. Scalars should have the arrays'
-    dtype, so float32 parameters are updated in float32 arithmetic.
+        g' = g + wd p_old;  b = mu b + g';  p = p_old - lr b - d p_old
+        (Nesterov: p = p_old - lr (g' + mu b) - d p_old)
+
+    ``buf`` is the momentum buffer b (mu = 0 is plain SGD). Keeping lr outside the buffer is what
+    makes a changing learning rate act on the whole step, as in PyTorch (the cs231n form
+    v = mu v - lr g carries old learning rates in v). ``wd`` is coupled weight decay (L2 added to
+    the gradient); ``d = lr * decay`` decoupled decay (0 for none). ``backup`` receives p_old, so a
+    caller can undo the step. Scalars should have the arrays' dtype, so float32 parameters are
+    updated in float32 arithmetic. ``parallel_min`` overrides :data:`PARALLEL_MIN`.
     """
-    kernel = momentum_step_parallel if p.size >= PARALLEL_MIN else momentum_step_serial
-    kernel(p, g, v, backup, lr, mu, nesterov, d)
+    kernel = momentum_step_parallel if p.size >= _threshold(parallel_min) else momentum_step_serial
+    kernel(p, g, buf, backup, lr, mu, nesterov, p.dtype.type(wd), p.dtype.type(d))
+
+
+def _threshold(parallel_min):
+    return PARALLEL_MIN if parallel_min is None else int(parallel_min)
 
 
 @njit(cache=True, error_model="numpy")
-def adaptive_step_serial(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
+def adaptive_step_serial(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, wd, d):
     _adaptive_range(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), backup.reshape(-1), a, s, eps,
-                    b1, b2, accumulate, d, 0, p.size)
+                    b1, b2, accumulate, wd, d, 0, p.size)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def adaptive_step_parallel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
+def adaptive_step_parallel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, wd, d):
     pf, gf, mf, vf, bf = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), backup.reshape(-1)
     n = pf.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        _adaptive_range(pf, gf, mf, vf, bf, a, s, eps, b1, b2, accumulate, d, c * CHUNK, min(n, (c + 1) * CHUNK))
+        _adaptive_range(pf, gf, mf, vf, bf, a, s, eps, b1, b2, accumulate, wd, d, c * CHUNK,
+                        min(n, (c + 1) * CHUNK))
 
 
-def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
+def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, wd=0.0, d=0.0, parallel_min=None):
     """One step of the adaptive-rate core (AdaGrad, RMSProp, Adam, AdamW are its presets).
 
-    m = b1 m + (1 - b1) g                      (b1 = 0: m = g, no first moment)
-    v = v + g^2 if accumulate else b2 v + (1 - b2) g^2
+    g' = g + wd p_old                          (coupled weight decay, as torch.optim's weight_decay)
+    m = b1 m + (1 - b1) g'                     (b1 = 0: m = g', no first moment)
+    v = v + g'^2 if accumulate else b2 v + (1 - b2) g'^2
     p -= a m / (s sqrt(v) + eps) + d p_old
 
     With a = lr / c1 and s = 1 / sqrt(c2), where c1 = 1 - beta1^t and c2 = 1 - beta2^t are Adam's
@@ -497,8 +510,8 @@ def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d):
     decoupled weight decay (Loshchilov & Hutter 2019). ``backup`` receives p_old. The three presets
     run separate loops so each one vectorizes.
     """
-    kernel = adaptive_step_parallel if p.size >= PARALLEL_MIN else adaptive_step_serial
-    kernel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, d)
+    kernel = adaptive_step_parallel if p.size >= _threshold(parallel_min) else adaptive_step_serial
+    kernel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, p.dtype.type(wd), p.dtype.type(d))
 
 
 @njit(cache=True, error_model="numpy")
@@ -514,7 +527,8 @@ def add_penalty_parallel(g, w, l1, l2):
         _penalty_range(gf, wf, l1, l2, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-def add_penalty(g, w, l1, l2):
-    """g += l2 w + l1 sign(w): the gradient of l1 |w|_1 + l2/2 |w|^2 (elastic net)."""
-    kernel = add_penalty_parallel if g.size >= PARALLEL_MIN else add_penalty_serial
-    kernel(g, w, l1, l2)
+def add_penalty(g, w, l1, l2, parallel_min=None):
+    """g += l2 w + l1 sign(w): the gradient of l1 |w|_1 + l2/2 |w|^2 (elastic net), in g's dtype."""
+    kernel = add_penalty_parallel if g.size >= _threshold(parallel_min) else add_penalty_serial
+    f = g.dtype.type
+    kernel(g, w, f(l1), f(l2))

@@ -464,26 +464,48 @@ class AlphaDropout(Dropout):
 class Residual(Layer):
     """y = x + F(x) for a branch F of layers mapping width n to width n (He et al. 2016).
 
-    ``zero_init`` zeroes the last dense layer of the branch, so the block starts as the identity (or
-    x + phi(b)); ``fixup_blocks = L`` applies Fixup (Zhang, Dauphin & Ma 2019): the branch's other dense
-    layers are scaled by L^(-1/(2m-2)) (m = dense layers in the branch) and the last one zeroed.
+    ``zero_init`` makes the block start as the identity by zeroing the branch's last LINEAR output:
+    the weights of its last dense layer, or the gamma of its last batch norm when one comes after
+    every dense layer (Goyal et al. 2017). The zeroed layer must still learn: its gradient is
+    dF/dW = phi'(out) dy x^T, so an activation with phi'(0) = 0 after the zeroed output (ReLU) would
+    keep it at zero forever, and is refused. ``fixup_blocks = L`` applies Fixup (Zhang, Dauphin &
+    Ma 2019): the branch's other dense layers are scaled by L^(-1/(2m-2)) (m = dense layers in the
+    branch, :func:`varprop.nn.init.presets.fixup_scale`) and the last output zeroed as above.
     Backward: dx = dy + dF/dx^T dy.
+
+    >>> import numpy as np
+    >>> blk = Residual([Dense(2, 2, "relu", seed=1), Dense(2, 2, "linear", seed=2)], zero_init=True)
+    >>> x = np.ones((1, 2), np.float32); bool((blk.forward(x, train=False) == x).all())
+    True
     """
 
     def __init__(self, branch: list, zero_init: bool = False, fixup_blocks: int = 0):
         super().__init__()
-        if not branch:
-            raise ValueError("a residual block needs at least one layer in its branch")
+        if isinstance(branch, Layer) or not hasattr(branch, "__iter__"):
+            raise TypeError("a residual branch is a list of layers")
         self.branch = list(branch)
+        if not self.branch:
+            raise ValueError("a residual block needs at least one layer in its branch")
+        for b in self.branch:
+            if not isinstance(b, Layer):
+                raise TypeError(f"a residual branch holds layers, got {type(b).__name__}")
         self.zero_init = bool(zero_init)
+        if isinstance(fixup_blocks, bool) or not isinstance(fixup_blocks, (int, np.integer)) or fixup_blocks < 0:
+            raise ValueError(f"fixup_blocks must be a non-negative integer, got {fixup_blocks!r}")
         self.fixup_blocks = int(fixup_blocks)
-        dense = [b for b in self.branch if isinstance(b, Dense)]
-        if self.fixup_blocks > 0 and len(dense) >= 2:
-            scale = self.fixup_blocks ** (-1.0 / (2 * len(dense) - 2))
-            for d in dense[:-1]:
-                d.weight.value *= d.dtype.type(scale)
-        if (self.zero_init or self.fixup_blocks > 0) and dense:
-            dense[-1].weight.value[...] = 0
+        if self.zero_init or self.fixup_blocks > 0:
+            target = _zero_target(self.branch)
+            dense = [b for b in self.branch if isinstance(b, Dense)]
+            if self.fixup_blocks > 0 and len(dense) >= 2:
+                from varprop.nn.init.presets import fixup_scale
+                scale = fixup_scale(self.fixup_blocks, len(dense))
+                for d in dense:
+                    if d is not target:
+                        d.weight.value *= d.dtype.type(scale)
+            if isinstance(target, Dense):
+                target.weight.value[...] = 0
+            else:
+                target.gamma.value[...] = 0
 
     def sublayers(self):
         return list(self.branch)
@@ -510,13 +532,47 @@ class Residual(Layer):
 
     def backward(self, dy, need_dx=True):
         g = dy
-        for b in reversed(self.branch):
-            g = b.backward(g, True)
+        for i in range(len(self.branch) - 1, -1, -1):
+            g = self.branch[i].backward(g, need_dx or i > 0)   # the branch's input gradient only if asked
         if not need_dx:
             return None
         dx = self._buf("dx", dy.shape, dy.dtype)
         np.add(dy, g, out=dx)
         return dx
+
+
+def _zero_target(branch):
+    """The layer whose zeroing makes ``branch`` output a constant and still lets it learn.
+
+    The last Dense or BatchNorm of the branch (its weights, or gamma); only activations and dropout
+    may follow it. Every activation after the zeroed output c (the bias, or beta) must have
+    phi'(c) != 0, or the zeroed layer would never get a gradient."""
+    idx = next((i for i in range(len(branch) - 1, -1, -1) if isinstance(branch[i], (Dense, BatchNorm))), None)
+    if idx is None:
+        raise ValueError("zero_init/Fixup needs a dense or batch-norm layer in the residual branch to zero")
+    target = branch[idx]
+    acts = [target.act] if isinstance(target, Dense) else []
+    for b in branch[idx + 1:]:
+        if isinstance(b, Activation):
+            acts.append(b)
+        elif not isinstance(b, Dropout):
+            raise ValueError(f"zero_init/Fixup zeroes the branch's last dense or batch-norm layer; a "
+                             f"{type(b).__name__} after it is not supported")
+    if isinstance(target, Dense):
+        c = target.bias.value if target.bias is not None else np.zeros(target.act.in_width, target.dtype)
+    else:
+        c = target.beta.value
+    c = np.asarray(c, np.float64)
+    for a in acts:
+        if a.bound.arity != 1:     # maxout: each piece is the identity; its output lies within c's range
+            c = np.array([c.min(), c.max()])
+            continue
+        if np.any(a.bound.numpy_derivative(c) == 0):
+            raise ValueError(f"zero_init/Fixup would zero a layer followed by {a.bound.name}, whose derivative "
+                             f"at the zeroed output is 0, so the layer would never learn; end the branch "
+                             f"with a linear dense layer (Dense(..., 'linear')) or a batch norm")
+        c = a.bound.numpy(c)
+    return target
 
 
 _TYPES = {"Dense": Dense, "Activation": Activation, "BatchNorm": BatchNorm, "Dropout": Dropout,

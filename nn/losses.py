@@ -28,13 +28,28 @@ class Loss:
 
     def __init__(self):
         self._grad = None
-        self._rows = None
+        self._cache: dict = {}
 
     def _buffers(self, out):
-        if self._grad is None or self._grad.shape != out.shape or self._grad.dtype != out.dtype:
-            self._grad = np.empty_like(out)
-            self._rows = np.empty(out.shape[0], np.float64)
-        return self._grad, self._rows
+        """(gradient, per-row loss) buffers for this batch shape, kept per shape (an epoch's last,
+        shorter batch does not push out the full one's)."""
+        key = (out.shape, out.dtype)
+        bufs = self._cache.get(key)
+        if bufs is None:
+            bufs = self._cache[key] = (np.empty_like(out), np.empty(out.shape[0], np.float64))
+        self._grad = bufs[0]
+        return bufs
+
+    @staticmethod
+    def _check_labels(out, y):
+        """O(n) guard before the kernels index rows by label (a bad label would read out of bounds)."""
+        if out.ndim != 2 or y.ndim != 1 or len(y) != len(out):
+            raise ValueError(f"outputs {out.shape} and labels {y.shape} do not match")
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"class labels must be integers, got dtype {y.dtype}")
+        if y.size and (y.min() < 0 or y.max() >= out.shape[1]):
+            raise ValueError(f"class labels out of range: found {y.min()} .. {y.max()}, "
+                             f"the outputs have {out.shape[1]} classes")
 
     def config(self) -> dict:
         return {"name": self.name}
@@ -48,7 +63,7 @@ class Loss:
         """What predictions are made from: probabilities for cross-entropy, the scores otherwise."""
         return out
 
-    def check_targets(self, y, n_out: int) -> np.ndarray:
+    def check_targets(self, y, n_out: int, dtype=None) -> np.ndarray:
         """Targets validated once per fit (not per batch): class indices in [0, n_out)."""
         y = np.asarray(y)
         if y.ndim != 1:
@@ -67,6 +82,8 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
 
     def forward(self, out, y) -> float:
+        y = np.asarray(y)
+        self._check_labels(out, y)
         grad, rows = self._buffers(out)
         K.softmax_xent(out, y, grad, rows)
         return float(rows.mean())
@@ -83,14 +100,18 @@ class Hinge(Loss):
 
     def __init__(self, margin: float = 1.0):
         super().__init__()
-        if not margin > 0:
-            raise ValueError(f"hinge margin must be positive, got {margin}")
+        if isinstance(margin, bool) or not isinstance(margin, (int, float, np.integer, np.floating)):
+            raise TypeError(f"hinge margin must be a number, got {type(margin).__name__}")
+        if not (margin > 0 and np.isfinite(margin)):
+            raise ValueError(f"hinge margin must be positive and finite, got {margin}")
         self.margin = float(margin)
 
     def config(self):
         return {"name": self.name, "margin": self.margin}
 
     def forward(self, out, y) -> float:
+        y = np.asarray(y)
+        self._check_labels(out, y)
         grad, rows = self._buffers(out)
         K.hinge_loss(out, y, self.margin, grad, rows)
         return float(rows.mean())
@@ -100,8 +121,12 @@ class MSE(Loss):
     name = "mse"
     classification = False
 
-    def check_targets(self, y, n_out):
-        y = np.asarray(y, dtype=np.float64)
+    def check_targets(self, y, n_out, dtype=None):
+        """Targets of shape (n, n_out), in ``dtype`` (the network's, so the loss runs in it)."""
+        y = np.asarray(y)
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"regression targets must be numeric, got dtype {y.dtype}")
+        y = y.astype(np.float64 if dtype is None else dtype, copy=False)
         if y.ndim == 1 and n_out == 1:
             y = y[:, None]
         if y.ndim != 2 or y.shape[1] != n_out:

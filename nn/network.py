@@ -186,10 +186,14 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
     """An MLP ``n_in -> hidden[0] -> ... -> n_out`` with ``activation`` on every hidden layer.
 
     ``dropout`` is the probability of dropping a hidden unit (alpha dropout when the activation is
-    SELU); ``batchnorm`` normalizes each hidden pre-activation; ``residual`` makes each hidden layer
-    whose width equals the previous one a block x + phi(W x + b) (``zero_init_residual`` zeroes W,
-    ``fixup`` applies Fixup's rule); ``output_init`` defaults to ``init``. Layer l's weights are drawn
-    with seed (seed, l), so a network is reproducible from its seed.
+    SELU); ``batchnorm`` normalizes each hidden pre-activation (Dense -> BN -> activation; for maxout,
+    whose activation lives in the dense layer, Dense(maxout) -> BN); ``residual`` makes each hidden
+    layer whose width equals the previous one a block x + phi(W x + b). ``zero_init_residual`` and
+    ``fixup`` give each such block a linear output layer, x + V phi(W x + b) + c (with batch norm:
+    x + BN(V phi(BN(W x)))), and start V (or the last BN's gamma) at zero, so every block starts as
+    the identity and still learns (zeroing W itself would leave a ReLU branch dead: relu'(0) = 0);
+    ``fixup`` also scales W by Fixup's L^(-1/2) for L blocks. ``output_init`` defaults to ``init``.
+    Layer l's weights are drawn with seed (seed, l), so a network is reproducible from its seed.
     """
     n_in = _check_width(n_in, "n_in")
     n_out = _check_width(n_out, "n_out")
@@ -203,6 +207,7 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
     n_blocks = sum(1 for a, b in zip([n_in] + hidden, hidden) if residual and a == b)
     layers: list[Layer] = []
     prev = n_in
+    zero_branch = residual and (zero_init_residual or fixup)
     for l, width in enumerate(hidden):
         s = _layer_seed(seed, l)
         if batchnorm:
@@ -214,6 +219,10 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
         else:
             block = [Dense(prev, width, act.name, params=str_params, seed=s, **kw)]
         if residual and prev == width:
+            if zero_branch:    # a linear output to zero: zeroing phi(W x + b) itself would kill a ReLU branch
+                block.append(Dense(width, width, "linear", bias=not batchnorm, seed=_layer_seed(seed, l, 1), **kw))
+                if batchnorm:
+                    block.append(BatchNorm(width, dtype=dtype))
             layers.append(Residual(block, zero_init=zero_init_residual, fixup_blocks=n_blocks if fixup else 0))
         else:
             layers.extend(block)
@@ -225,6 +234,7 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
     return Network(layers, seed=seed, dtype=dtype)
 
 
-def _layer_seed(seed: int, layer: int) -> int:
-    """A distinct 63-bit seed per layer, derived from the network seed."""
-    return int(np.random.SeedSequence([int(seed), int(layer)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+def _layer_seed(seed: int, layer: int, sub: int = 0) -> int:
+    """A distinct 63-bit seed per layer (and per extra dense layer ``sub`` of a residual branch)."""
+    ids = [int(seed), int(layer)] + ([int(sub)] if sub else [])
+    return int(np.random.SeedSequence(ids).generate_state(1, np.uint64)[0] >> np.uint64(1))

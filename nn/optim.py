@@ -1,18 +1,21 @@
-"""Optimizers as presets of two cores (the lectures' update rules).
+"""Optimizers as presets of two cores, in PyTorch's forms (torch.optim), so a trajectory matches it.
 
-Momentum core (:class:`Momentum`), velocity v and step size lr:
-    v <- mu v - lr g;  p <- p + v                                  (heavy ball; mu = 0 is SGD)
-    p <- p - mu v_old + (1 + mu) v                                 (Nesterov, the cs231n form)
+Momentum core (:class:`Momentum`), momentum buffer b, learning rate lr:
+    g' = g + wd p;  b <- mu b + g';  p <- p - lr b               (heavy ball; mu = 0 is SGD)
+                                     p <- p - lr (g' + mu b)      (Nesterov)
+The learning rate multiplies the whole buffer, so a schedule changes the step at once (the lectures'
+v <- mu v - lr g form is the same only while lr is constant).
 
 Adaptive core (:class:`Adaptive`), first moment m, second moment v, step t:
-    m <- beta1 m + (1 - beta1) g            (beta1 = 0: m = g)
-    v <- v + g^2 (AdaGrad)  or  v <- beta2 v + (1 - beta2) g^2 (RMSProp, Adam)
+    m <- beta1 m + (1 - beta1) g'           (beta1 = 0: m = g')
+    v <- v + g'^2 (AdaGrad)  or  v <- beta2 v + (1 - beta2) g'^2 (RMSProp, Adam)
     p <- p - lr (m / c1) / (sqrt(v / c2) + eps),  c1 = 1 - beta1^t, c2 = 1 - beta2^t (Adam), else 1
 
 Presets: sgd, momentum, nesterov (momentum core); adagrad, rmsprop, adam, adamw (adaptive core).
-``decay`` is decoupled weight decay p <- p - lr decay p (AdamW, Loshchilov & Hutter 2019), applied to
-parameters with ``regularize`` set (weights, not biases or batch-norm parameters); coupled L2 is the
-trainer's job (it adds to the gradient). Frozen parameters are skipped.
+Two decays, two names: ``weight_decay`` is coupled (g' = g + weight_decay p, torch.optim.SGD/Adam's
+meaning); ``decoupled_decay`` is p <- p - lr decoupled_decay p (AdamW, Loshchilov & Hutter 2019;
+adamw's default 0.01 is torch.optim.AdamW's weight_decay). Both act on parameters with
+``regularize`` set (weights, not biases or batch-norm parameters). Frozen parameters are skipped.
 
 >>> import numpy as np
 >>> from varprop.nn.layers import Parameter
@@ -38,7 +41,18 @@ def _positive(v, what):
     return v
 
 
+def _nonneg(v, what):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
+    v = float(v)
+    if not (v >= 0 and np.isfinite(v)):
+        raise ValueError(f"{what} must be >= 0 and finite, got {v}")
+    return v
+
+
 def _unit(v, what, closed_low=True):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
     v = float(v)
     if not (0.0 <= v < 1.0 if closed_low else 0.0 < v < 1.0):
         raise ValueError(f"{what} must be in {'[0' if closed_low else '(0'}, 1), got {v}")
@@ -50,11 +64,10 @@ class Optimizer:
     name = ""
     slots: tuple = ()
 
-    def __init__(self, lr: float, decay: float = 0.0):
+    def __init__(self, lr: float, weight_decay: float = 0.0, decoupled_decay: float = 0.0):
         self.lr = _positive(lr, "learning rate")
-        if not decay >= 0:
-            raise ValueError(f"weight decay must be >= 0, got {decay}")
-        self.decay = float(decay)
+        self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        self.decoupled_decay = _nonneg(decoupled_decay, "decoupled_decay")
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
 
@@ -66,16 +79,21 @@ class Optimizer:
             s["_old"] = np.empty_like(p.value)
         return s
 
-    def step(self, parameters, backups=None) -> None:
+    def step(self, parameters, backups=None, *, weight_decay=None, decoupled_decay=None) -> None:
         """Update every unfrozen parameter from its ``grad``; ``backups`` (arrays like the values)
-        receive the values before the step, at no extra pass over memory."""
+        receive the values before the step, at no extra pass over memory. ``weight_decay`` and
+        ``decoupled_decay``, when given, replace the optimizer's own for this step (a trainer's
+        setting, without changing the optimizer it was handed)."""
+        wd = self.weight_decay if weight_decay is None else _nonneg(weight_decay, "weight_decay")
+        dd = self.decoupled_decay if decoupled_decay is None else _nonneg(decoupled_decay, "decoupled_decay")
         self.t += 1
         for i, p in enumerate(parameters):
             if p.frozen:
                 continue
             s = self._slots(p)
             backup = s["_old"] if backups is None else backups[i]
-            self._update(p, s, self.decay if p.regularize else 0.0, backup, p.value.dtype.type)
+            reg = 1.0 if p.regularize else 0.0
+            self._update(p, s, wd * reg, self.lr * dd * reg, backup, p.value.dtype.type)
 
     def config(self) -> dict:
         raise NotImplementedError
@@ -91,27 +109,36 @@ class Optimizer:
         for key, a in arrays.items():
             pname, slot = key.rsplit("/", 1)
             self.state.setdefault(pname, {})[slot] = np.array(a)
+        for s in self.state.values():
+            if set(self.slots) - set(s):
+                raise ValueError(f"optimizer state lacks {sorted(set(self.slots) - set(s))} for {self.name}")
 
 
 class Momentum(Optimizer):
     """The momentum core: SGD (mu = 0), heavy-ball momentum, Nesterov."""
-    slots = ("velocity",)
+    slots = ("momentum_buffer",)
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0, name="sgd"):
-        super().__init__(lr, decay)
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, decoupled_decay=0.0, name="sgd"):
+        super().__init__(lr, weight_decay, decoupled_decay)
         self.momentum = _unit(momentum, "momentum")
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov needs momentum > 0")
         self.name = name
 
-    def _update(self, p, s, decay, backup, f):
-        K.momentum_step(p.value, p.grad, s["velocity"], backup, f(self.lr), f(self.momentum), self.nesterov,
-                        f(self.lr * decay))
+    def _update(self, p, s, wd, d, backup, f):
+        K.momentum_step(p.value, p.grad, s["momentum_buffer"], backup, f(self.lr), f(self.momentum),
+                        self.nesterov, f(wd), f(d))
+
+    def load_state_arrays(self, arrays: dict, t: int) -> None:
+        # an older checkpoint holds the velocity v = -lr b of the v <- mu v - lr g form
+        arrays = {(k[:-len("velocity")] + "momentum_buffer" if k.endswith("/velocity") else k):
+                  (a * (-1.0 / self.lr) if k.endswith("/velocity") else a) for k, a in arrays.items()}
+        super().load_state_arrays(arrays, t)
 
     def config(self):
         return {"name": self.name, "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                "decay": self.decay}
+                "weight_decay": self.weight_decay, "decoupled_decay": self.decoupled_decay}
 
 
 class Adaptive(Optimizer):
@@ -119,8 +146,8 @@ class Adaptive(Optimizer):
     slots = ("m", "v")
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, accumulate=False, bias_correction=True,
-                 decay=0.0, name="adam"):
-        super().__init__(lr, decay)
+                 weight_decay=0.0, decoupled_decay=0.0, name="adam"):
+        super().__init__(lr, weight_decay, decoupled_decay)
         self.beta1 = _unit(beta1, "beta1")
         self.beta2 = _unit(beta2, "beta2")
         self.eps = _positive(eps, "eps")
@@ -128,43 +155,44 @@ class Adaptive(Optimizer):
         self.bias_correction = bool(bias_correction)
         self.name = name
 
-    def _update(self, p, s, decay, backup, f):
+    def _update(self, p, s, wd, d, backup, f):
         c1 = 1.0 - self.beta1 ** self.t if self.bias_correction and self.beta1 > 0 else 1.0
         c2 = 1.0 - self.beta2 ** self.t if self.bias_correction and not self.accumulate else 1.0
         K.adaptive_step(p.value, p.grad, s["m"], s["v"], backup, f(self.lr / c1), f(1.0 / np.sqrt(c2)),
-                        f(self.eps), f(self.beta1), f(self.beta2), self.accumulate, f(self.lr * decay))
+                        f(self.eps), f(self.beta1), f(self.beta2), self.accumulate, f(wd), f(d))
 
     def config(self):
         return {"name": self.name, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-                "accumulate": self.accumulate, "bias_correction": self.bias_correction, "decay": self.decay}
+                "accumulate": self.accumulate, "bias_correction": self.bias_correction,
+                "weight_decay": self.weight_decay, "decoupled_decay": self.decoupled_decay}
 
 
-def _sgd(lr=0.01, weight_decay=0.0):
-    return Momentum(lr, 0.0, False, weight_decay, "sgd")
+def _sgd(lr=0.01, weight_decay=0.0, decoupled_decay=0.0):
+    return Momentum(lr, 0.0, False, weight_decay, decoupled_decay, "sgd")
 
 
-def _momentum(lr=0.01, momentum=0.9, weight_decay=0.0):
-    return Momentum(lr, momentum, False, weight_decay, "momentum")
+def _momentum(lr=0.01, momentum=0.9, weight_decay=0.0, decoupled_decay=0.0):
+    return Momentum(lr, momentum, False, weight_decay, decoupled_decay, "momentum")
 
 
-def _nesterov(lr=0.01, momentum=0.9, weight_decay=0.0):
-    return Momentum(lr, momentum, True, weight_decay, "nesterov")
+def _nesterov(lr=0.01, momentum=0.9, weight_decay=0.0, decoupled_decay=0.0):
+    return Momentum(lr, momentum, True, weight_decay, decoupled_decay, "nesterov")
 
 
-def _adagrad(lr=0.01, eps=1e-8, weight_decay=0.0):
-    return Adaptive(lr, 0.0, 0.0, eps, True, False, weight_decay, "adagrad")
+def _adagrad(lr=0.01, eps=1e-8, weight_decay=0.0, decoupled_decay=0.0):
+    return Adaptive(lr, 0.0, 0.0, eps, True, False, weight_decay, decoupled_decay, "adagrad")
 
 
-def _rmsprop(lr=0.001, decay_rate=0.99, eps=1e-8, weight_decay=0.0):
-    return Adaptive(lr, 0.0, decay_rate, eps, False, False, weight_decay, "rmsprop")
+def _rmsprop(lr=0.001, decay_rate=0.99, eps=1e-8, weight_decay=0.0, decoupled_decay=0.0):
+    return Adaptive(lr, 0.0, decay_rate, eps, False, False, weight_decay, decoupled_decay, "rmsprop")
 
 
-def _adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
-    return Adaptive(lr, beta1, beta2, eps, False, True, weight_decay, "adam")
+def _adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled_decay=0.0):
+    return Adaptive(lr, beta1, beta2, eps, False, True, weight_decay, decoupled_decay, "adam")
 
 
-def _adamw(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
-    return Adaptive(lr, beta1, beta2, eps, False, True, weight_decay, "adamw")
+def _adamw(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled_decay=0.01):
+    return Adaptive(lr, beta1, beta2, eps, False, True, weight_decay, decoupled_decay, "adamw")
 
 
 OPTIMIZERS = {"sgd": _sgd, "momentum": _momentum, "nesterov": _nesterov, "adagrad": _adagrad,
@@ -175,7 +203,8 @@ def get_optimizer(name, lr=None, **kwargs) -> Optimizer:
     """An optimizer preset by name (an :class:`Optimizer` is returned unchanged).
 
     Keyword names: ``lr``; ``momentum`` (momentum, nesterov); ``beta1``, ``beta2``, ``eps`` (adam,
-    adamw); ``decay_rate`` (rmsprop); ``weight_decay`` (decoupled; adamw's default 0.01, others 0).
+    adamw); ``decay_rate`` (rmsprop); ``weight_decay`` (coupled, default 0); ``decoupled_decay``
+    (adamw's default 0.01, others 0).
     """
     if isinstance(name, Optimizer):
         return name
@@ -195,6 +224,8 @@ def get_optimizer(name, lr=None, **kwargs) -> Optimizer:
 def optimizer_from_config(cfg: dict) -> Optimizer:
     cfg = dict(cfg)
     name = cfg.pop("name")
+    if "decay" in cfg:          # older checkpoints: one decoupled ``decay``
+        cfg["decoupled_decay"] = cfg.pop("decay")
     if name in ("sgd", "momentum", "nesterov"):
         return Momentum(name=name, **cfg)
     return Adaptive(name=name, **cfg)

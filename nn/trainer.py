@@ -3,15 +3,20 @@
 One optimizer step on a minibatch B of the shuffled training set:
 
     out = net(X_B, train=True);  L = loss(out, y_B)
-    g = dL/dtheta + l2 theta + l1 sign(theta) [+ weight_decay theta, coupled]   (weights only)
-    g <- g min(1, clip_norm / |g|_2)                                             (global norm clipping)
-    theta <- optimizer(theta, g, lr_0 schedule(t))
+    g = dL/dtheta + l2 theta + l1 sign(theta)                 (penalties of the objective; weights only)
+    g <- g min(1, clip_norm / |g|_2)                           (global norm clipping)
+    theta <- optimizer(theta, g + weight_decay theta, lr_0 schedule(t))   (coupled decay inside the step)
+
+as ``torch.nn.utils.clip_grad_norm_`` then ``torch.optim.SGD(weight_decay=...).step()``: the decay
+term is added after clipping. t = (e nb + b + 1/2) / nb is this trainer's own position (epoch e,
+batch b of nb), so a second trainer on an already trained network starts its schedule afresh.
 
 The epoch-e order is the argsort of the counter stream (seed, e), and dropout masks are keyed by the
 optimizer step, so a run is a pure function of its seed and a resumed run repeats the uninterrupted
 one bit for bit, whatever ``NUMBA_NUM_THREADS``. (The matrix products are BLAS's: OpenBLAS rounds
-them differently with another ``OPENBLAS_NUM_THREADS``, so compare runs on the same BLAS setting.) A non-finite loss stops training with a message naming the epoch and step and puts
-back the weights of the last step whose loss was finite. Ctrl-C during ``fit`` saves a checkpoint
+them differently with another ``OPENBLAS_NUM_THREADS``, so compare runs on the same BLAS setting.)
+A non-finite loss or gradient norm stops training with a message naming the epoch and step and puts
+back the weights and batch-norm running statistics of the last step whose loss was finite. Ctrl-C during ``fit`` saves a checkpoint
 (when a path is set) at the last completed step, then re-raises.
 
 ``train_loss``/``train_acc`` of an epoch are running means over its minibatches (in training mode);
@@ -46,7 +51,7 @@ from varprop.nn import kernels as K
 from varprop.nn.layers import BatchNorm
 from varprop.nn.losses import Loss, get_loss
 from varprop.nn.network import Network
-from varprop.nn.optim import Optimizer, get_optimizer, optimizer_from_config
+from varprop.nn.optim import Optimizer, _nonneg, get_optimizer, optimizer_from_config
 from varprop.nn.schedules import Schedule, get_schedule, schedule_from_config
 
 __all__ = ["Trainer", "History"]
@@ -74,15 +79,6 @@ class History:
                    bool(d.get("stopped_early", False)), d.get("best_epoch"))
 
 
-def _nonneg(v, what) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
-    v = float(v)
-    if not (v >= 0 and math.isfinite(v)):
-        raise ValueError(f"{what} must be >= 0 and finite, got {v}")
-    return v
-
-
 def _posint(v, what) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
         raise ValueError(f"{what} must be a positive integer, got {v!r}")
@@ -101,8 +97,10 @@ def permutation(seed: int, epoch: int, n: int) -> np.ndarray:
 class Trainer:
     """Train ``network`` on (X, y) with ``loss`` and ``optimizer`` (names or objects).
 
-    ``weight_decay`` is PyTorch's: coupled (added to the gradient) for every optimizer but AdamW,
-    whose decoupled decay it sets. ``l1``/``l2`` add l1 |W|_1 + l2/2 |W|^2 to the objective (elastic
+    ``weight_decay`` is PyTorch's: coupled (added to the gradient inside the step, after clipping)
+    for every optimizer but AdamW, whose decoupled decay it is. When given it replaces the
+    optimizer's own setting for this trainer (``weight_decay=0`` turns AdamW's default 0.01 off);
+    None keeps the optimizer's. The optimizer object is not changed. ``l1``/``l2`` add l1 |W|_1 + l2/2 |W|^2 to the objective (elastic
     net when both). Penalties touch weights only. ``schedule`` is a name or a
     :class:`~varprop.nn.schedules.Schedule`; ``clip_norm`` caps the global gradient norm;
     ``early_stopping`` watches the validation loss (a ``validation_fraction`` split of the training
@@ -113,7 +111,7 @@ class Trainer:
     """
 
     def __init__(self, network: Network, loss="cross_entropy", optimizer="adam", batch_size: int = 128,
-                 epochs: int = 10, seed: int = 0, weight_decay: float = 0.0, l1: float = 0.0, l2: float = 0.0,
+                 epochs: int = 10, seed: int = 0, weight_decay: float | None = None, l1: float = 0.0, l2: float = 0.0,
                  schedule=None, clip_norm=None, early_stopping: bool = False, patience: int = 5,
                  progress=None, *, validation_fraction: float = 0.1, min_delta: float = 0.0, checkpoint=None,
                  callback=None):
@@ -127,11 +125,12 @@ class Trainer:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        self.weight_decay = None if weight_decay is None else _nonneg(weight_decay, "weight_decay")
         self.l1 = _nonneg(l1, "l1")
         self.l2 = _nonneg(l2, "l2")
-        if self.optimizer.name == "adamw" and self.weight_decay > 0:
-            self.optimizer.decay = self.weight_decay
+        decoupled = self.optimizer.name == "adamw"
+        self._step_decay = ({} if self.weight_decay is None else
+                            {"decoupled_decay" if decoupled else "weight_decay": self.weight_decay})
         self.schedule: Schedule = get_schedule("constant" if schedule is None else schedule)
         self.clip_norm = None if clip_norm is None else _nonneg(clip_norm, "clip_norm")
         if self.clip_norm == 0:
@@ -144,6 +143,8 @@ class Trainer:
         self.min_delta = _nonneg(min_delta, "min_delta")
         self.progress = progress
         self.checkpoint = checkpoint
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         self.callback = callback
         self.base_lr = self.optimizer.lr
         # position and bookkeeping (all saved in checkpoints)
@@ -155,6 +156,7 @@ class Trainer:
         self._bad_epochs = 0
         self._backup = None
         self._have_backup = False
+        self._buffer_backup = None
         self._interrupted = False
 
     # -- data checks ---------------------------------------------------------------------------------
@@ -175,7 +177,7 @@ class Trainer:
 
     def _check_xy(self, X, y, what="X"):
         X = self._check_X(X, what)
-        y = self.loss.check_targets(y, self.network.n_out)
+        y = self.loss.check_targets(y, self.network.n_out, self.network.dtype)
         if len(y) != len(X):
             raise ValueError(f"{what} has {len(X)} samples but its targets have {len(y)}")
         return X, y
@@ -224,24 +226,33 @@ class Trainer:
         return s
 
     def _regularize(self, params):
-        coupled = self.weight_decay if self.optimizer.name != "adamw" else 0.0
-        l2 = self.l2 + coupled
-        if self.l1 == 0 and l2 == 0:
+        if self.l1 == 0 and self.l2 == 0:
             return
         for p in params:
             if p.regularize and not p.frozen:
-                K.add_penalty(p.grad, p.value, self.l1, l2)
+                K.add_penalty(p.grad, p.value, self.l1, self.l2)
 
-    def _clip(self, params):
-        if self.clip_norm is None:
-            return
-        sq = sum(float(np.vdot(p.grad, p.grad)) for p in params if not p.frozen)
-        norm = math.sqrt(sq)
-        if norm > self.clip_norm:
+    @staticmethod
+    def _grad_norm(params) -> float:
+        """The global gradient norm (inf or nan when a gradient is not finite)."""
+        sq = 0.0
+        for p in params:
+            if not p.frozen:
+                s = float(np.vdot(p.grad, p.grad))
+                if math.isinf(s):      # a float32 sum of squares can overflow while every entry is finite
+                    s = float(np.vdot(g64 := p.grad.astype(np.float64), g64))
+                sq += s
+        return math.sqrt(sq)
+
+    def _clip(self, params, norm=None) -> float:
+        """Scale the gradients to a global norm of at most ``clip_norm``; returns the norm before."""
+        norm = self._grad_norm(params) if norm is None else norm
+        if self.clip_norm is not None and norm > self.clip_norm:
             scale = self.clip_norm / norm
             for p in params:
                 if not p.frozen:
                     p.grad *= p.grad.dtype.type(scale)
+        return norm
 
     def _backups(self, params):
         if self._backup is None or len(self._backup) != len(params):
@@ -254,6 +265,31 @@ class Trainer:
             for b, p in zip(self._backup, params):
                 if not p.frozen:     # frozen values never moved (and their backups were never written)
                     np.copyto(p.value, b)
+        if self._buffer_backup is not None:
+            for (b, a) in zip(self._buffer_backup, self.network.buffers().values()):
+                np.copyto(a, b)
+
+    def _buffers_finite(self) -> bool:
+        return all(np.isfinite(a).all() for a in self.network.buffers().values())
+
+    def _backup_buffers(self):
+        """Copy the running statistics before a training forward pass moves them."""
+        bufs = list(self.network.buffers().values())
+        if not bufs:
+            return
+        if self._buffer_backup is None or len(self._buffer_backup) != len(bufs):
+            self._buffer_backup = [np.empty_like(a) for a in bufs]
+        for b, a in zip(self._buffer_backup, bufs):
+            np.copyto(b, a)
+
+    def _diverge(self, params, b, nb, what):
+        self._restore_backup(params)
+        h = self.history
+        h.diverged = True
+        h.message = (f"training diverged at epoch {self.epoch + 1}, step {b + 1} of {nb} "
+                     f"(optimizer step {self.network.step + 1}): {what}; kept the weights "
+                     f"of the last step with a finite loss (try a lower learning rate, "
+                     f"gradient clipping or a smaller initial weight scale)")
 
     def _snapshot(self) -> dict:
         return {k: v.copy() for k, v in self.network.state_arrays().items()}
@@ -344,15 +380,14 @@ class Trainer:
                     m = len(idx)
                     xb = np.take(X, idx, axis=0, out=xbuf[:m])
                     yb = np.take(y, idx, axis=0, out=ybuf[:m])
+                    self._backup_buffers()
                     out = net._forward(xb, True)
                     value = loss.forward(out, yb)
                     if not math.isfinite(value):
-                        self._restore_backup(params)
-                        h.diverged = True
-                        h.message = (f"training diverged at epoch {self.epoch + 1}, step {b + 1} of {nb} "
-                                     f"(optimizer step {net.step + 1}): the loss is {value}; kept the weights "
-                                     f"of the last step with a finite loss (try a lower learning rate, "
-                                     f"gradient clipping or a smaller initial weight scale)")
+                        self._diverge(params, b, nb, f"the loss is {value}")
+                        break
+                    if not self._buffers_finite():
+                        self._diverge(params, b, nb, "the batch-norm running statistics overflowed")
                         break
                     self._sums[0] += value * m
                     if classify:
@@ -360,9 +395,14 @@ class Trainer:
                     self._sums[2] += m
                     net.backward(loss.backward())
                     self._regularize(params)
-                    self._clip(params)
-                    opt.lr = self.base_lr * self.schedule((net.step + 0.5) / nb, self.epochs)
-                    opt.step(params, self._backups(params))
+                    norm = self._clip(params)
+                    if not math.isfinite(norm):
+                        self._have_backup = False    # this step's weights had a finite loss: keep them
+                        self._buffer_backup = None
+                        self._diverge(params, b, nb, f"the gradient norm is {norm}")
+                        break
+                    opt.lr = self.base_lr * self.schedule((self.epoch * nb + b + 0.5) / nb, self.epochs)
+                    opt.step(params, self._backups(params), **self._step_decay)
                     net.step += 1
                     self.batch = b + 1
                     bar.update(info=f"loss {self._sums[0] / self._sums[2]:.4f}")
@@ -433,28 +473,27 @@ class Trainer:
             net.load_state_arrays(arrays)
             loss = get_loss(tc["loss"]["name"], **{k: v for k, v in tc["loss"].items() if k != "name"})
             opt = optimizer_from_config(tc["optimizer"])
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"checkpoint {path!r} is incomplete or from another version ({e})") from None
-        kw = dict(batch_size=tc["batch_size"], epochs=tc["epochs"], seed=tc["seed"],
-                  weight_decay=tc["weight_decay"], l1=tc["l1"], l2=tc["l2"],
-                  schedule=schedule_from_config(tc["schedule"]), clip_norm=tc["clip_norm"],
-                  early_stopping=tc["early_stopping"], patience=tc["patience"],
-                  validation_fraction=tc["validation_fraction"], min_delta=tc["min_delta"])
+            kw = dict(batch_size=tc["batch_size"], epochs=tc["epochs"], seed=tc["seed"],
+                      weight_decay=tc["weight_decay"], l1=tc["l1"], l2=tc["l2"],
+                      schedule=schedule_from_config(tc["schedule"]), clip_norm=tc["clip_norm"],
+                      early_stopping=tc["early_stopping"], patience=tc["patience"],
+                      validation_fraction=tc["validation_fraction"], min_delta=tc["min_delta"])
+            base_lr, frozen = float(tc["base_lr"]), set(tc.get("frozen", ()))
+            opt.load_state_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}, st["opt_t"])
+            step, epoch, batch = int(st["step"]), int(st["epoch"]), int(st["batch"])
+            sums = [float(st["sums"][0]), float(st["sums"][1]), int(st["sums"][2])]
+            history, bad_epochs, best = History.from_dict(st["history"]), int(st["bad_epochs"]), st["best"]
+        except (KeyError, TypeError, IndexError) as e:
+            raise ValueError(f"checkpoint {path!r} is incomplete or from another version ({e!r})") from None
         kw.update(overrides)
         t = cls(net, loss, opt, **kw)
-        t.base_lr = float(tc["base_lr"])
-        frozen = set(tc.get("frozen", ()))
+        t.base_lr = base_lr
         for p in net.parameters():
             p.frozen = p.name in frozen
-        opt.load_state_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}, st["opt_t"])
-        net.step = st["step"]
-        t.epoch, t.batch = int(st["epoch"]), int(st["batch"])
-        t._sums = [float(st["sums"][0]), float(st["sums"][1]), int(st["sums"][2])]
-        t.history = History.from_dict(st["history"])
-        t._bad_epochs = int(st["bad_epochs"])
-        if st["best"] is not None:
-            t._best = (st["best"][0], st["best"][1],
-                       {k[5:]: v for k, v in arrays.items() if k.startswith("best/")})
+        net.step = step
+        t.epoch, t.batch, t._sums, t.history, t._bad_epochs = epoch, batch, sums, history, bad_epochs
+        if best is not None:
+            t._best = (best[0], best[1], {k[5:]: v for k, v in arrays.items() if k.startswith("best/")})
         return t
 
     @classmethod

@@ -156,7 +156,7 @@ def test_parallel_and_serial_updates_give_the_same_bits(dtype):
         return [rng.normal(size=n).astype(dtype) for _ in range(4)] + [np.empty(n, dtype)]
 
     f = np.dtype(dtype).type
-    cases = [(K.adaptive_step_serial, K.adaptive_step_parallel, (f(1e-3), f(1.1), f(1e-8), f(b1), f(0.999), acc, f(1e-4)))
+    cases = [(K.adaptive_step_serial, K.adaptive_step_parallel, (f(1e-3), f(1.1), f(1e-8), f(b1), f(0.999), acc, f(2e-3), f(1e-4)))
              for b1, acc in ((0.9, False), (0.0, False), (0.0, True))]
     for serial, parallel, args in cases:
         p, g, m, v, bk = fresh()
@@ -169,8 +169,8 @@ def test_parallel_and_serial_updates_give_the_same_bits(dtype):
     for nesterov in (False, True):
         p, g, v, _, bk = fresh()
         p2, g2, v2, bk2 = p.copy(), g.copy(), v.copy(), bk.copy()
-        K.momentum_step_serial(p, g, v, bk, f(0.01), f(0.9), nesterov, f(1e-3))
-        K.momentum_step_parallel(p2, g2, v2, bk2, f(0.01), f(0.9), nesterov, f(1e-3))
+        K.momentum_step_serial(p, g, v, bk, f(0.01), f(0.9), nesterov, f(2e-3), f(1e-3))
+        K.momentum_step_parallel(p2, g2, v2, bk2, f(0.01), f(0.9), nesterov, f(2e-3), f(1e-3))
         np.testing.assert_array_equal(p, p2)
         np.testing.assert_array_equal(v, v2)
     g, w = rng.normal(size=n).astype(dtype), rng.normal(size=n).astype(dtype)

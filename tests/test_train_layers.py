@@ -138,9 +138,11 @@ def test_residual_block_backward():
 
 def test_residual_zero_init_and_fixup():
     x = _x(5, 4)
-    z = Residual([Dense(4, 4, "relu", init="he_normal", seed=1, dtype=np.float64)], zero_init=True)
-    np.testing.assert_array_equal(z.forward(x, False), x)   # x + relu(0 + b), b = 0
-    dense = [Dense(4, 4, "relu", init="he_normal", seed=s, dtype=np.float64) for s in (1, 2, 3)]
+    z = Residual([Dense(4, 4, "relu", init="he_normal", seed=1, dtype=np.float64),
+                  Dense(4, 4, "linear", seed=2, dtype=np.float64)], zero_init=True)
+    np.testing.assert_array_equal(z.forward(x, False), x)   # x + V relu(W x + b) + c, V = 0, c = 0
+    dense = [Dense(4, 4, a, init="he_normal", seed=s, dtype=np.float64)
+             for s, a in ((1, "relu"), (2, "relu"), (3, "linear"))]
     before = dense[0].weight.value.copy()
     Residual(dense, fixup_blocks=16)
     np.testing.assert_allclose(dense[0].weight.value, before * 16 ** (-1 / 4), rtol=1e-12)

@@ -61,9 +61,9 @@ def _formula(name, p, grads, lr, mu=0.9, b1=0.9, b2=0.999, eps=1e-8, rho=0.99, w
 def test_each_step_follows_its_formula(name):
     p0 = np.random.default_rng(1).normal(size=(3, 4))
     grads = _grads()
-    kw = {"weight_decay": 0.1} if name == "adamw" else {}
+    kw = {"decoupled_decay": 0.1} if name == "adamw" else {}
     got = _run(name, p0, grads, lr=0.05, **kw)
-    want = _formula(name, p0, grads, lr=0.05, wd=kw.get("weight_decay", 0.0))
+    want = _formula(name, p0, grads, lr=0.05, wd=kw.get("decoupled_decay", 0.0))
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
@@ -71,7 +71,7 @@ def test_each_step_follows_its_formula(name):
 def test_decoupled_decay_spares_unregularized_and_frozen_parameters():
     p0 = np.ones((2, 2))
     grads = _grads((2, 2))
-    bias = _run("adamw", p0, grads, regularize=False, lr=0.1, weight_decay=0.5)
+    bias = _run("adamw", p0, grads, regularize=False, lr=0.1, decoupled_decay=0.5)
     plain = _run("adam", p0, grads, lr=0.1)
     np.testing.assert_allclose(bias[-1], plain[-1], rtol=1e-14)
     p = Parameter(p0.copy(), "w")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from varprop.nn import build_mlp
+from varprop.nn.optim import get_optimizer
 from varprop.nn.trainer import Trainer, permutation
 
 
@@ -94,7 +95,8 @@ def test_penalties_apply_to_weights_only():
         p.grad[...] = 0
     t._regularize(params)
     W, b = params[0], params[1]
-    np.testing.assert_allclose(W.grad, 0.3 * np.sign(W.value) + (0.2 + 0.1) * W.value, rtol=1e-6)
+    # weight_decay is not a penalty of the objective: the optimizer adds it after clipping
+    np.testing.assert_allclose(W.grad, 0.3 * np.sign(W.value) + 0.2 * W.value, rtol=1e-6)
     assert not b.grad.any()
     w = [p.value.astype(float) for p in params if p.regularize]
     assert t._penalty(params) == pytest.approx(sum(0.3 * np.abs(a).sum() + 0.1 * (a ** 2).sum() for a in w))
@@ -186,22 +188,25 @@ def test_one_trainer_step_is_penalized_clipped_gradient_descent():
     for p in ref.parameters():
         g = p.grad.copy()
         if p.regularize:
-            g += l1 * np.sign(p.value) + (l2 + wd) * p.value
+            g += l1 * np.sign(p.value) + l2 * p.value
         grads.append(g)
     norm = np.sqrt(sum((g ** 2).sum() for g in grads))
     scale = min(1.0, clip / norm)
+    # coupled decay enters after clipping, as torch's clip_grad_norm_ then SGD(weight_decay=wd).step()
+    grads = [scale * g + (wd * p.value if p.regularize else 0.0) for g, p in zip(grads, ref.parameters())]
     t = Trainer(net, "cross_entropy", get_optimizer("sgd", lr=lr), batch_size=16, epochs=1, l1=l1, l2=l2,
                 weight_decay=wd, clip_norm=clip, progress=False)
     t.fit(X, y)
     assert scale < 1.0
     for p, q, g in zip(ref.parameters(), net.parameters(), grads):
-        np.testing.assert_allclose(q.value, p.value - lr * scale * g, rtol=1e-12, atol=1e-14, err_msg=p.name)
+        np.testing.assert_allclose(q.value, p.value - lr * g, rtol=1e-12, atol=1e-14, err_msg=p.name)
 
 
 def test_adamw_weight_decay_is_decoupled():
     net = build_mlp(3, [4], 2, seed=0)
-    t = Trainer(net, optimizer="adamw", weight_decay=0.2, progress=False)
-    assert t.optimizer.decay == 0.2
+    opt = get_optimizer("adamw", lr=0.01)
+    t = Trainer(net, optimizer=opt, weight_decay=0.2, progress=False)
+    assert t._step_decay == {"decoupled_decay": 0.2} and opt.decoupled_decay == 0.01   # caller's not mutated
     for p in net.parameters():
         p.grad[...] = 0
     t._regularize(net.parameters())
