@@ -203,10 +203,15 @@ def dropout_forward(x, key, keep, y, mask):
 
     DropConnect uses it on the weight matrix (Wan et al. 2013)."""
     n, m = x.shape
-    scale = 1.0 / keep
+    if n * m == 0:
+        return
+    one = np.empty(1, mask.dtype)    # the scale in the arrays' dtype: no float64 multiply for float32
+    one[0] = 1.0 / keep
+    scale = one[0]
+    zero = scale * 0
     for i in range(n):
         for j in range(m):
-            s = scale if uniform_at(key, i * m + j) <= keep else 0.0
+            s = scale if uniform_at(key, i * m + j) <= keep else zero
             mask[i, j] = s
             y[i, j] = x[i, j] * s
 
@@ -251,11 +256,13 @@ def mask_multiply(dy, mask, dx):
 
 # -- batch norm -------------------------------------------------------------------------------------
 @njit(cache=True, error_model="numpy")
-def batchnorm_train_forward(x, gamma, beta, eps, xhat, y, mean, inv_std):
+def batchnorm_train_forward(x, gamma, beta, eps, xhat, y, mean, inv_std, running_mean, running_var, momentum):
     """Batch statistics over rows: mean, biased variance; xhat = (x - mean) inv_std; y = gamma xhat + beta.
 
-    Writes ``mean`` and ``inv_std = 1/sqrt(var + eps)`` (per column) and returns nothing. Sums in
-    float64 so float32 batches keep their precision. Ioffe & Szegedy (2015), Algorithm 1.
+    Writes ``mean`` and ``inv_std = 1/sqrt(var + eps)`` (per column) and updates the running
+    estimates r <- (1 - momentum) r + momentum batch, the variance with PyTorch's unbiased factor
+    n/(n - 1) (momentum 0 leaves them). Sums in float64 so float32 batches keep their precision.
+    Ioffe & Szegedy (2015), Algorithm 1.
     """
     n, m = x.shape
     s = np.zeros(m)
@@ -269,8 +276,13 @@ def batchnorm_train_forward(x, gamma, beta, eps, xhat, y, mean, inv_std):
         for j in range(m):
             d = x[i, j] - mean[j]
             s[j] += d * d
+    unbiased = n / (n - 1.0) if n > 1 else 1.0
     for j in range(m):
-        inv_std[j] = 1.0 / math.sqrt(s[j] / n + eps)
+        var = s[j] / n
+        inv_std[j] = 1.0 / math.sqrt(var + eps)
+        if momentum > 0:
+            running_mean[j] = (1.0 - momentum) * running_mean[j] + momentum * mean[j]
+            running_var[j] = (1.0 - momentum) * running_var[j] + momentum * unbiased * var
     for i in range(n):
         for j in range(m):
             v = (x[i, j] - mean[j]) * inv_std[j]

@@ -87,6 +87,22 @@ def _check_width(n, what: str) -> int:
     return int(n)
 
 
+def _check_seed(seed, what: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _check_number(v, what: str) -> float:
+    """A finite real number (not a bool)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
+    v = float(v)
+    if not np.isfinite(v):
+        raise ValueError(f"{what} must be finite, got {v}")
+    return v
+
+
 def make_initializer(init, **kwargs):
     """An initializer from :mod:`varprop.nn.init` by name, or ``init`` itself when it is callable."""
     if callable(init):
@@ -269,7 +285,9 @@ class Dense(Layer):
         self.init_name = init if isinstance(init, str) else str(getattr(init, "name", "custom"))
         self.init_kwargs = dict(init_kwargs or {})
         initializer = make_initializer(init, **self.init_kwargs)
-        w = np.asarray(initializer((rows, self.n_in), rng=np.random.default_rng(int(seed)), dtype=self.dtype),
+        seed = _check_seed(seed)
+        bias_init = _check_number(bias_init, "bias_init")
+        w = np.asarray(initializer((rows, self.n_in), rng=np.random.default_rng(seed), dtype=self.dtype),
                        dtype=self.dtype)
         if w.shape != (rows, self.n_in):
             raise ValueError(f"initializer returned shape {w.shape}, expected {(rows, self.n_in)}")
@@ -348,10 +366,13 @@ class BatchNorm(Layer):
         super().__init__()
         self.width = _check_width(width, "width")
         self.dtype = _check_dtype(dtype)
+        for v, what in ((momentum, "momentum"), (eps, "eps")):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"batch-norm {what} must be a number, got {type(v).__name__}")
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"batch-norm momentum must be in (0, 1], got {momentum}")
-        if not eps > 0.0:
-            raise ValueError(f"batch-norm eps must be positive, got {eps}")
+        if not (eps > 0.0 and np.isfinite(eps)):
+            raise ValueError(f"batch-norm eps must be positive and finite, got {eps}")
         self.momentum = float(momentum)
         self.eps = float(eps)
         self.gamma = Parameter(np.ones(self.width, self.dtype), "gamma")
@@ -380,13 +401,8 @@ class BatchNorm(Layer):
                 raise ValueError("batch norm needs at least 2 samples per training batch")
             xhat = self._xhat = self._buf("xhat", x.shape, x.dtype)
             K.batchnorm_train_forward(x, self.gamma.value, self.beta.value, self.eps, xhat, y,
-                                      self._mean, self._inv_std)
-            m = self.momentum
-            var = 1.0 / (self._inv_std.astype(np.float64) ** 2) - self.eps
-            self.running_mean *= 1.0 - m
-            self.running_mean += m * self._mean
-            self.running_var *= 1.0 - m
-            self.running_var += (m * n / (n - 1)) * var.astype(self.dtype)
+                                      self._mean, self._inv_std, self.running_mean, self.running_var,
+                                      self.momentum)
             return y
         scale = self.gamma.value / np.sqrt(self.running_var + self.eps)
         np.subtract(x, self.running_mean, out=y)
@@ -395,6 +411,9 @@ class BatchNorm(Layer):
         return y
 
     def backward(self, dy, need_dx=True):
+        if getattr(self, "_xhat", None) is None or self._xhat.shape != dy.shape:
+            raise RuntimeError("batch norm backward needs a training-mode forward pass on a batch of this "
+                               "shape first (test mode uses fixed statistics and keeps nothing for backward)")
         dx = self._buf("dx", dy.shape, dy.dtype)
         K.batchnorm_backward(dy, self._xhat, self.gamma.value, self._inv_std, dx, self.gamma.grad, self.beta.grad)
         return dx if need_dx else None

@@ -18,7 +18,7 @@ import numpy as np
 
 from varprop.activations import get as get_activation
 from varprop.nn.layers import (Activation, AlphaDropout, BatchNorm, Clock, Dense, Dropout, Layer, Residual,
-                               _check_dtype, _check_prob, _check_width, layer_from_config)
+                               _check_dtype, _check_prob, _check_seed, _check_width, layer_from_config)
 
 __all__ = ["Network", "build_mlp"]
 
@@ -32,7 +32,7 @@ class Network:
             raise TypeError("a network is a non-empty list of layers")
         self.layers = list(layers)
         self.dtype = _check_dtype(dtype)
-        self.clock = Clock(seed)
+        self.clock = Clock(_check_seed(seed))
         self._index()
 
     def _index(self):
@@ -197,6 +197,7 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
     """
     n_in = _check_width(n_in, "n_in")
     n_out = _check_width(n_out, "n_out")
+    seed = _check_seed(seed)
     if isinstance(hidden, (int, np.integer)):
         hidden = [hidden]
     hidden = [_check_width(h, "hidden width") for h in hidden]

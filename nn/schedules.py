@@ -41,6 +41,9 @@ class StepDecay(Schedule):
     name = "step"
 
     def __init__(self, step_size: float = 10, gamma: float = 0.1):
+        for v, what in ((step_size, "step_size"), (gamma, "gamma")):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise TypeError(f"step schedule: {what} must be a finite number, got {v!r}")
         if not step_size > 0:
             raise ValueError(f"step schedule: step_size must be positive, got {step_size}")
         if not 0 < gamma <= 1:

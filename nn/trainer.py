@@ -48,7 +48,7 @@ from varprop import streams
 from varprop.io import Progress
 from varprop.nn import checkpoint as ckpt
 from varprop.nn import kernels as K
-from varprop.nn.layers import BatchNorm
+from varprop.nn.layers import BatchNorm, _check_seed
 from varprop.nn.losses import Loss, get_loss
 from varprop.nn.network import Network
 from varprop.nn.optim import Optimizer, _nonneg, get_optimizer, optimizer_from_config
@@ -122,9 +122,7 @@ class Trainer:
         self.optimizer: Optimizer = get_optimizer(optimizer)
         self.batch_size = _posint(batch_size, "batch_size")
         self.epochs = _posint(epochs, "epochs")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = _check_seed(seed)
         self.weight_decay = None if weight_decay is None else _nonneg(weight_decay, "weight_decay")
         self.l1 = _nonneg(l1, "l1")
         self.l2 = _nonneg(l2, "l2")

@@ -90,6 +90,19 @@ def test_delta_orthogonal_is_orthogonal_at_the_centre_and_zero_elsewhere():
         init(0, (16, 32))
 
 
+def test_delta_orthogonal_puts_an_even_kernel_s_matrix_at_jax_s_tap():
+    w = jinit.delta_orthogonal()(0, (4, 4, 3, 5), np.float64)     # JAX: index (k - 1) // 2 = 1
+    taps = [tuple(i) for i in np.argwhere(np.abs(w).sum(axis=(2, 3)) > 0)]
+    assert taps == [(1, 1)]
+    w3 = jinit.delta_orthogonal()(0, (2, 3, 3), np.float64)
+    assert np.abs(w3[0]).sum() > 0 and not w3[1].any()
+
+
+def test_orthogonal_column_axis_must_be_an_integer():
+    with pytest.raises(TypeError, match="column_axis"):
+        jinit.orthogonal(column_axis="a")
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="mode"):
         jinit.variance_scaling(1.0, "fan_sum", "normal")

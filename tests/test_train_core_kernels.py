@@ -113,11 +113,15 @@ def test_batchnorm_kernels(dtype):
     gamma, beta = _a(5, dtype, seed=1), _a(5, dtype, seed=2)
     xhat, y = np.empty_like(x), np.empty_like(x)
     mean, inv = np.empty(5, dtype), np.empty(5, dtype)
-    K.batchnorm_train_forward(x, gamma, beta, 1e-5, xhat, y, mean, inv)
+    rm, rv = np.full(5, 0.5, dtype), np.full(5, 2.0, dtype)
+    K.batchnorm_train_forward(x, gamma, beta, 1e-5, xhat, y, mean, inv, rm, rv, 0.25)
     ry, rxhat, rmean, rinv = K.batchnorm_ref(x.astype(np.float64), gamma, beta, 1e-5)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for got, want in ((y, ry), (xhat, rxhat), (mean, rmean), (inv, rinv)):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    x64 = x.astype(np.float64)     # running estimates: PyTorch's update, unbiased variance
+    np.testing.assert_allclose(rm, 0.75 * 0.5 + 0.25 * x64.mean(axis=0), rtol=tol)
+    np.testing.assert_allclose(rv, 0.75 * 2.0 + 0.25 * x64.var(axis=0, ddof=1), rtol=tol)
     dy = _a((8, 5), dtype, seed=3)
     dx, dg, db = np.empty_like(x), np.empty(5, dtype), np.empty(5, dtype)
     K.batchnorm_backward(dy, xhat, gamma, inv, dx, dg, db)

@@ -229,3 +229,61 @@ def test_losses_refuse_labels_out_of_range(name, labels):
 def test_losses_refuse_mismatched_lengths():
     with pytest.raises(ValueError, match="do not match"):
         get_loss("cross_entropy").forward(np.zeros((3, 3)), np.array([0, 1]))
+
+
+# -- finding 8 is in tests/test_init_jax.py; finding 10: batch-norm backward needs a training pass --------------
+def test_batchnorm_backward_without_a_training_forward_is_a_clear_error():
+    bn = BatchNorm(3)
+    bn.forward(np.zeros((2, 3), np.float32), train=False)
+    with pytest.raises(RuntimeError, match="training-mode forward"):
+        bn.backward(np.zeros((2, 3), np.float32))
+
+
+# -- finding 11: validation ------------------------------------------------------------------------------------
+def test_bad_arguments_are_refused_at_construction():
+    from varprop.nn.init.structured import Dirac
+    from varprop.nn.schedules import get_schedule
+    with pytest.raises(ValueError, match="seed"):
+        build_mlp(3, [4], 2, seed=1.5)
+    with pytest.raises(ValueError, match="bias_init"):
+        Dense(3, 2, bias_init=float("nan"))
+    with pytest.raises(TypeError, match="residual branch"):
+        Residual([3])
+    with pytest.raises(TypeError, match="momentum"):
+        BatchNorm(3, momentum="a")
+    with pytest.raises(TypeError, match="margin"):
+        get_loss("hinge", margin="a")
+    with pytest.raises(TypeError, match="gamma"):
+        get_schedule("step", gamma="a")
+    with pytest.raises(TypeError, match="callback"):
+        Trainer(build_mlp(3, [4], 2), callback=3)
+    assert Dirac(groups=np.int64(2)).groups == 2
+
+
+def test_a_truncated_checkpoint_is_a_value_error(tmp_path):
+    from varprop.nn import checkpoint as ckpt
+    X, y = _data(32)
+    t = Trainer(build_mlp(4, [4], 2), batch_size=16, epochs=1, progress=False)
+    t.fit(X, y)
+    path = str(tmp_path / "run.npz")
+    t.save_checkpoint(path)
+    config, arrays = ckpt.read(path)
+    del config["state"]["opt_t"]
+    ckpt.write(path, config, arrays)
+    with pytest.raises(ValueError, match="incomplete"):
+        Trainer.from_checkpoint(path)
+
+
+# -- finding 12: running statistics without a variance recomputed from inv_std ------------------------------------
+def test_running_variance_of_a_constant_feature_is_exactly_decayed():
+    bn = BatchNorm(2, momentum=0.5)
+    x = np.array([[1.0, 0.0], [1.0, 2.0]], np.float32)     # feature 0 constant: batch variance 0
+    with np.errstate(all="raise"):
+        bn.forward(x, train=True)
+    assert bn.running_var[0] == 0.5 and bn.running_var[1] == np.float32(0.5 + 0.5 * 2.0)
+    assert bn.running_mean.tolist() == [0.5, 0.5]
+
+
+# -- finding 13: float32 stays float32 ----------------------------------------------------------------------------
+def test_regression_targets_take_the_network_dtype():
+    assert get_loss("mse").check_targets(np.arange(4.0), 1, np.float32).dtype == np.float32

@@ -18,6 +18,7 @@ Each returned callable also carries the core's ``variance(shape)``, ``mean(shape
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -140,7 +141,9 @@ class _ColumnOrthogonal(Orthogonal):
 
     def __init__(self, gain: float, column_axis: int):
         super().__init__(gain, name="orthogonal")
-        self.column_axis = column_axis
+        if isinstance(column_axis, bool) or not isinstance(column_axis, numbers.Integral):
+            raise TypeError(f"column_axis must be an integer, got {type(column_axis).__name__}")
+        self.column_axis = int(column_axis)
 
     def check_shape(self, shape):
         dims = super().check_shape(shape)
@@ -184,7 +187,8 @@ class _DeltaOrthogonal(Initializer):
 
     def _draw(self, dims, src, dt):
         out = np.zeros(dims, dtype=dt)
-        out[tuple(k // 2 for k in dims[:-2])] = self.inner._draw(dims[-2:], src, dt)
+        # JAX's tap: (k - 1) // 2, the lower middle of an even kernel
+        out[tuple((k - 1) // 2 for k in dims[:-2])] = self.inner._draw(dims[-2:], src, dt)
         return out
 
     def _variance(self, dims):

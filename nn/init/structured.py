@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -143,9 +144,9 @@ class Dirac(_Ones):
     distribution = "dirac"
 
     def __init__(self, groups: int = 1, name: str = "dirac"):
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
             raise ValueError(f"groups must be a positive integer, got {groups!r}")
-        self.groups = groups
+        self.groups = int(groups)
         self.name = name
 
     def check_shape(self, shape):
