@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple
 
-from varprop.activations import Bound, _fmt, _to_fraction, get
+from varprop.activations import Bound, decimal_string, fmt as _fmt, get, to_fraction
 from varprop.expr import Distribution, _tame, parse_distribution, simplify, symbols
 
 from .moments import _key, check_digits, check_q, moment
@@ -97,6 +97,7 @@ class CheckResult:
     condition: str | None
     counterexample: dict | None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    mean_factor: object = 0      # E[phi]^2/q, the factor of a nonzero weight mean's term (0 when E[w] = 0)
 
     @property
     def forward_ratio(self):
@@ -112,7 +113,8 @@ class CheckResult:
 
     def ratios_at(self, fan_in, fan_out) -> tuple[float, float]:
         """(forward, backward) ratios at these fans as floats, from the distribution's float variance."""
-        return _float_ratios(self.distribution, self.forward.moment, self.backward.moment, fan_in, fan_out)
+        return _float_ratios(self.distribution, self.forward.moment, self.backward.moment, fan_in, fan_out,
+                             self.mean_factor)
 
     def to_dict(self) -> dict:
         """The ``--json`` form: every expression as a string, the verdict and its evidence."""
@@ -138,6 +140,9 @@ class CheckResult:
             "notes": list(self.notes),
         }
 
+    def _mean_term(self) -> str:
+        return " + fan_in (fan_in-1) E[w]^2 E[phi]^2/q" if self.mean != 0 else ""
+
     def lines(self) -> list[str]:
         """The human-readable report, one fact per line."""
         qtext = "0 (small-signal limit q -> 0+)" if self.q == 0 else _fmt(self.q)
@@ -146,8 +151,8 @@ class CheckResult:
             f"activation       {self.activation.label()}",
             f"q                {qtext}",
             f"Var(w)           {_str(self.variance)}",
-            f"forward ratio    fan_in Var(w) E[phi^2]/q = {_str(self.forward.ratio)}" + _tail(self.forward),
-            f"backward ratio   fan_out Var(w) E[phi'^2] = {_str(self.backward.ratio)}" + _tail(self.backward),
+            f"forward ratio    fan_in E[w^2] E[phi^2]/q{self._mean_term()} = {_str(self.forward.ratio)}" + _tail(self.forward),
+            f"backward ratio   fan_out E[w^2] E[phi'^2] = {_str(self.backward.ratio)}" + _tail(self.backward),
             f"verdict          {self.verdict_text}",
         ]
         if self.counterexample:
@@ -158,9 +163,14 @@ class CheckResult:
         return out
 
 
-def _float_ratios(dist: Distribution, forward_factor, backward_factor, fan_in, fan_out) -> tuple[float, float]:
-    v = dist.variance(fan_in, fan_out)
-    return float(fan_in) * v * float(forward_factor), float(fan_out) * v * float(backward_factor)
+def _float_ratios(dist: Distribution, forward_factor, backward_factor, fan_in, fan_out,
+                  mean_factor=0) -> tuple[float, float]:
+    mean = dist.mean(fan_in, fan_out)
+    second = dist.variance(fan_in, fan_out) + mean * mean
+    forward = float(fan_in) * second * float(forward_factor)
+    if mean != 0:
+        forward += float(fan_in) * (float(fan_in) - 1) * mean * mean * float(mean_factor)
+    return forward, float(fan_out) * second * float(backward_factor)
 
 
 def _tail(d: Direction) -> str:
@@ -174,6 +184,8 @@ def _str(expr) -> str:
     import sympy as sp
     if isinstance(expr, sp.Float):
         return _nstr(expr)
+    if expr is sp.oo:
+        return "infinity"
     if not isinstance(expr, sp.Basic):
         return str(expr)
     s = str(expr)
@@ -191,12 +203,10 @@ _SHORT_DIGITS = 12   # digits of a rational worth showing exactly
 
 def _nstr(x, digits: int = 15) -> str:
     import sympy as sp
-    import mpmath as mp
     v = sp.N(x, digits + 5)
-    if v == 0:
-        return "0"
-    s = mp.nstr(mp.mpf(str(v)), digits, strip_zeros=True, min_fixed=-30, max_fixed=30)
-    return s[:-2] if s.endswith(".0") else s
+    if v.is_infinite:
+        return "inf" if v.is_extended_positive else "-inf" if v.is_extended_negative else "nan"
+    return decimal_string(str(v), digits)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,7 +215,7 @@ def _nstr(x, digits: int = 15) -> str:
 
 def _parse_q(q) -> Fraction:
     """q as an exact Fraction: 0 (the small-signal limit) or a valid positive q."""
-    qf = _to_fraction(q, "q")
+    qf = to_fraction(q, "q")
     if qf < 0:
         raise ValueError(f"q must be >= 0 (the pre-activation second moment; 0 is the small-signal limit), "
                          f"got {q}")
@@ -240,14 +250,7 @@ def _small_signal(key) -> SmallSignal:
         (m2, d_m2), (d2, d_d2) = (_moment_factor(key, kind, Fraction(1), 30) for kind in ("second", "deriv2"))
         digits = None if d_m2 is None and d_d2 is None else min(d for d in (d_m2, d_d2) if d is not None)
         return SmallSignal(m2, d2, True, digits)
-    x = sp.Symbol("x", real=True)
-    eps = sp.Symbol("eps", positive=True)
-    dphi = b.sympy_derivative(x)
-    # substitute +-eps first so that a Piecewise picks its one-sided branch (limit() of a Piecewise at a
-    # breakpoint is not reliable), then let eps -> 0+
-    d_plus = sp.limit(sp.piecewise_fold(dphi.subs(x, eps)), eps, 0, "+")
-    d_minus = sp.limit(sp.piecewise_fold(dphi.subs(x, -eps)), eps, 0, "+")
-    phi0 = sp.simplify(b.sympy(x).subs(x, 0))
+    d_plus, d_minus, phi0 = _slopes(key)
     deriv2 = sp.simplify((d_plus ** 2 + d_minus ** 2) / 2)
     if phi0 == 0:
         return SmallSignal(deriv2, deriv2, True, None)
@@ -255,17 +258,49 @@ def _small_signal(key) -> SmallSignal:
 
 
 @functools.lru_cache(maxsize=None)
+def _slopes(key):
+    """(phi'(0+), phi'(0-), phi(0)) as SymPy numbers."""
+    import sympy as sp
+    b = get(key[0], **dict(key[1]))
+    x = sp.Symbol("x", real=True)
+    eps = sp.Symbol("eps", positive=True)
+    dphi = b.sympy_derivative(x)
+    # substitute +-eps first so that a Piecewise picks its one-sided branch (limit() of a Piecewise at a
+    # breakpoint is not reliable), then let eps -> 0+
+    d_plus = sp.limit(sp.piecewise_fold(dphi.subs(x, eps)), eps, 0, "+")
+    d_minus = sp.limit(sp.piecewise_fold(dphi.subs(x, -eps)), eps, 0, "+")
+    return d_plus, d_minus, sp.simplify(b.sympy(x).subs(x, 0))
+
+
+def _small_signal_mean2(key) -> tuple:
+    """(lim E[phi]^2/q as q -> 0+, certified digits or None): (d+ - d-)^2/(2 pi) for a centred phi."""
+    import sympy as sp
+    if key[0] == "maxout":
+        return _moment_factor(key, "mean", Fraction(1), 30)
+    d_plus, d_minus, phi0 = _slopes(key)
+    if phi0 != 0:
+        return sp.oo, None
+    return sp.simplify((d_plus - d_minus) ** 2 / (2 * sp.pi)), None
+
+
+@functools.lru_cache(maxsize=None)
 def _moment_factor(key, kind: str, q: Fraction, digits: int) -> tuple:
-    """(factor, certified digits or None when exact): E[phi^2]/q or E[phi'^2] at q > 0, exact when closed."""
+    """(factor, certified digits or None when exact) at q > 0, exact when closed: E[phi^2]/q ("second"),
+    E[phi'^2] ("deriv2") or E[phi]^2/q ("mean")."""
     import sympy as sp
     m = moment(get(key[0], **dict(key[1])), kind, q, digits)
     qv = sp.Rational(q.numerator, q.denominator)
     if m.closed_form is not None:
         value = m.closed_form.subs(sp.Symbol("q", positive=True), qv)
-        exact = sp.simplify(value / qv) if kind == "second" else sp.simplify(value)
-        return exact, None
-    value = sp.Float(m.value_str(m.digits), max(m.digits, 1))
-    return (value / qv if kind == "second" else value), m.digits
+    else:
+        value = sp.Float(m.value_str(m.digits), max(m.digits, 1)) if m.digits >= 1 else sp.Float(m.value_str(15), 15)
+    if kind == "second":
+        value = value / qv
+    elif kind == "mean":
+        value = value ** 2 / qv
+    if m.closed_form is not None:
+        return sp.simplify(value), None
+    return value, m.digits
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,13 +316,19 @@ def _is_one(expr, certified: int | None, digits: int) -> str | None:
     import sympy as sp
     if expr.free_symbols:
         return None
-    if certified is None and not expr.has(sp.Float) and simplify(expr - 1) == 0:
-        return "exact"
+    if not expr.is_finite:
+        return None
+    if certified is None and not expr.has(sp.Float):
+        if simplify(expr - 1) == 0:
+            return "exact"
+        if expr.is_Rational:
+            return None         # exact moments and a rational ratio: decided exactly, no rounding
     n = digits if certified is None else min(certified, digits)
     if n < 2:
         return None
+    # 1 to n significant digits: within half a unit of the n-th digit
     gap = abs(sp.N(expr - 1, n + 10))
-    return f"{n} digits" if gap <= sp.Float(10) ** (1 - n) else None
+    return f"{n} digits" if gap <= sp.Rational(1, 2) * sp.Float(10) ** (1 - n) else None
 
 
 def _decide(name, ratio, factor, certified, digits) -> Direction:
@@ -362,29 +403,41 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
     variance = dist.sympy_variance()
     mean = dist.sympy_mean()
     notes = []
+    key = _key(b)
     if qf == 0:
-        small = _small_signal(_key(b))
-        fwd_factor, bwd_factor, fwd_cert = small.forward, small.backward, small.digits
-        bwd_cert = fwd_cert
+        small = _small_signal(key)
+        bwd_factor, bwd_cert = small.backward, small.digits
+        fwd_factor, fwd_cert = small.forward, small.digits
         if not small.centred:
-            notes.append("phi(0) != 0: the forward ratio uses Var[phi]/q, the fluctuation that linearization "
-                         "propagates; the constant phi(0) shifts every pre-activation's mean")
+            # the constant phi(0) adds fan_in Var(w) phi(0)^2 to every pre-activation's variance, which
+            # q -> 0 does not shrink: E[phi^2]/q diverges
+            fwd_factor = sp.oo
+            notes.append("phi(0) != 0: E[phi^2]/q -> infinity as q -> 0+ (each pre-activation gains "
+                         "fan_in Var(w) phi(0)^2 from the constant), so the forward signal is not preserved")
+        mean_factor, mean_cert = _small_signal_mean2(key) if mean != 0 else (sp.Integer(0), None)
     else:
-        fwd_factor, fwd_cert = _moment_factor(_key(b), "second", qf, digits)
-        bwd_factor, bwd_cert = _moment_factor(_key(b), "deriv2", qf, digits)
+        fwd_factor, fwd_cert = _moment_factor(key, "second", qf, digits)
+        bwd_factor, bwd_cert = _moment_factor(key, "deriv2", qf, digits)
+        mean_factor, mean_cert = _moment_factor(key, "mean", qf, digits) if mean != 0 else (sp.Integer(0), None)
     if b.arity > 1:
-        notes.append(f"maxout: the weight matrix has {b.arity} rows per unit; fan_in and fan_out are per piece")
+        notes.append(f"maxout: the weight matrix has {b.arity} rows per unit; fan_in is the input width of one row "
+                     f"and fan_out counts all {b.arity} rows of each unit ({b.arity} x the units), as in "
+                     "mean-field and activation-stats")
+    second_w = simplify(variance + mean ** 2)
     if mean != 0:
-        notes.append(f"the weights have mean {_str(mean)}, not 0: the ratios assume zero-mean weights (a nonzero "
-                     f"mean adds fan_in^2 E[w]^2 E[x]^2 to the forward second moment)")
+        notes.append(f"the weights have mean {_str(mean)}, not 0: the forward ratio is "
+                     "fan_in E[w^2] E[phi^2]/q + fan_in (fan_in - 1) E[w]^2 E[phi]^2/q and the backward one "
+                     "fan_out E[w^2] E[phi'^2], with E[w^2] = Var(w) + E[w]^2")
+        if mean_cert is not None:
+            fwd_cert = mean_cert if fwd_cert is None else min(fwd_cert, mean_cert)
 
-    forward_ratio = simplify(fi * variance * fwd_factor)
-    backward_ratio = simplify(fo * variance * bwd_factor)
+    forward_ratio = simplify(fi * second_w * fwd_factor + fi * (fi - 1) * mean ** 2 * mean_factor)
+    backward_ratio = simplify(fo * second_w * bwd_factor)
     if variance == 0:
         fwd = Direction("forward", forward_ratio, fwd_factor, False, None, None)
         bwd = Direction("backward", backward_ratio, bwd_factor, False, None, None)
         return CheckResult(dist.text, dist, b, qf, digits, variance, mean, fwd, bwd, "symmetry", None, None,
-                           tuple(notes))
+                           tuple(notes), mean_factor)
     fwd = _decide("forward", forward_ratio, fwd_factor, fwd_cert, digits)
     bwd = _decide("backward", backward_ratio, bwd_factor, bwd_cert, digits)
 
@@ -399,9 +452,9 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
                    else "fan_in = fan_out" if condition else "neither")
 
     def ratios(fan_in, fan_out):
-        f, bk = _float_ratios(dist, fwd_factor, bwd_factor, fan_in, fan_out)
+        f, bk = _float_ratios(dist, fwd_factor, bwd_factor, fan_in, fan_out, mean_factor)
         return {"forward": f, "backward": bk}
     failing = [d.name for d in (fwd, bwd) if not d.preserved]
     counter = _counterexample(ratios, failing)
     return CheckResult(dist.text, dist, b, qf, digits, variance, mean, fwd, bwd, verdict, condition, counter,
-                       tuple(notes))
+                       tuple(notes), mean_factor)
