@@ -29,6 +29,7 @@ __all__ = ["build", "parse_widths", "weight_variances"]
 _CHECK_DIGITS = 9
 _FLOAT_DIGITS = 12
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DISTRIBUTION = re.compile(r"\s*(normal|uniform|truncated_normal|constant)\s*\(")
 
 
 def _number(init):
@@ -37,9 +38,10 @@ def _number(init):
     if isinstance(init, (int, float, Fraction)):
         return float(init)
     if isinstance(init, str):
+        from varprop.activations import to_fraction
         try:
-            return float(Fraction(init.strip()))
-        except (ValueError, ZeroDivisionError):
+            return float(to_fraction(init, "init"))
+        except ValueError:
             return None
     return None
 
@@ -47,8 +49,8 @@ def _number(init):
 def weight_variances(init, widths, bound) -> tuple[list[float], str]:
     """(per-layer weight variance v_l, a description), layer l having fan_in n_{l-1} and k n_l rows.
 
-    ``init`` is None (the activation's variance-preserving gain: g_f^2 / fan_in), a variance (number or
-    numeric string), a sequence of one variance per layer, a distribution written in fan_in and fan_out
+    ``init`` is None (the activation's variance-preserving gain: g_f^2 / fan_in), a variance (number,
+    numeric string, or an expression in fan_in and fan_out such as "2/fan_in"), a sequence of one variance per layer, a distribution written in fan_in and fan_out
     (:func:`varprop.expr.parse_distribution`), or an initializer object: anything with ``variance(shape)``
     and ``mean(shape)`` for a (rows, fan_in) shape, such as ``varprop.nn.init.get("he_normal")``. Names of
     initializers are resolved by the caller (the ``varprop derive`` command does), since derive/ sits
@@ -92,7 +94,11 @@ def weight_variances(init, widths, bound) -> tuple[list[float], str]:
         raise ValueError(f"init {init.strip()!r} names an initializer: pass the initializer itself "
                          f"(varprop.nn.init.get({init.strip()!r})), a variance or a distribution in fan_in, fan_out")
     from varprop.expr import parse_distribution
-    dist = parse_distribution(init)
+    if not _DISTRIBUTION.match(init):
+        # a variance written in fan_in and fan_out (2/fan_in): the zero-mean normal with that variance
+        dist = parse_distribution(f"normal(0, sqrt({init}))")
+    else:
+        dist = parse_distribution(init)
     out = []
     for rows, fan_in in shapes:
         if dist.mean(fan_in, rows) != 0:

@@ -329,13 +329,13 @@ def _evaluate_closed(expr, qf: Fraction, digits: int):
     import mpmath as mp
     import sympy as sp
     qs = _symbols()[2]
-    at_q = expr.subs(qs, sp.Rational(qf.numerator, qf.denominator))
-    if at_q.is_zero:
-        return mp.mpf(0)
     try:
+        at_q = expr.subs(qs, sp.Rational(qf.numerator, qf.denominator))
+        if at_q.is_zero:
+            return mp.mpf(0)
         lo = sp.N(at_q, digits + 8)
         hi = sp.N(at_q, 2 * digits + 20)
-    except (ArithmeticError, ValueError):
+    except (ArithmeticError, ValueError):   # mpmath overflows on erfc of a huge argument
         return None
     if not (lo.is_real and hi.is_real and lo.is_finite and hi.is_finite and lo.is_Number and hi.is_Number):
         return None

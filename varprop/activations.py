@@ -244,6 +244,15 @@ def _nonnegative(v):
     return None if v >= 0 else "must be >= 0"
 
 
+PARAM_RANGE = (Fraction(1, 10 ** 9), Fraction(10 ** 9))   # |value| of a nonzero activation parameter
+
+
+def _in_range(v):
+    # beyond this, exp(x/alpha) and erfc(1/alpha) leave every floating-point range the moments use
+    lo, hi = PARAM_RANGE
+    return None if v == 0 or lo <= abs(v) <= hi else "must be 0 or between 1e-9 and 1e9 in absolute value"
+
+
 def _int_at_least_2(v):
     return None if v.denominator == 1 and v >= 2 else "must be an integer >= 2"
 
@@ -281,7 +290,7 @@ class Activation:
         for p in self.params:
             v = params.get(p.name, p.default)
             v = to_fraction(v, f"{self.name}.{p.name}")
-            err = p.check(v)
+            err = p.check(v) or _in_range(v)
             if err:
                 raise ValueError(f"parameter {p.name}={fmt(v)} of {self.name}: {err}")
             values[p.name] = v

@@ -69,11 +69,12 @@ def main(argv=None) -> int:
     except UsageError as exc:
         print(f"varprop: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as exc:
+    except BrokenPipeError:
+        return 0
+    except (ValueError, TypeError, ArithmeticError, OSError) as exc:
+        # ArithmeticError: an overflow deep in a numeric library; OSError: a path that cannot be written
         print(f"varprop: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("varprop: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0

@@ -21,28 +21,35 @@ def add_arguments(p):
                    help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
     p.add_argument("--sigma-b2", dest="sigma_b2", help="bias variance sigma_b^2 >= 0")
     p.add_argument("--sigma-w2", dest="sigma_w2", help="weight variance sigma_w^2 > 0 (fan_in Var(w))")
-    p.add_argument("--widths", help="layer widths n_0,n_1,...,n_L, comma-separated")
-    p.add_argument("--init", help="an initialization: an initializer name (he_normal), a weight variance or a "
+    p.add_argument("--widths", help="layer widths n_0,n_1,...,n_L, comma-separated, or NxK (K widths of N)")
+    p.add_argument("--init", help="an initialization: an initializer name (he_normal), a weight variance "
+                                  "(a number, or an expression in fan_in and fan_out such as 2/fan_in) or a "
                                   "distribution such as 'normal(0, sqrt(2/fan_in))'")
 
 
+# the range a command-line variance may take: wide enough for any network, small enough that the moments
+# and depth scales stay within floating point
+VARIANCE_MAX = 10 ** 6
+_WIDTH_TEXT = 7    # digits of one width or repeat count accepted ("256x6", "784,100,10")
+
+
 def _fraction(text, what, positive=False):
-    from varprop.activations import _to_fraction
-    v = _to_fraction(text, what)
+    from varprop.activations import to_fraction
+    v = to_fraction(text, what)
     if v < 0 or (positive and v == 0):
         raise ValueError(f"{what} must be {'> 0' if positive else '>= 0'}, got {text}")
+    if v > VARIANCE_MAX:
+        raise ValueError(f"{what} must be at most {VARIANCE_MAX}, got {text}")
     return v
 
 
 def _widths(text):
-    items = [t.strip() for t in text.split(",")]
-    try:
-        ws = [int(t) for t in items]
-    except ValueError:
-        raise ValueError(f"--widths must be comma-separated integers, got {text!r}") from None
-    if len(ws) < 2 or any(w < 1 for w in ws):
-        raise ValueError(f"--widths needs at least two positive widths, got {text!r}")
-    return ws
+    """The shared grammar of derive/meanfield.py ("256x6" or "784,100,10"), lengths bounded first."""
+    import re
+    from varprop.derive.meanfield import parse_widths
+    if any(len(t) > _WIDTH_TEXT for t in re.findall(r"\d+", text)):
+        raise ValueError(f"--widths: numbers of at most {_WIDTH_TEXT} digits, got {text!r}")
+    return list(parse_widths(text))
 
 
 def options(args) -> dict:
@@ -66,6 +73,8 @@ def _init(text):
     a number or a distribution in fan_in and fan_out is passed on as written."""
     import re
     name = text.strip()
+    if re.fullmatch(r"[0-9.eE+-/ ]+", name):
+        return _fraction(name, "--init")       # a weight variance: range-checked here
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         return text
     from varprop.nn.init import get
