@@ -25,6 +25,10 @@ import numpy as np
 from varprop import activations as _acts
 from varprop import streams
 from varprop.nn import kernels as K
+from varprop.nn.init.checks import nonneg_int as _check_seed
+from varprop.nn.init.checks import positive_int as _check_width
+from varprop.nn.init.checks import probability as _check_prob
+from varprop.nn.init.checks import real as _check_number
 
 __all__ = ["Parameter", "Clock", "Layer", "Dense", "Activation", "BatchNorm", "Dropout", "AlphaDropout",
            "Residual", "layer_from_config", "make_initializer"]
@@ -70,37 +74,6 @@ def _check_dtype(dtype) -> np.dtype:
     if dt not in _DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
     return dt
-
-
-def _check_prob(p, what: str) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{what} must be a number, got {type(p).__name__}")
-    p = float(p)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"{what} is a drop probability in [0, 1), got {p}")
-    return p
-
-
-def _check_width(n, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n!r}")
-    return int(n)
-
-
-def _check_seed(seed, what: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _check_number(v, what: str) -> float:
-    """A finite real number (not a bool)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
-    v = float(v)
-    if not np.isfinite(v):
-        raise ValueError(f"{what} must be finite, got {v}")
-    return v
 
 
 def make_initializer(init, **kwargs):

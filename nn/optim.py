@@ -28,26 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 from varprop.nn import kernels as K
+from varprop.nn.init.checks import nonneg as _nonneg
+from varprop.nn.init.checks import positive as _positive
 
 __all__ = ["Optimizer", "Momentum", "Adaptive", "get_optimizer", "OPTIMIZERS"]
-
-
-def _positive(v, what):
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
-    v = float(v)
-    if not (v > 0 and np.isfinite(v)):
-        raise ValueError(f"{what} must be positive and finite, got {v}")
-    return v
-
-
-def _nonneg(v, what):
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{what} must be a number, got {type(v).__name__}")
-    v = float(v)
-    if not (v >= 0 and np.isfinite(v)):
-        raise ValueError(f"{what} must be >= 0 and finite, got {v}")
-    return v
 
 
 def _unit(v, what, closed_low=True):

@@ -51,7 +51,9 @@ from varprop.nn import kernels as K
 from varprop.nn.layers import BatchNorm, _check_seed
 from varprop.nn.losses import Loss, get_loss
 from varprop.nn.network import Network
-from varprop.nn.optim import Optimizer, _nonneg, get_optimizer, optimizer_from_config
+from varprop.nn.init.checks import nonneg as _nonneg
+from varprop.nn.init.checks import positive_int as _posint
+from varprop.nn.optim import Optimizer, get_optimizer, optimizer_from_config
 from varprop.nn.schedules import Schedule, get_schedule, schedule_from_config
 
 __all__ = ["Trainer", "History"]
@@ -77,12 +79,6 @@ class History:
     def from_dict(cls, d: dict) -> "History":
         return cls([dict(e) for e in d.get("epochs", [])], bool(d.get("diverged", False)), d.get("message", ""),
                    bool(d.get("stopped_early", False)), d.get("best_epoch"))
-
-
-def _posint(v, what) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{what} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 def _has_batchnorm(layers) -> bool:

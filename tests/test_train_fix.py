@@ -287,3 +287,20 @@ def test_running_variance_of_a_constant_feature_is_exactly_decayed():
 # -- finding 13: float32 stays float32 ----------------------------------------------------------------------------
 def test_regression_targets_take_the_network_dtype():
     assert get_loss("mse").check_targets(np.arange(4.0), 1, np.float32).dtype == np.float32
+
+
+# -- finding 16: one set of argument checks ------------------------------------------------------------------
+def test_shared_argument_checks():
+    from varprop.nn.init import checks
+    assert checks.positive_int(np.int64(3), "width") == 3 and checks.nonneg_int(0) == 0
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="width must be a positive integer"):
+            checks.positive_int(bad, "width")
+    assert checks.nonneg(np.float32(0.25), "l2") == 0.25
+    for f, bad in ((checks.nonneg, -1.0), (checks.nonneg, np.inf), (checks.positive, 0.0), (checks.real, np.nan),
+                   (checks.probability, 1.0)):
+        with pytest.raises(ValueError, match="x "):
+            f(bad, "x")
+    for f in (checks.nonneg, checks.positive, checks.real, checks.probability):
+        with pytest.raises(TypeError, match="x must be a number"):
+            f("a", "x")

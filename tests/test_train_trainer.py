@@ -116,16 +116,23 @@ def test_frozen_layers_keep_their_weights_and_a_new_head_trains():
     assert not np.array_equal(head, net.parameters()[-2].value)
 
 
-def test_results_do_not_depend_on_the_thread_count():
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
     numba = pytest.importorskip("numba")
+    from varprop.nn import kernels as K
+    # run the parallel update kernels on this small network: a 64 x 1024 weight is four chunks
+    monkeypatch.setattr(K, "PARALLEL_MIN", K.CHUNK)
+    calls = []
+    parallel = K.adaptive_step_parallel
+    monkeypatch.setattr(K, "adaptive_step_parallel", lambda *a: (calls.append(1), parallel(*a)))
     X, y = _blobs(n=64)
     runs = []
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
-        net = build_mlp(5, [32], 3, seed=2, dropout=0.5, activation="rrelu")
-        Trainer(net, batch_size=16, epochs=2, seed=3, progress=False).fit(X, y)
+        net = build_mlp(5, [64, 1024], 3, seed=2, dropout=0.5, activation="rrelu")
+        Trainer(net, batch_size=16, epochs=2, seed=3, l2=0.01, progress=False).fit(X, y)
         runs.append([p.value.copy() for p in net.parameters()])
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert calls
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from varprop import truncnorm
 
+from .checks import distribution_name
 from .draw import Source, check_dtype
 
 __all__ = ["MODES", "DISTRIBUTIONS", "LAYOUTS", "Initializer", "Deterministic", "Normal", "Uniform", "TruncatedNormal",
@@ -289,8 +290,7 @@ class VarianceScaling(Initializer):
         self.scale = check_scale(scale)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
-        if distribution not in DISTRIBUTIONS:
-            raise ValueError(f"unknown distribution {distribution!r}; known: {', '.join(DISTRIBUTIONS)}")
+        distribution_name(distribution, DISTRIBUTIONS)
         self.mode, self.distribution, self.name = mode, distribution, name
         self.layout = check_layout(layout)
 

@@ -23,8 +23,8 @@ scale 1 / E[phi'(sqrt(q) z)^2] keeps a gradient variance (mode ``fan_out``). So
 from __future__ import annotations
 
 import inspect
-import numbers
 
+from .checks import distribution_name, positive_int
 from .core import Constant, Initializer, Normal, TruncatedNormal, Uniform, VarianceScaling, check_scale
 from .structured import Dirac, Eye, Orthogonal, Sparse
 
@@ -80,11 +80,9 @@ def _linear_scale() -> float:
     return forward_scale_value("linear")
 
 
-def _check_distribution_name(distribution):
+def _distribution(distribution):
     from .core import DISTRIBUTIONS
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(f"unknown distribution {distribution!r}; known: {', '.join(DISTRIBUTIONS)}")
-    return distribution
+    return distribution_name(distribution, DISTRIBUTIONS)
 
 
 def he(distribution: str, mode: str = "fan_in", nonlinearity: str = "relu", negative_slope=None,
@@ -93,7 +91,7 @@ def he(distribution: str, mode: str = "fan_in", nonlinearity: str = "relu", nega
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"he/kaiming mode must be 'fan_in' or 'fan_out', got {mode!r}")
     scale = activation_scale(nonlinearity, mode, gain, negative_slope=negative_slope)
-    return VarianceScaling(scale, mode, _check_distribution_name(distribution), name=name or f"he_{distribution}")
+    return VarianceScaling(scale, mode, _distribution(distribution), name=name or f"he_{distribution}")
 
 
 def xavier(distribution: str, gain: float = 1.0, name: str | None = None) -> VarianceScaling:
@@ -117,16 +115,10 @@ def dropout_he(distribution: str = "normal", keep_prob: float = 0.5, mode: str =
     return VarianceScaling(p * base.scale, mode, base.distribution, name=f"dropout_he_{distribution}")
 
 
-def _positive_int(v, what):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"{what} must be a positive integer, got {v!r}")
-    return int(v)
-
-
 def fixup_scale(num_blocks: int, layers_per_block: int) -> float:
     """Fixup's std multiplier L^(-1/(2m-2)) for L residual branches of m >= 2 layers."""
-    n = _positive_int(num_blocks, "num_blocks")
-    m = _positive_int(layers_per_block, "layers_per_block")
+    n = positive_int(num_blocks, "num_blocks")
+    m = positive_int(layers_per_block, "layers_per_block")
     if m < 2:
         raise ValueError("Fixup rescales branches of at least 2 layers (m >= 2); a 1-layer branch "
                          "starts at zero instead")
@@ -158,7 +150,7 @@ def for_activation(name: str, mode: str = "fan_in", distribution: str = "normal"
     2.351716
     """
     scale = activation_scale(name, mode, "exact", q, **params)
-    return VarianceScaling(scale, mode, _check_distribution_name(distribution),
+    return VarianceScaling(scale, mode, _distribution(distribution),
                            name=f"for_activation({name})")
 
 
