@@ -507,6 +507,10 @@ def _depth(node: ast.AST) -> int:
     return deepest
 
 
+# fans at which a fan-dependent distribution is validated when parsed
+SAMPLE_FANS = ((1, 1), (2, 3), (3, 2), (10, 1000), (1000, 10), (4096, 4096))
+
+
 def _check_constant_bounds(d: Distribution):
     """Refuse what is wrong whatever the fans: bad constant parameters, empty truncations, huge degrees."""
     for name, tree in zip(d.names, d.trees):
@@ -515,7 +519,13 @@ def _check_constant_bounds(d: Distribution):
             raise ValueError(f"{d.kind}: {name} has degree {deg:g} in fan_in and fan_out; at most {MAX_DEGREE}")
     if not d.uses():
         d.variance(1, 1)
-    elif d.kind == "truncated_normal":
+        return
+    # a parameter in the fans must be valid wherever a layer could have them: finite, std >= 0,
+    # low <= high (low < high when truncating); a handful of fans, square and not, small and large
+    for fan_in, fan_out in SAMPLE_FANS:
+        d.mean(fan_in, fan_out)
+        d.variance(fan_in, fan_out)
+    if d.kind == "truncated_normal":
         lo, hi = (None if _fans_in(t) else _evaluate(t, _CONSTANT_NAMES) for t in d.trees[1:])
         if lo is not None and hi is not None:
             if not lo < hi:
