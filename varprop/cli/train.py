@@ -35,7 +35,9 @@ def add_arguments(p):
     p.add_argument("--loss", default="cross_entropy", help="cross_entropy | hinge (default cross_entropy)")
     p.add_argument("--dropout", default="0", help="probability of dropping a hidden unit (default 0)")
     p.add_argument("--batchnorm", action="store_true", help="batch normalization before each hidden activation")
-    p.add_argument("--weight-decay", default="0", help="L2 weight decay on weights only (default 0)")
+    p.add_argument("--weight-decay", default=None,
+                   help="weight decay on weights only, PyTorch's meaning: coupled L2 for every optimizer, decoupled "
+                        "for adamw (default: the optimizer's own, 0, or 0.01 for adamw)")
     p.add_argument("--schedule", default="constant", help="constant | step | cosine | warmup (default constant)")
     p.add_argument("--clip-norm", default=None, help="clip the global gradient norm to this value")
     p.add_argument("--early-stopping", action="store_true",
@@ -98,7 +100,7 @@ def check_args(args) -> dict:
         raise ValueError(f"--lr must be > 0, got {args.lr}")
     if not 0.0 <= v["dropout"] < 1.0:
         raise ValueError(f"--dropout must be a probability in [0, 1), got {args.dropout}")
-    if v["weight_decay"] < 0:
+    if v["weight_decay"] is not None and v["weight_decay"] < 0:
         raise ValueError(f"--weight-decay must be >= 0, got {args.weight_decay}")
     if v["clip_norm"] is not None and v["clip_norm"] <= 0:
         raise ValueError(f"--clip-norm must be > 0, got {args.clip_norm}")
@@ -310,7 +312,7 @@ def run(args) -> int:
                   "hidden": hidden, "activation": activation, "params": list(args.param),
                   "init": args.init, "optimizer": trainer.optimizer.name, "lr": trainer.base_lr,
                   "epochs": trainer.epochs, "batch_size": trainer.batch_size, "loss": trainer.loss.name,
-                  "dropout": v["dropout"], "batchnorm": bool(args.batchnorm), "weight_decay": trainer.weight_decay,
+                  "dropout": v["dropout"], "batchnorm": bool(args.batchnorm), "weight_decay": _effective_decay(trainer),
                   "schedule": args.schedule, "clip_norm": v["clip_norm"], "early_stopping": trainer.early_stopping,
                   "preprocess": args.preprocess, "augment_copies": args.augment_copies, "shift": args.shift,
                   "flip": v["flip"], "noise": v["noise"], "seed": args.seed, "resumed_from": args.resume,
@@ -337,3 +339,11 @@ def _finite(x):
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
+
+
+def _effective_decay(trainer) -> float:
+    """The decay the run used: the trainer's when given, else the optimizer's own (AdamW's is decoupled)."""
+    if trainer.weight_decay is not None:
+        return trainer.weight_decay
+    opt = trainer.optimizer
+    return opt.decoupled_decay if opt.name == "adamw" else opt.weight_decay
