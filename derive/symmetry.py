@@ -14,6 +14,8 @@ True
 """
 from __future__ import annotations
 
+import functools
+
 __all__ = ["build", "unit_spread"]
 
 
@@ -107,7 +109,7 @@ def build(digits: int = 15):
            "symbolic widths; under H the result does not depend on the unit's index.")
     grads = {}
     for name, var, sub in (("W", W[a, b], {a: a2}), ("U", U[a, b], {a: a2, b: b2}), ("v", v[a], {a: a2})):
-        g = within_range(H(within_range(sp.diff(ell(y), var))))
+        g = _derivatives_as_functions(within_range(H(within_range(sp.diff(ell(y), var)))))
         grads[name] = g
         label = {"W": "\\frac{\\partial \\ell}{\\partial W_{ab}}", "U": "\\frac{\\partial \\ell}{\\partial U_{ab}}",
                  "v": "\\frac{\\partial \\ell}{\\partial v_a}"}[name]
@@ -143,3 +145,29 @@ def build(digits: int = 15):
     d.result("random_init_spread", rand)
     d.result("gradient_W", grads["W"], latex="\\ell'(y)\\, c_v c_U p\\, \\phi'(h^2)\\phi'(h^1)\\, x_b")
     return d
+
+
+def _derivatives_as_functions(expr):
+    """Subs(Derivative(f(xi), xi), xi, A) -> f'(A): SymPy orders a product of Subs factors by hash when their
+    sort keys tie, so the rendered gradient depended on PYTHONHASHSEED; plain functions order by their
+    arguments."""
+    import sympy as sp
+
+    def as_function(e):
+        (var,), (point,) = e.variables, e.point
+        inner = e.expr
+        if isinstance(inner, sp.Derivative) and inner.variables == (var,) and inner.expr.args == (var,):
+            return _prime(inner.expr.func.__name__)(point)
+        return e
+    return expr.replace(lambda e: isinstance(e, sp.Subs), as_function)
+
+
+@functools.lru_cache(maxsize=None)
+def _prime(name: str):
+    """The undefined function f' (one class per name, so that equal expressions compare equal), printed as
+    \\phi' or \\ell' in LaTeX."""
+    import sympy as sp
+
+    def latex(self, printer):
+        return f"{printer._print(sp.Symbol(name))}'\\left({printer._print(self.args[0])}\\right)"
+    return type(f"{name}'", (sp.Function,), {"_latex": latex})

@@ -49,7 +49,10 @@ def _widths(text):
     from varprop.derive.meanfield import parse_widths
     if any(len(t) > _WIDTH_TEXT for t in re.findall(r"\d+", text)):
         raise ValueError(f"--widths: numbers of at most {_WIDTH_TEXT} digits, got {text!r}")
-    return list(parse_widths(text))
+    try:
+        return list(parse_widths(text))
+    except ValueError as exc:
+        raise ValueError(f"--widths: {exc}") from None
 
 
 def options(args) -> dict:
