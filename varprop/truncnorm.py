@@ -69,10 +69,33 @@ def mean(a: float, b: float) -> float:
 
 
 def variance(a: float, b: float) -> float:
-    """Var[Z | a <= Z <= b] = 1 + (a phi(a) - b phi(b)) / P - E[Z]^2."""
+    """Var[Z | a <= Z <= b] = 1 + (a phi(a) - b phi(b)) / P - E[Z]^2.
+
+    In a tail (a >= 1 or b <= -1) the three terms are ~a^2 and their sum ~1/a^2: there the same formula
+    is summed in mpmath at 40 digits (imported only then), so the result keeps full double precision.
+    """
+    if a >= _TAIL or b <= -_TAIL:
+        return _tail_variance(a, b)
     p = mass(a, b)
     m = (_pdf(a) - _pdf(b)) / p
     return 1.0 + (_xpdf(a, 1) - _xpdf(b, 1)) / p - m * m
+
+
+_TAIL = 1.0      # |bound| from which the float formula loses more than a digit to cancellation
+
+
+def _tail_variance(a: float, b: float) -> float:
+    import mpmath as mp
+    with mp.workdps(40):
+        if b <= -_TAIL:                 # the lower tail, by symmetry
+            a, b = -b, -a
+        a_, b_ = mp.mpf(a), mp.mpf(b)
+        p = (mp.erfc(a_ / mp.sqrt(2)) - mp.erfc(b_ / mp.sqrt(2))) / 2
+        pdf_a = mp.npdf(a_)
+        pdf_b = mp.mpf(0) if mp.isinf(b_) else mp.npdf(b_)
+        b_pdf_b = mp.mpf(0) if mp.isinf(b_) else b_ * pdf_b
+        m = (pdf_a - pdf_b) / p
+        return float(1 + (a_ * pdf_a - b_pdf_b) / p - m * m)
 
 
 def std(a: float, b: float) -> float:
