@@ -444,8 +444,8 @@ def decimal_string(value, digits: int) -> str:
             return sp.sstr(value)
         if mp.isinf(v) or mp.isnan(v):
             return str(v)
-        s = mp.nstr(v, digits, strip_zeros=True, min_fixed=-30, max_fixed=30)
-    return s[:-2] if s.endswith(".0") else s
+        from varprop.activations import decimal_string as spell
+        return spell(v, digits)
 
 
 def within_range(expr, max_rounds: int = 6):

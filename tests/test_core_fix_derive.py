@@ -21,3 +21,23 @@ def test_symmetry_derivation_does_not_depend_on_the_hash_seed():
 @pytest.mark.slow
 def test_every_derivation_does_not_depend_on_the_hash_seed():
     assert _render("1", ["all"]) == _render("2", ["all"]) == _render("3", ["all"])
+
+
+def test_gain_table_closed_forms_are_checked_against_quadrature(monkeypatch):
+    # a wrong closed form (E[relu(z)^2] = q/3) must fail the gains derivation, whatever the SciPy reference
+    import sympy as sp
+
+    from varprop.derive import gain_table, moments
+    real = moments._closed_form_cached
+
+    def wrong(key, kind):
+        if key[0] == "relu" and kind == "second":
+            return sp.Symbol("q", positive=True) / 3
+        return real(key, kind)
+    monkeypatch.setattr(moments, "_closed_form_cached", wrong)
+    # the SciPy reference is made to agree with the wrong form, so only the quadrature route can catch it
+    monkeypatch.setattr(gain_table, "scipy_moment", lambda b, kind: 1 / 3 if kind == "second" else 0.5)
+    d = gain_table.build(digits=15, activation="relu")
+    assert not d.verified
+    titles = [s["title"] for s in d.to_dict(15)["steps"] if not s["verified"]]
+    assert any("against quadrature" in t for t in titles)
