@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple
 
-from varprop.activations import Bound, decimal_string, fmt as _fmt, get, to_fraction
+from varprop.activations import RRELU_NOTE, Bound, decimal_string, fmt as _fmt, get, to_fraction
 from varprop.expr import Distribution, _tame, parse_distribution, simplify, symbols
 
 from .moments import _key, check_digits, check_q, moment
@@ -419,6 +419,8 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
         fwd_factor, fwd_cert = _moment_factor(key, "second", qf, digits)
         bwd_factor, bwd_cert = _moment_factor(key, "deriv2", qf, digits)
         mean_factor, mean_cert = _moment_factor(key, "mean", qf, digits) if mean != 0 else (sp.Integer(0), None)
+    if b.name == "rrelu":
+        notes.append(RRELU_NOTE)
     if b.arity > 1:
         notes.append(f"maxout: the weight matrix has {b.arity} rows per unit; fan_in is the input width of one row "
                      f"and fan_out counts all {b.arity} rows of each unit ({b.arity} x the units), as in "

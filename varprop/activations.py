@@ -27,7 +27,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 __all__ = ["Activation", "Bound", "Param", "REGISTRY", "names", "get", "parse_params", "to_fraction", "fmt",
-           "decimal_string", "MAX_NUMBER_DIGITS"]
+           "decimal_string", "MAX_NUMBER_DIGITS", "RRELU_NOTE"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -244,6 +244,10 @@ def _nonnegative(v):
     return None if v >= 0 else "must be >= 0"
 
 
+RRELU_NOTE = ("rrelu uses its test-time map, the fixed slope (lower + upper)/2 on x < 0; during training the "
+              "slope is random per element and the moments differ")
+"""Said beside every rrelu gain or check: its moments are those of the test-time map."""
+
 PARAM_RANGE = (Fraction(1, 10 ** 9), Fraction(10 ** 9))   # |value| of a nonzero activation parameter
 
 
@@ -275,7 +279,10 @@ class Activation:
     closed: frozenset = frozenset()
     kinks: Callable[..., tuple] = lambda **p: ()
     kernel_params: Callable[..., tuple] = lambda **p: (0.0, 0.0)
-    family: str = ""          # "relu" for the piecewise-linear family whose units can die
+    # "relu": piecewise linear with its one kink at 0 (relu, leaky_relu, prelu, rrelu, abs); the mean-field
+    # theory and the simulator report a dead fraction (phi'(h) = 0) for these, which is 0 for abs and leaky
+    # slopes != 0, and can be large for relu
+    family: str = ""
     arity: Callable[..., int] = lambda **p: 1
     aliases: tuple[str, ...] = ()
     sympy_form: Callable | None = None  # an exact sympy expression when it differs from f's (maxout)

@@ -87,7 +87,14 @@ def forward(code, x, p0, p1):
 
 @njit(cache=True)
 def derivative(code, x, p0, p1):
-    """phi'(x) for the activation ``code`` (the registry's convention at kinks: the left value)."""
+    """phi'(x) for the activation ``code``, with the registry's value at each kink.
+
+    At a kink the value is the one the registry's ``df`` gives there, which is not one side for all:
+    relu, leaky_relu, prelu, rrelu, elu, selu, celu and abs take the left value at 0 (the test is x > 0);
+    hardtanh takes the inside value 1 at both min_val and max_val, and hardsigmoid 1/6 at both -3 and 3
+    (the tests are x < min and x > max). A kink has probability 0 under a Gaussian, so no moment depends
+    on it; the trainer's gradients at exactly a kink do.
+    """
     if code == 0:
         return 1.0
     elif code == 1:

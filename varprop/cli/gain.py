@@ -50,6 +50,7 @@ def run(args) -> int:
         f"certified digits   {g.certified}" + _certified_note(g),
     ]
     if act.name == "rrelu":
+        from varprop.activations import RRELU_NOTE
         lines.append(f"note               {RRELU_NOTE}")
     if torch is None:
         lines.append("torch gain         none (torch.nn.init.calculate_gain raises for this activation)")
@@ -61,6 +62,7 @@ def run(args) -> int:
 
 
 def _as_json(g, digits: int) -> dict:
+    from varprop.activations import RRELU_NOTE
     torch = g.torch
     rel = g.torch_relative_difference()
     act = g.activation
@@ -106,8 +108,6 @@ def _table(q, digits: int, as_json: bool) -> int:
     return 0
 
 
-RRELU_NOTE = ("rrelu uses its test-time map, the fixed slope (lower + upper)/2 on x < 0; during training the "
-              "slope is random per element and the moments differ")
 _CLOSED_SHOWN = 80   # characters of a closed form worth printing beside its decimal
 
 
