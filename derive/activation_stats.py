@@ -132,7 +132,7 @@ def _independent_forward(bound, widths, v, sb):
 def build(widths="256x6", activation: str = "relu", params=None, init=None, sigma_b2=0, digits: int = 15):
     import sympy as sp
 
-    from varprop.activations import _to_fraction, get
+    from varprop.activations import get, to_fraction
 
     from .derivation import Derivation, decimal_string
     from .meanfield import predict
@@ -141,7 +141,7 @@ def build(widths="256x6", activation: str = "relu", params=None, init=None, sigm
     check_digits(digits)
     ws = list(parse_widths(widths))
     b = get(activation, **(params or {}))
-    sb = _to_fraction(sigma_b2, "sigma_b2")
+    sb = to_fraction(sigma_b2, "sigma_b2")
     if sb < 0:
         raise ValueError(f"sigma_b2 must be >= 0, got {sigma_b2}")
     v, how = weight_variances(init, ws, b)

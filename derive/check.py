@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple
 
-from varprop.activations import RRELU_NOTE, Bound, decimal_string, fmt as _fmt, get, to_fraction
+from varprop.activations import RRELU_NOTE, Bound, decimal_string, fmt, get, to_fraction
 from varprop.expr import Distribution, _tame, parse_distribution, simplify, symbols
 
 from .moments import _key, check_digits, check_q, moment
@@ -122,7 +122,7 @@ class CheckResult:
             "init": self.init,
             "distribution": self.distribution.expression(),
             "activation": self.activation.label(),
-            "q": _fmt(self.q),
+            "q": fmt(self.q),
             "variance": _str(self.variance),
             "mean": _str(self.mean),
             "forward_ratio": _str(self.forward.ratio),
@@ -145,7 +145,7 @@ class CheckResult:
 
     def lines(self) -> list[str]:
         """The human-readable report, one fact per line."""
-        qtext = "0 (small-signal limit q -> 0+)" if self.q == 0 else _fmt(self.q)
+        qtext = "0 (small-signal limit q -> 0+)" if self.q == 0 else fmt(self.q)
         out = [
             f"init             {self.init}",
             f"activation       {self.activation.label()}",

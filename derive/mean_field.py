@@ -80,7 +80,7 @@ def build(activation: str = "tanh", params=None, sigma_b2=0, sigma_w2=None, digi
     import mpmath as mp
     import sympy as sp
 
-    from varprop.activations import _to_fraction, get
+    from varprop.activations import get, to_fraction
 
     from . import meanfield as mf
     from .derivation import Derivation
@@ -88,10 +88,10 @@ def build(activation: str = "tanh", params=None, sigma_b2=0, sigma_w2=None, digi
 
     check_digits(digits)
     b = get(activation, **(params or {}))
-    sb = _to_fraction(sigma_b2, "sigma_b2")
+    sb = to_fraction(sigma_b2, "sigma_b2")
     if sb < 0:
         raise ValueError(f"sigma_b2 must be >= 0, got {sigma_b2}")
-    sw_given = None if sigma_w2 is None else _to_fraction(sigma_w2, "sigma_w2")
+    sw_given = None if sigma_w2 is None else to_fraction(sigma_w2, "sigma_w2")
     if sw_given is not None and sw_given <= 0:
         raise ValueError(f"sigma_w2 must be > 0, got {sigma_w2}")
     k = b.arity

@@ -55,13 +55,13 @@ def build(digits: int = 30, keep_prob="0.95"):
     import mpmath as mp
     import sympy as sp
 
-    from varprop.activations import selu_alpha, selu_lambda, sympy_namespace, _to_fraction
+    from varprop.activations import selu_alpha, selu_lambda, sympy_namespace, to_fraction
 
     from .derivation import Derivation
     from .moments import check_digits
 
     check_digits(digits)
-    qf = _to_fraction(keep_prob, "keep_prob")
+    qf = to_fraction(keep_prob, "keep_prob")
     if not 0 < qf < 1:
         raise ValueError(f"keep_prob must be in (0, 1), got {keep_prob}")
 
