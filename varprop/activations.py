@@ -411,11 +411,6 @@ def to_fraction(v, what: str) -> Fraction:
     raise TypeError(f"{what}: expected a number, got {type(v).__name__}")
 
 
-# the former private names, still imported by varprop/cli/activations.py
-_fmt = fmt
-_to_fraction = to_fraction
-
-
 @dataclass(frozen=True)
 class Bound:
     """An activation with its parameters fixed: the object every part of varprop works with."""

@@ -11,12 +11,12 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from varprop.activations import REGISTRY, _fmt
+    from varprop.activations import REGISTRY, fmt
     rows = []
     for a in REGISTRY.values():
         rows.append({
             "name": a.name,
-            "params": {p.name: _fmt(p.default) for p in a.params},
+            "params": {p.name: fmt(p.default) for p in a.params},
             "description": a.doc,
             "aliases": list(a.aliases),
             "closed_form_moments": sorted(a.closed),
