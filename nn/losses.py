@@ -150,12 +150,7 @@ _ALIASES = {"crossentropy": "cross_entropy", "xent": "cross_entropy", "log_loss"
 
 def get_loss(name, **kwargs) -> Loss:
     """A loss by name: "cross_entropy", "mse" or "hinge" (a :class:`Loss` is returned unchanged)."""
+    from varprop.names import key_of
     if isinstance(name, Loss):
         return name
-    if not isinstance(name, str):
-        raise TypeError(f"loss must be a name, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
-    return LOSSES[key](**kwargs)
+    return LOSSES[key_of(name, LOSSES, "loss", _ALIASES)](**kwargs)

@@ -190,13 +190,10 @@ def get_optimizer(name, lr=None, **kwargs) -> Optimizer:
     adamw); ``decay_rate`` (rmsprop); ``weight_decay`` (coupled, default 0); ``decoupled_decay``
     (adamw's default 0.01, others 0).
     """
+    from varprop.names import key_of
     if isinstance(name, Optimizer):
         return name
-    if not isinstance(name, str):
-        raise TypeError(f"optimizer must be a name, got {type(name).__name__}")
-    key = name.strip().lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    key = key_of(name, OPTIMIZERS, "optimizer")
     if lr is not None:
         kwargs["lr"] = lr
     try:

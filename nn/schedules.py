@@ -109,14 +109,10 @@ def _coerce(s) -> Schedule:
 
 def get_schedule(name, **kwargs) -> Schedule:
     """A schedule by name: "constant", "step", "cosine" or "warmup" (a Schedule is returned unchanged)."""
+    from varprop.names import key_of
     if isinstance(name, Schedule):
         return name
-    if not isinstance(name, str):
-        raise TypeError(f"schedule must be a name, got {type(name).__name__}")
-    key = name.strip().lower()
-    if key not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")
-    return SCHEDULES[key](**kwargs)
+    return SCHEDULES[key_of(name, SCHEDULES, "schedule")](**kwargs)
 
 
 def schedule_from_config(cfg: dict) -> Schedule:

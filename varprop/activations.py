@@ -589,13 +589,9 @@ def names() -> list[str]:
 
 
 def lookup(name: str) -> Activation:
-    if not isinstance(name, str):
-        raise TypeError(f"activation name must be a string, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in REGISTRY:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(names())}")
-    return REGISTRY[key]
+    """The registry entry called ``name`` (case, ``-``/``_`` and aliases forgiven)."""
+    from varprop.names import key_of
+    return REGISTRY[key_of(name, REGISTRY, "activation", _ALIASES)]
 
 
 def get(name, **params) -> Bound:
