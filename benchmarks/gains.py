@@ -13,7 +13,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 _CHILD = """
 import time, json

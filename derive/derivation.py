@@ -150,7 +150,6 @@ class Derivation:
         ``reference=(value, rtol, source)`` holds the value against an independent evaluation as well.
         """
         import mpmath as mp
-        import sympy as sp
         uses = self._check_uses(uses)
         if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
             raise ValueError(f"digits must be a positive integer, got {digits!r}")

@@ -96,7 +96,6 @@ def build(digits: int = 15):
            uses=("iid_w", "iid_x", "independent"))
     d.step("mean of the sum", sp.Sum(mw * mx, (j, 1, n)).doit(), n * mw * mx, label="E[y_i]",
            because="linearity, each term has the same mean", uses=("iid_w", "iid_x"))
-    var_y = sp.expand(Ey2 - (n * mw * mx) ** 2)
     general = n * (vw * vx + vw * mx ** 2 + mw ** 2 * vx)
     d.step("variance of the sum", Ey2 - (n * mw * mx) ** 2, general, label="\\operatorname{Var}(y_i)",
            because="the $n(n-1)$ cross terms cancel against $E[y_i]^2$: the terms are uncorrelated")

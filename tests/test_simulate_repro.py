@@ -1,12 +1,10 @@
 """A seed gives bit-identical results whatever the number of Numba threads (run in subprocesses)."""
-import hashlib
 import json
 import os
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from varprop.simulate import run
 

@@ -391,7 +391,6 @@ class Distribution:
         return {n: _to_sympy(t, syms) for n, t in zip(self.names, self.trees)}
 
     def sympy_mean(self):
-        import sympy as sp
         p = self.sympy_params()
         if self.kind == "normal":
             return simplify(p["mean"])
