@@ -5,6 +5,10 @@ the mean loss over the batch (a float) and prepares the gradient of that mean, w
 returns (an array the loss owns, overwritten by the next call).
 
 * cross-entropy: L = mean_i [log sum_j e^{z_ij} - z_{i y_i}], dL/dz = (softmax(z) - onehot(y)) / n;
+  with soft targets t (an (n, K) array of probabilities, e.g. from mixup) the cross-entropy of t
+  against softmax(z): L = mean_i sum_j t_ij [logsumexp(z_i) - z_ij], dL/dz = (s_i softmax(z) - t) / n
+  with s_i = sum_j t_ij (1 for probabilities), as ``torch.nn.functional.cross_entropy`` with
+  probability targets;
 * mse: L = mean_{i,j} (z_ij - y_ij)^2 (PyTorch's MSELoss), dL/dz = 2 (z - y) / (n m);
 * hinge: L = mean_i sum_{j != y_i} max(0, z_ij - z_{i y_i} + margin) (the lectures' SVM loss).
 
@@ -19,7 +23,7 @@ import numpy as np
 
 from varprop.nn import kernels as K
 
-__all__ = ["Loss", "CrossEntropy", "MSE", "Hinge", "get_loss", "LOSSES"]
+__all__ = ["Loss", "CrossEntropy", "MSE", "Hinge", "get_loss", "LOSSES", "soft_xent"]
 
 
 class Loss:
@@ -78,15 +82,65 @@ class Loss:
         return y
 
 
+def _check_soft(out, t):
+    """Soft targets: the outputs' shape, finite and >= 0 (O(n K), cheap beside the forward pass)."""
+    if out.ndim != 2 or t.shape != out.shape:
+        raise ValueError(f"soft targets must have the outputs' shape {out.shape}, got {t.shape}")
+    if t.dtype.kind != "f":
+        raise TypeError(f"soft targets must be floats (probabilities), got dtype {t.dtype}")
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise ValueError("soft targets must be finite probabilities >= 0")
+
+
+def soft_xent(z, t, grad, rows):
+    """Cross-entropy of soft targets: rows[i] = s_i logsumexp(z_i) - t_i . z_i, grad = (s_i softmax(z_i) - t_i) / n.
+
+    Computed in z's dtype with the row maximum subtracted (so exp never overflows); ``rows`` is float64.
+
+    >>> import numpy as np
+    >>> z = np.array([[0.0, np.log(3.0)]]); g = np.empty_like(z); r = np.empty(1)
+    >>> soft_xent(z, np.array([[0.5, 0.5]]), g, r); np.round(g, 3).tolist()   # softmax (1/4, 3/4)
+    [[-0.25, 0.25]]
+    """
+    zmax = z.max(axis=1, keepdims=True)
+    np.subtract(z, zmax, out=grad)
+    np.exp(grad, out=grad)
+    s = grad.sum(axis=1, keepdims=True)
+    mass = t.sum(axis=1, keepdims=True, dtype=np.float64)
+    lse = np.log(s, dtype=np.float64) + zmax
+    rows[:] = (mass * lse)[:, 0] - np.einsum("ij,ij->i", t, z, dtype=np.float64)
+    grad *= (mass / s).astype(grad.dtype)
+    grad -= t
+    grad *= grad.dtype.type(1.0 / len(z))
+
+
 class CrossEntropy(Loss):
+    """Softmax cross-entropy of integer labels (n,) or soft targets (n, K) (probabilities, as from mixup)."""
     name = "cross_entropy"
 
     def forward(self, out, y) -> float:
         y = np.asarray(y)
-        self._check_labels(out, y)
         grad, rows = self._buffers(out)
-        K.softmax_xent(out, y, grad, rows)
+        if y.ndim == 2:
+            _check_soft(out, y)
+            soft_xent(out, y, grad, rows)
+        else:
+            self._check_labels(out, y)
+            K.softmax_xent(out, y, grad, rows)
         return float(rows.mean())
+
+    def check_targets(self, y, n_out: int, dtype=None) -> np.ndarray:
+        """Class indices in [0, n_out), or soft targets: an (n, n_out) float array of probabilities."""
+        y = np.asarray(y)
+        if y.ndim != 2:
+            return super().check_targets(y, n_out, dtype)
+        if y.shape[1] != n_out:
+            raise ValueError(f"soft targets must have shape (n, {n_out}), got {y.shape}")
+        if y.dtype.kind not in "fiub":
+            raise TypeError(f"soft targets must be numeric, got dtype {y.dtype}")
+        y = y.astype(np.float64 if dtype is None else dtype)
+        _check_soft(y, y)
+        return y
 
     def output(self, out):
         z = out - out.max(axis=1, keepdims=True)

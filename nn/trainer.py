@@ -11,8 +11,10 @@ as ``torch.nn.utils.clip_grad_norm_`` then ``torch.optim.SGD(weight_decay=...).s
 term is added after clipping. t = (e nb + b + 1/2) / nb is this trainer's own position (epoch e,
 batch b of nb), so a second trainer on an already trained network starts its schedule afresh.
 
-The epoch-e order is the argsort of the counter stream (seed, e), and dropout masks are keyed by the
-optimizer step, so a run is a pure function of its seed and a resumed run repeats the uninterrupted
+The epoch-e order is the argsort of the counter stream (seed, e), dropout masks are keyed by the
+optimizer step and ``augment(xb, yb, epoch, step)`` (training batches only, right after they are
+gathered; e.g. :class:`~varprop.nn.augment.Augment`) is called with the epoch and the batch's index
+in it, so a run is a pure function of its seed and a resumed run repeats the uninterrupted
 one bit for bit, whatever ``NUMBA_NUM_THREADS``. (The matrix products are BLAS's: OpenBLAS rounds
 them differently with another ``OPENBLAS_NUM_THREADS``, so compare runs on the same BLAS setting.)
 A non-finite loss or gradient norm stops training with a message naming the epoch and step and puts
@@ -85,6 +87,11 @@ def _has_batchnorm(layers) -> bool:
     return any(isinstance(l, BatchNorm) or _has_batchnorm(l.sublayers()) for l in layers)
 
 
+def _correct(out, y) -> int:
+    """Rows whose predicted class is the label (the argmax of the target for soft targets)."""
+    return int(np.count_nonzero(out.argmax(axis=1) == (y.argmax(axis=1) if y.ndim == 2 else y)))
+
+
 def permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order of epoch ``epoch``: argsort of n uniforms of the stream (seed, epoch, shuffle)."""
     return np.argsort(streams.uniform(seed, (epoch, _SHUFFLE), n), kind="stable")
@@ -103,14 +110,18 @@ class Trainer:
     set when no validation set is given), stops after ``patience`` epochs without an improvement
     larger than ``min_delta`` and restores the best weights. ``progress``: None shows a bar on a
     terminal, False never. ``callback(record)`` is called after each epoch. ``checkpoint``: a path
-    saved after each epoch, at the end and on Ctrl-C.
+    saved after each epoch, at the end and on Ctrl-C. ``augment(xb, yb, epoch, step) -> (xb, yb)``
+    transforms each training batch (``step`` is the batch's index within ``epoch``; evaluation never
+    sees it); it must not modify its arguments, and it may return soft targets (n, n_out) for
+    cross-entropy (mixup), whose argmax then counts for the training accuracy. It is not saved in
+    checkpoints: pass it again to :meth:`from_checkpoint`/:meth:`resume`.
     """
 
     def __init__(self, network: Network, loss="cross_entropy", optimizer="adam", batch_size: int = 128,
                  epochs: int = 10, seed: int = 0, weight_decay: float | None = None, l1: float = 0.0, l2: float = 0.0,
                  schedule=None, clip_norm=None, early_stopping: bool = False, patience: int = 5,
                  progress=None, *, validation_fraction: float = 0.1, min_delta: float = 0.0, checkpoint=None,
-                 callback=None):
+                 callback=None, augment=None):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a Network, got {type(network).__name__}")
         self.network = network
@@ -140,6 +151,9 @@ class Trainer:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         self.callback = callback
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be callable, got {type(augment).__name__}")
+        self.augment = augment
         self.base_lr = self.optimizer.lr
         # position and bookkeeping (all saved in checkpoints)
         self.epoch = 0          # completed epochs
@@ -190,7 +204,7 @@ class Trainer:
             yb = y[s:s + _EVAL_CHUNK]
             total += self.loss.forward(out, yb) * len(yb)
             if self.loss.classification:
-                correct += int(np.count_nonzero(out.argmax(axis=1) == yb))
+                correct += _correct(out, yb)
         acc = correct / len(X) if self.loss.classification else None
         return total / len(X), acc
 
@@ -374,6 +388,8 @@ class Trainer:
                     m = len(idx)
                     xb = np.take(X, idx, axis=0, out=xbuf[:m])
                     yb = np.take(y, idx, axis=0, out=ybuf[:m])
+                    if self.augment is not None:
+                        xb, yb = self._augmented(xb, yb, b)
                     self._backup_buffers()
                     out = net._forward(xb, True)
                     value = loss.forward(out, yb)
@@ -385,7 +401,7 @@ class Trainer:
                         break
                     self._sums[0] += value * m
                     if classify:
-                        self._sums[1] += int(np.count_nonzero(out.argmax(axis=1) == yb))
+                        self._sums[1] += _correct(out, yb)
                     self._sums[2] += m
                     net.backward(loss.backward())
                     self._regularize(params)
@@ -405,6 +421,18 @@ class Trainer:
             if h.diverged:
                 break
             self._end_epoch(X_val, y_val, time.perf_counter() - start)
+
+    def _augmented(self, xb, yb, b):
+        """The augmented batch, checked and in the network's dtype."""
+        m = len(xb)
+        xa, ya = self.augment(xb, yb, self.epoch, b)
+        xa = np.ascontiguousarray(xa, dtype=self.network.dtype)
+        ya = np.asarray(ya)
+        if xa.shape != xb.shape or len(ya) != m:
+            raise ValueError(f"augment returned inputs {xa.shape} and targets {ya.shape} for a batch of {xb.shape}")
+        if ya.ndim == 2 and ya.dtype.kind == "f" and self.loss.classification:
+            ya = ya.astype(self.network.dtype, copy=False)
+        return xa, ya
 
     def _end_epoch(self, X_val, y_val, seconds):
         h = self.history
