@@ -2,8 +2,10 @@
 
 Each function takes a batch ``X`` of flattened images (n, H*W) and a numpy ``Generator`` and returns a new
 array (the input is never modified). ``Augment`` composes them and draws its randomness for the batch at
-``(epoch, step)`` from ``default_rng([seed, epoch, step])``: the same seed gives the same augmented batches,
-and a run resumed at any step sees exactly the batches it would have seen.
+``(epoch, step)`` from ``default_rng([seed, epoch, step])`` (``[seed, stream, epoch, step]`` when a ``stream``
+id is given, so two augmenters of one seed draw independently): the same seed gives the same augmented
+batches, and a run resumed at any step sees exactly the batches it would have seen. Pass an ``Augment`` as
+``Trainer(..., augment=...)`` to augment every training batch.
 
 - shift: ``out[y, x] = img[y - dy, x - dx]`` (zero outside), ``dy, dx`` uniform integers in [-s, s];
 - flip: ``out[y, x] = img[y, W - 1 - x]`` with probability p (use only where mirror images keep the class);
@@ -105,7 +107,7 @@ class Augment:
     """
 
     def __init__(self, image_shape=None, shift: int = 0, flip: float = 0.0, noise: float = 0.0,
-                 mixup: float = 0.0, n_classes: int | None = None, seed: int = 0):
+                 mixup: float = 0.0, n_classes: int | None = None, seed: int = 0, stream: int | None = None):
         if (shift or flip) and image_shape is None:
             raise ValueError("augment: shifts and flips need image data (a dataset with an image shape)")
         if shift < 0 or not 0.0 <= flip <= 1.0 or noise < 0 or mixup < 0:
@@ -114,13 +116,16 @@ class Augment:
         self.shift, self.flip, self.noise, self.mixup = int(shift), float(flip), float(noise), float(mixup)
         self.n_classes = n_classes
         self.seed = int(seed)
+        self.stream = None if stream is None else int(stream)
 
     @property
     def active(self) -> bool:
         return bool(self.shift or self.flip or self.noise or self.mixup)
 
     def rng(self, epoch: int, step: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, int(epoch), int(step)])
+        ids = [self.seed, int(epoch), int(step)] if self.stream is None else [self.seed, self.stream,
+                                                                              int(epoch), int(step)]
+        return np.random.default_rng(ids)
 
     def __call__(self, X, Y, epoch: int = 0, step: int = 0):
         rng = self.rng(epoch, step)
@@ -140,4 +145,5 @@ class Augment:
         return X, Y
 
     def config(self) -> dict:
-        return {"shift": self.shift, "flip": self.flip, "noise": self.noise, "mixup": self.mixup, "seed": self.seed}
+        return {"shift": self.shift, "flip": self.flip, "noise": self.noise, "mixup": self.mixup, "seed": self.seed,
+                "stream": self.stream}

@@ -13,7 +13,8 @@ DESCRIPTION = (
     "the variance-preserving scale derived for the activation (2/fan_in for ReLU)."
 )
 
-_FLOAT_OPTS = ("lr", "dropout", "weight_decay", "val_fraction", "test_fraction", "noise", "flip", "clip_norm")
+_FLOAT_OPTS = ("lr", "dropout", "weight_decay", "val_fraction", "test_fraction", "noise", "flip", "clip_norm", "mixup")
+_STEP_STREAM = 1     # the per-step augmenter's stream id (the copies of --augment-copies use none)
 
 
 def add_arguments(p):
@@ -50,6 +51,11 @@ def add_arguments(p):
                    help="test fraction for datasets without a test set (default 0.2)")
     p.add_argument("--augment-copies", type=int, default=0, metavar="K",
                    help="add K augmented copies of the training split (see --shift, --flip, --noise)")
+    p.add_argument("--augment", action="store_true",
+                   help="augment every training batch afresh (see --shift, --flip, --noise), keyed by epoch and "
+                        "step so --resume repeats it")
+    p.add_argument("--mixup", default="0", metavar="ALPHA",
+                   help="mixup of each training batch with lam ~ Beta(ALPHA, ALPHA) (cross_entropy; default 0, off)")
     p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts up to this many pixels")
     p.add_argument("--flip", default="0", help="augmentation: probability of a horizontal flip")
     p.add_argument("--noise", default="0", help="augmentation: std of added Gaussian noise")
@@ -114,8 +120,17 @@ def check_args(args) -> dict:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if args.augment_copies < 0 or args.shift < 0 or v["noise"] < 0 or not 0 <= v["flip"] <= 1:
         raise ValueError("--augment-copies, --shift and --noise must be >= 0 and --flip in [0, 1]")
-    if args.augment_copies and not (args.shift or v["flip"] or v["noise"]):
+    has_aug = bool(args.shift or v["flip"] or v["noise"])
+    if args.augment_copies and not has_aug:
         raise ValueError("--augment-copies needs an augmentation: --shift, --flip or --noise")
+    if args.augment and not has_aug:
+        raise ValueError("--augment needs an augmentation: --shift, --flip or --noise")
+    if has_aug and not (args.augment or args.augment_copies):
+        raise ValueError("--shift, --flip and --noise need --augment (per step) or --augment-copies K")
+    if v["mixup"] < 0:
+        raise ValueError(f"--mixup must be >= 0 (0 is off), got {args.mixup}")
+    if v["mixup"] and args.loss != "cross_entropy":
+        raise ValueError("--mixup needs --loss cross_entropy (mixed targets are probabilities)")
     if args.loss not in ("cross_entropy", "hinge"):
         raise ValueError(f"--loss must be cross_entropy or hinge, got {args.loss!r}")
     if args.resume and args.transfer:
@@ -128,27 +143,49 @@ def check_args(args) -> dict:
 
 
 def prepare_data(args, v):
-    """Load and split the dataset, fit the preprocessing on the training split, augment if asked."""
+    """Load and split the dataset, fit the preprocessing on the training split, augment if asked.
+
+    Returns ``(ds, arrays, step_augment)``: ``step_augment`` is None or the trainer's per-batch
+    ``augment``. Shifts, flips and noise act on the images as loaded, so with ``--augment`` the
+    training rows stay as loaded and ``step_augment`` augments a batch, then preprocesses it (mixup
+    alone commutes with the affine preprocessing and mixes preprocessed rows).
+    """
     import numpy as np
 
     from varprop.nn import augment, data, preprocess
 
     ds = data.load(args.data, seed=args.seed, val_fraction=v["val_fraction"], test_fraction=v["test_fraction"])
+    image = ds.image_shape if (args.shift or v["flip"]) else None
+    if (args.shift or v["flip"]) and ds.image_shape is None:
+        raise ValueError(f"--shift and --flip need image data (digits, fashion-mnist); {ds.name} has no image shape")
     prep = preprocess.get(args.preprocess).fit(ds.X_train)
-    X_train, X_val, X_test = (prep.transform(a) if len(a) else a for a in (ds.X_train, ds.X_val, ds.X_test))
-    y_train = ds.y_train
+    X_val, X_test = (prep.transform(a) if len(a) else a for a in (ds.X_val, ds.X_test))
+    X_raw, y_train = ds.X_train, ds.y_train
     if args.augment_copies:
-        aug = augment.Augment(ds.image_shape if (args.shift or v["flip"]) else None, shift=args.shift,
-                              flip=v["flip"], noise=v["noise"], seed=args.seed)
-        # augment the images as loaded, then preprocess the copies with the statistics of the originals
-        copies = [prep.transform(aug(ds.X_train, ds.y_train, epoch=k, step=0)[0])
-                  for k in range(args.augment_copies)]
-        X_train = np.concatenate([X_train, *copies])
+        aug = augment.Augment(image, shift=args.shift, flip=v["flip"], noise=v["noise"], seed=args.seed)
+        # augment the images as loaded; the copies are preprocessed with the statistics of the originals
+        copies = [aug(ds.X_train, ds.y_train, epoch=k, step=0)[0] for k in range(args.augment_copies)]
+        X_raw = np.concatenate([X_raw, *copies])
         y_train = np.concatenate([ds.y_train] * (args.augment_copies + 1))
-    return ds, (X_train, y_train, X_val, ds.y_val, X_test, ds.y_test)
+    step_augment = None
+    if args.augment or v["mixup"]:
+        per_step = augment.Augment(image if args.augment else None, shift=args.shift if args.augment else 0,
+                                   flip=v["flip"] if args.augment else 0.0, noise=v["noise"] if args.augment else 0.0,
+                                   mixup=v["mixup"], n_classes=ds.n_classes, seed=args.seed, stream=_STEP_STREAM)
+        step_augment = _then(per_step, prep) if args.augment else per_step
+    X_train = X_raw if args.augment else prep.transform(X_raw)
+    return ds, (X_train, y_train, X_val, ds.y_val, X_test, ds.y_test), step_augment
 
 
-def build_trainer(args, v, ds, on_epoch):
+def _then(aug, prep):
+    """``aug`` on the batch as loaded, then the preprocessing fitted on the training split."""
+    def augment(xb, yb, epoch, step):
+        xa, ya = aug(xb, yb, epoch, step)
+        return prep.transform(xa), ya
+    return augment
+
+
+def build_trainer(args, v, ds, on_epoch, augment=None):
     from varprop.activations import get, parse_params
     from varprop.nn.estimator import auto_init
     from varprop.nn.network import build_mlp
@@ -159,7 +196,8 @@ def build_trainer(args, v, ds, on_epoch):
     act = get(args.activation, **params)
     str_params = {k: str(val) for k, val in act.params.items()}
     if args.resume:
-        overrides = {"progress": None, "callback": on_epoch, "checkpoint": args.checkpoint or args.resume}
+        overrides = {"progress": None, "callback": on_epoch, "checkpoint": args.checkpoint or args.resume,
+                     "augment": augment}
         if args.epochs is not None:
             overrides["epochs"] = args.epochs
         trainer = Trainer.from_checkpoint(args.resume, **overrides)
@@ -179,7 +217,7 @@ def build_trainer(args, v, ds, on_epoch):
                    epochs=10 if args.epochs is None else args.epochs, seed=args.seed,
                    weight_decay=v["weight_decay"], schedule=args.schedule, clip_norm=v["clip_norm"],
                    early_stopping=args.early_stopping, patience=args.patience, progress=None,
-                   checkpoint=args.checkpoint, callback=on_epoch)
+                   checkpoint=args.checkpoint, callback=on_epoch, augment=augment)
 
 
 def transfer_network(path, n_features: int, n_classes: int, freeze, seed: int, head_init="lecun_normal"):
@@ -277,8 +315,9 @@ def run(args) -> int:
     from varprop.io import atomic_write_text
 
     v = check_args(args)
-    ds, (X_train, y_train, X_val, y_val, X_test, y_test) = prepare_data(args, v)
-    print(ds.summary() + (f"; {args.augment_copies} augmented copies" if args.augment_copies else ""))
+    ds, (X_train, y_train, X_val, y_val, X_test, y_test), step_augment = prepare_data(args, v)
+    print(ds.summary() + (f"; {args.augment_copies} augmented copies" if args.augment_copies else "")
+          + ("; every batch augmented" if args.augment else "") + (f"; mixup {v['mixup']:g}" if v["mixup"] else ""))
     total = [0]
 
     def on_epoch(rec):
@@ -286,7 +325,7 @@ def run(args) -> int:
 
     trainer = None
     try:
-        trainer = build_trainer(args, v, ds, on_epoch)
+        trainer = build_trainer(args, v, ds, on_epoch, step_augment)
         total[0] = trainer.epochs
         print(f"model: {trainer.network!r}, {args.optimizer if not args.resume else trainer.optimizer.name} "
               f"lr {trainer.base_lr:g}, batch {trainer.batch_size}, {trainer.epochs} epochs"
@@ -315,7 +354,8 @@ def run(args) -> int:
                   "dropout": v["dropout"], "batchnorm": bool(args.batchnorm), "weight_decay": _effective_decay(trainer),
                   "schedule": args.schedule, "clip_norm": v["clip_norm"], "early_stopping": trainer.early_stopping,
                   "preprocess": args.preprocess, "augment_copies": args.augment_copies, "shift": args.shift,
-                  "flip": v["flip"], "noise": v["noise"], "seed": args.seed, "resumed_from": args.resume,
+                  "flip": v["flip"], "noise": v["noise"], "augment": bool(args.augment), "mixup": v["mixup"],
+                  "seed": args.seed, "resumed_from": args.resume,
                   "transferred_from": args.transfer, "frozen": trainer.network.frozen_names(),
                   "network": network}
         out = {"config": config, "epochs": epochs, "test_acc": test_acc, "test_loss": test_loss,
