@@ -114,7 +114,8 @@ class Trainer:
     transforms each training batch (``step`` is the batch's index within ``epoch``; evaluation never
     sees it); it must not modify its arguments, and it may return soft targets (n, n_out) for
     cross-entropy (mixup), whose argmax then counts for the training accuracy. It is not saved in
-    checkpoints: pass it again to :meth:`from_checkpoint`/:meth:`resume`.
+    checkpoints (its ``config()``, when it has one, is recorded there as ``augment``; "custom" when it
+    has none): pass it again to :meth:`from_checkpoint`/:meth:`resume`.
     """
 
     def __init__(self, network: Network, loss="cross_entropy", optimizer="adam", batch_size: int = 128,
@@ -472,7 +473,13 @@ class Trainer:
                 "epochs": self.epochs, "seed": self.seed, "weight_decay": self.weight_decay, "l1": self.l1,
                 "l2": self.l2, "clip_norm": self.clip_norm, "early_stopping": self.early_stopping,
                 "patience": self.patience, "validation_fraction": self.validation_fraction,
-                "min_delta": self.min_delta, "frozen": self.network.frozen_names()}
+                "min_delta": self.min_delta, "frozen": self.network.frozen_names(), "augment": self._augment_config()}
+
+    def _augment_config(self):
+        a = self.augment
+        if a is None:
+            return None
+        return a.config() if callable(getattr(a, "config", None)) else "custom"
 
     def save_checkpoint(self, path) -> str:
         """Write the full training state to ``path`` (atomic); :meth:`resume` continues from it."""

@@ -67,3 +67,15 @@ def test_bad_augmentation_options_fail_with_one_line(tmp_path, capsys, extra, me
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_resume_with_other_augmentation_options_is_refused(tmp_path):
+    ck = tmp_path / "ck.npz"
+    rc, _ = _train(tmp_path, "--epochs", "1", "--mixup", "0.3", "--checkpoint", str(ck), name="half")
+    assert rc == 0
+    rc, _ = _train(tmp_path, "--epochs", "2", "--resume", str(ck), name="plain")
+    assert rc == 2
+    rc, _ = _train(tmp_path, "--epochs", "2", "--resume", str(ck), "--mixup", "0.5", name="other")
+    assert rc == 2
+    rc, _ = _train(tmp_path, "--epochs", "2", "--resume", str(ck), "--mixup", "0.3", name="same")
+    assert rc == 0

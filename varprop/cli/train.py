@@ -182,6 +182,7 @@ def _then(aug, prep):
     def augment(xb, yb, epoch, step):
         xa, ya = aug(xb, yb, epoch, step)
         return prep.transform(xa), ya
+    augment.config = aug.config
     return augment
 
 
@@ -201,6 +202,11 @@ def build_trainer(args, v, ds, on_epoch, augment=None):
         if args.epochs is not None:
             overrides["epochs"] = args.epochs
         trainer = Trainer.from_checkpoint(args.resume, **overrides)
+        saved = _saved_augment(args.resume)
+        if saved != trainer._augment_config():
+            raise ValueError(f"--resume: the saved run's per-step augmentation was {saved}, these options give "
+                             f"{trainer._augment_config()}; pass the same --augment, --shift, --flip, --noise, "
+                             f"--mixup and --seed")
         if trainer.network.n_in != ds.n_features or trainer.network.n_out != ds.n_classes:
             raise ValueError(f"--resume: the saved network maps {trainer.network.n_in} -> {trainer.network.n_out}, "
                              f"the data has {ds.n_features} features and {ds.n_classes} classes")
@@ -218,6 +224,14 @@ def build_trainer(args, v, ds, on_epoch, augment=None):
                    weight_decay=v["weight_decay"], schedule=args.schedule, clip_norm=v["clip_norm"],
                    early_stopping=args.early_stopping, patience=args.patience, progress=None,
                    checkpoint=args.checkpoint, callback=on_epoch, augment=augment)
+
+
+def _saved_augment(path):
+    """The per-step augmentation recorded in checkpoint ``path`` (None for runs saved without one)."""
+    from varprop.nn import checkpoint
+
+    config, _ = checkpoint.read(path)
+    return config.get("trainer", {}).get("augment")
 
 
 def transfer_network(path, n_features: int, n_classes: int, freeze, seed: int, head_init="lecun_normal"):
