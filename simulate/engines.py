@@ -78,13 +78,24 @@ class Dense:
                                0.0, math.sqrt(self.cfg.sigma_b2))
         return h
 
-    def backward(self, layer, dh):
+    def input_gram(self, layer, x):
+        """``x x^T`` of the layer's input (float64)."""
+        x64 = np.asarray(x, dtype=np.float64)
+        return x64 @ x64.T
+
+    def backward(self, layer, dh, dd=None):
         w = self._weights(layer)
         return (w.T @ dh.astype(self.dtype, copy=False).T).T  # the long side as rows again (see forward)
 
 
 class Gaussian:
-    """Draws ``h`` and then ``dh W`` from their exact conditional laws; W never exists."""
+    """Draws ``h`` and then ``dh W`` from their exact conditional laws; W never exists.
+
+    The Gram matrix ``x x^T`` of each layer's input is computed once, in the forward: it gives ``C``
+    (``v x x^T + sigma_b^2 1 1^T``) and, kept until the backward, the weight-gradient norm. Without a bias
+    ``A = sqrt(v) x``, so the backward works on ``x`` itself and the factor ``sqrt(v)`` moves onto the
+    (B x B) side of each product instead of scaling an (B x n) array.
+    """
 
     def __init__(self, cfg, trial):
         self.cfg, self.trial = cfg, trial
@@ -95,29 +106,43 @@ class Gaussian:
         x = np.asarray(x, dtype=np.float64)
         s = math.sqrt(cfg.weight_variance(layer))
         mu = cfg.weight_mean(layer)
-        a = s * x
+        xx = x @ x.T
+        c = (s * s) * xx
         if cfg.sigma_b2 > 0:
-            a = np.hstack([a, np.full((x.shape[0], 1), math.sqrt(cfg.sigma_b2))])
-        cf = _Factor(a @ a.T)
+            c += cfg.sigma_b2
+        cf = _Factor(c)
         rows = cfg.shape(layer)[0]
-        g = stream_normal(cfg.seed, (self.trial, layer, PURPOSE["weights"]), (cf.rank, rows))
-        h = cf.f @ g
+        h = cf.f @ stream_normal(cfg.seed, (self.trial, layer, PURPOSE["weights"]), (cf.rank, rows))
+        hc = h
         if mu != 0.0:
+            hc = h.copy()
             h += mu * x.sum(axis=1, keepdims=True)
-        hc = h - mu * x.sum(axis=1, keepdims=True) if mu != 0.0 else h
         if cfg.backward:
-            self.state[layer] = (a, cf, hc, s, mu, x.shape[1])
-        return np.ascontiguousarray(h)
+            self.state[layer] = (x, xx, cf, hc, s, mu)
+        return h
 
-    def backward(self, layer, dh):
-        a, cf, hc, s, mu, n_in = self.state.pop(layer)
+    def input_gram(self, layer, x):
+        """``x x^T`` of the layer's input, as the forward computed it."""
+        return self.state[layer][1]
+
+    def backward(self, layer, dh, dd=None):
+        """``dh W`` given the forward draw; ``dd`` is ``dh dh^T`` when the caller already has it."""
+        x, _, cf, hc, s, mu = self.state.pop(layer)
         dh = np.asarray(dh, dtype=np.float64)
-        m = _Factor(dh @ dh.T)
-        g2 = stream_normal(self.cfg.seed, (self.trial, layer, PURPOSE["conditional"]), (m.rank, a.shape[1]))
-        r = m.f @ g2
-        t = cf.right_pinv(dh @ hc.T - r @ a.T)       # (dh H^T - R A^T) C^+
-        dw = t @ a + r
-        g = s * dw[:, :n_in]
+        m = _Factor(dh @ dh.T if dd is None else dd)
+        n_in = x.shape[1]
+        bias = self.cfg.sigma_b2 > 0
+        r = m.f @ stream_normal(self.cfg.seed, (self.trial, layer, PURPOSE["conditional"]),
+                                (m.rank, n_in + 1 if bias else n_in))
+        if bias:   # A = [sqrt(v) x, sigma_b 1]: the bias column joins A's products, then is dropped
+            a = np.hstack([s * x, np.full((x.shape[0], 1), math.sqrt(self.cfg.sigma_b2))])
+            t = cf.right_pinv(dh @ hc.T - r @ a.T)       # (dh H^T - R A^T) C^+
+            g = s * (t @ a + r)[:, :n_in]
+        else:      # A = s x: (dh H^T - s R x^T) C^+ s x + R, times s
+            t = cf.right_pinv(dh @ hc.T - s * (r @ x.T))
+            g = (s * s * t) @ x
+            r *= s
+            g += r
         if mu != 0.0:
             g += mu * dh.sum(axis=1, keepdims=True)
         return g
@@ -258,11 +283,12 @@ def _trial(cfg, trial, keep_weights):
         _, stats["grad_std"][layer - 1], stats["grad_second"][layer - 1] = _moments(s[0], s[1], count)
         if hn is not None:
             dh = _batchnorm_backward(dh, hn, inv)
-        x64 = np.asarray(x_in, dtype=np.float64)
-        gram = x64 @ x64.T
-        stats["weight_grad_norm"][layer - 1] = math.sqrt(max(float(np.sum(gram * (dh @ dh.T))), 0.0))
+        dh64 = np.asarray(dh, dtype=np.float64)
+        dd = dh64 @ dh64.T   # shared with the Gaussian engine's backward, which needs it too
+        gram = engine.input_gram(layer, x_in)
+        stats["weight_grad_norm"][layer - 1] = math.sqrt(max(float(np.sum(gram * dd)), 0.0))
         try:
-            g_prev = np.asarray(engine.backward(layer, dh), dtype=np.float64)
+            g_prev = np.asarray(engine.backward(layer, dh, dd), dtype=np.float64)
         except FloatingPointError:
             break
         if residual:
