@@ -89,9 +89,10 @@ def _torch_lecture(torch, backward: bool, widths=(4096,) * 7, batch=16, std=None
 
 
 def _engine_trial(cfg, keep):
-    from varprop.simulate.engines import simulate_trial
+    from varprop.simulate.engines import Workspace, simulate_trial
     counter = iter(range(10 ** 9))
-    return lambda: simulate_trial(cfg, next(counter), keep)
+    ws = Workspace()  # as varprop.simulate.run does across its trials
+    return lambda: simulate_trial(cfg, next(counter), keep, ws)
 
 
 def _rss_child(engine: str) -> dict:

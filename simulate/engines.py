@@ -38,9 +38,10 @@ import numpy as np
 from varprop.streams import key as stream_key
 
 from . import kernels, threads
+from .rng import fill_normal
 from .rng import normal as stream_normal
 
-__all__ = ["PURPOSE", "STAT_FIELDS", "Dense", "Gaussian", "simulate_trial", "BN_EPS"]
+__all__ = ["PURPOSE", "STAT_FIELDS", "Dense", "Gaussian", "Workspace", "simulate_trial", "BN_EPS"]
 
 PURPOSE = {"weights": 0, "conditional": 1, "bias": 2, "dropout": 3, "inputs": 4, "upstream": 5}
 STAT_FIELDS = ("pre_mean", "pre_std", "pre_second", "act_mean", "act_std", "act_second", "saturated", "dead",
@@ -52,19 +53,53 @@ def _key(cfg, trial, layer, purpose):
     return stream_key(cfg.seed, trial, layer, PURPOSE[purpose])
 
 
+class Workspace:
+    """Named arrays that successive trials of one configuration write into instead of allocating.
+
+    A trial's large arrays (the layers' h, x, phi'(h), gradients, normals; the dense engine's W) have the
+    same shapes in every trial. Fresh ones cost a page fault per 4 KiB page whenever the allocator has
+    handed the memory back to the system, which it does readily after large allocations elsewhere in the
+    process: that was a third of a lecture trial on the Gaussian engine. Every array is written in full
+    before it is read, and a trial returns no reference into the workspace, so reuse changes no result.
+
+    >>> ws = Workspace()
+    >>> a = ws.get("x1", (2, 3)); a is ws.get("x1", (2, 3)), a is ws.get("x1", (3, 2))
+    (True, False)
+    """
+
+    def __init__(self):
+        self.arrays = {}
+
+    def get(self, name: str, shape, dtype=np.float64) -> np.ndarray:
+        """The array ``name``, (re)allocated when its shape or dtype changes; contents undefined."""
+        shape, dtype = tuple(int(v) for v in shape), np.dtype(dtype)
+        a = self.arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self.arrays[name] = np.empty(shape, dtype)
+        return a
+
+    def alloc(self, name: str):
+        """``get`` bound to ``name``: an ``alloc(shape, dtype)`` for the kernels' ``out`` arguments."""
+        return lambda shape, dtype=np.float64: self.get(name, shape, dtype)
+
+
 class Dense:
     """Materializes each W from its stream; ``keep_weights`` trades memory for not drawing W twice."""
 
-    def __init__(self, cfg, trial, keep_weights=True):
+    def __init__(self, cfg, trial, keep_weights=True, workspace=None):
         self.cfg, self.trial, self.keep_weights = cfg, trial, keep_weights
         self.dtype = np.dtype(cfg.dtype)
         self.saved = {}
+        self.ws = Workspace() if workspace is None else workspace
 
     def _weights(self, layer):
         if layer in self.saved:
             return self.saved[layer]
-        w = self.cfg.law.sample(_key(self.cfg, self.trial, layer, "weights"), self.cfg.shape(layer), self.dtype)
-        if self.keep_weights and self.cfg.backward:
+        keep = self.keep_weights and self.cfg.backward
+        out = self.ws.get(f"w{layer}" if keep else "w", self.cfg.shape(layer), self.dtype)
+        w = self.cfg.law.sample(_key(self.cfg, self.trial, layer, "weights"), self.cfg.shape(layer), self.dtype,
+                                out=out)
+        if keep:
             self.saved[layer] = w
         return w
 
@@ -97,9 +132,14 @@ class Gaussian:
     (B x B) side of each product instead of scaling an (B x n) array.
     """
 
-    def __init__(self, cfg, trial):
+    def __init__(self, cfg, trial, workspace=None):
         self.cfg, self.trial = cfg, trial
         self.state = {}
+        self.ws = Workspace() if workspace is None else workspace
+
+    def _normals(self, layer, purpose, shape):
+        # one scratch array for every draw: each is dead once multiplied by its (B x B) factor
+        return fill_normal(_key(self.cfg, self.trial, layer, purpose), self.ws.get("normals", shape))
 
     def forward(self, layer, x):
         cfg = self.cfg
@@ -112,7 +152,8 @@ class Gaussian:
             c += cfg.sigma_b2
         cf = _Factor(c)
         rows = cfg.shape(layer)[0]
-        h = cf.f @ stream_normal(cfg.seed, (self.trial, layer, PURPOSE["weights"]), (cf.rank, rows))
+        h = np.matmul(cf.f, self._normals(layer, "weights", (cf.rank, rows)),
+                      out=self.ws.get(f"h{layer}", (x.shape[0], rows)))
         hc = h
         if mu != 0.0:
             hc = h.copy()
@@ -132,15 +173,15 @@ class Gaussian:
         m = _Factor(dh @ dh.T if dd is None else dd)
         n_in = x.shape[1]
         bias = self.cfg.sigma_b2 > 0
-        r = m.f @ stream_normal(self.cfg.seed, (self.trial, layer, PURPOSE["conditional"]),
-                                (m.rank, n_in + 1 if bias else n_in))
+        g2 = self._normals(layer, "conditional", (m.rank, n_in + 1 if bias else n_in))
+        r = np.matmul(m.f, g2, out=self.ws.get("r", (dh.shape[0], g2.shape[1])))
         if bias:   # A = [sqrt(v) x, sigma_b 1]: the bias column joins A's products, then is dropped
             a = np.hstack([s * x, np.full((x.shape[0], 1), math.sqrt(self.cfg.sigma_b2))])
             t = cf.right_pinv(dh @ hc.T - r @ a.T)       # (dh H^T - R A^T) C^+
             g = s * (t @ a + r)[:, :n_in]
         else:      # A = s x: (dh H^T - s R x^T) C^+ s x + R, times s
             t = cf.right_pinv(dh @ hc.T - s * (r @ x.T))
-            g = (s * s * t) @ x
+            g = np.matmul(s * s * t, x, out=self.ws.get(f"g{layer - 1}", (dh.shape[0], n_in)))
             r *= s
             g += r
         if mu != 0.0:
@@ -192,10 +233,10 @@ def _range_basis(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u[:, keep], lam[keep]
 
 
-def _inputs(cfg, trial):
+def _inputs(cfg, trial, ws):
     if cfg.inputs is not None:
         return cfg.inputs
-    return stream_normal(cfg.seed, (trial, 0, PURPOSE["inputs"]), (cfg.batch, cfg.widths[0]))
+    return fill_normal(_key(cfg, trial, 0, "inputs"), ws.get("x0", (cfg.batch, cfg.widths[0])))
 
 
 def _batchnorm(h):
@@ -214,15 +255,17 @@ def _moments(s1, s2, count):
     return mean, math.sqrt(max(second - mean * mean, 0.0)), second
 
 
-def simulate_trial(cfg, trial: int, keep_weights: bool = True):
+def simulate_trial(cfg, trial: int, keep_weights: bool = True, workspace: Workspace | None = None):
     """One random network: ``(stats, hist)`` with ``stats[field]`` an array over the L layers and
-    ``hist`` (``{"act": (L, bins), "grad": (L, bins)}`` counts) or None."""
+    ``hist`` (``{"act": (L, bins), "grad": (L, bins)}`` counts) or None. Pass the same ``workspace`` to
+    successive trials of one configuration to reuse their arrays (same results, less allocation)."""
+    ws = Workspace() if workspace is None else workspace
     with threads.limit(cfg), np.errstate(over="ignore", invalid="ignore"):
-        return _trial(cfg, trial, keep_weights)
+        return _trial(cfg, trial, keep_weights, ws)
 
 
-def _trial(cfg, trial, keep_weights):
-    engine = Gaussian(cfg, trial) if cfg.engine == "gaussian" else Dense(cfg, trial, keep_weights)
+def _trial(cfg, trial, keep_weights, ws):
+    engine = Gaussian(cfg, trial, ws) if cfg.engine == "gaussian" else Dense(cfg, trial, keep_weights, ws)
     depth = cfg.depth
     act = cfg.act
     stats = {f: np.full(depth, np.nan) for f in STAT_FIELDS}
@@ -231,7 +274,7 @@ def _trial(cfg, trial, keep_weights):
     hist = {"act": np.zeros((depth, cfg.bins), np.int64), "grad": np.zeros((depth, cfg.bins), np.int64)} \
         if cfg.histograms else None
     relu_family = act.act.family == "relu"
-    x = _inputs(cfg, trial)
+    x = _inputs(cfg, trial, ws)
     saved = []
     finite = True
     for layer in range(1, depth + 1):
@@ -249,7 +292,7 @@ def _trial(cfg, trial, keep_weights):
         keep = cfg.keep if layer < depth else 1.0
         mkey = _key(cfg, trial, layer, "dropout")
         res = x if cfg.is_residual(layer) else None
-        x_new, d, s = kernels.forward(act, h, res, mkey, keep)
+        x_new, d, s = kernels.forward(act, h, res, mkey, keep, out=(ws.alloc(f"x{layer}"), ws.alloc(f"d{layer}")))
         if not np.isfinite(s).all():   # overflow: this layer and the deeper ones have no statistics
             finite = False
             break
@@ -270,13 +313,13 @@ def _trial(cfg, trial, keep_weights):
         x = x_new
     if not (cfg.backward and finite):
         return stats, hist
-    g = stream_normal(cfg.seed, (trial, depth + 1, PURPOSE["upstream"]), x.shape)
+    g = fill_normal(_key(cfg, trial, depth + 1, "upstream"), ws.get("upstream", x.shape))
     for layer in range(depth, 0, -1):
         x_in, hn, inv, d, mkey, keep, residual = saved.pop()
         if hist is not None:
             hist["grad"][layer - 1] = np.histogram(g, gedges)[0]
         dh, gt, s = kernels.backward(act, g, d.astype(np.float64, copy=False) if d.dtype != g.dtype else d,
-                                     mkey, keep)
+                                     mkey, keep, out=ws.alloc("dh"))
         if not np.isfinite(s).all():
             break
         count = g.size

@@ -159,19 +159,21 @@ def _nblocks(n: int) -> int:
     return max((n + BLOCK - 1) // BLOCK, 1)
 
 
-def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None):
+def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None, out=None):
     """``(x, d, stats)`` for one layer; ``stats`` sums ``FORWARD_FIELDS`` over the whole batch.
 
     ``act`` is a registry Bound; ``h`` is ``(B, k n)`` C-contiguous; ``res`` the residual input ``(B, n)``
-    or None; ``keep`` the dropout keep probability with mask stream ``key``.
+    or None; ``keep`` the dropout keep probability with mask stream ``key``; ``out`` an optional
+    ``(alloc_x, alloc_d)`` pair, each ``alloc(shape, dtype)`` returning the array to write into.
     """
     h = np.ascontiguousarray(h)
     k = act.arity
     nb, m = h.shape
     n = m // k
     dtype = h.dtype if dtype is None else dtype
-    x = np.empty((nb, n), dtype=dtype)
-    d = np.empty((nb, m), dtype=h.dtype)
+    new_x, new_d = out if out is not None else (np.empty, np.empty)
+    x = new_x((nb, n), dtype)
+    d = new_d((nb, m), h.dtype)
     part = np.empty((_nblocks(n), len(FORWARD_FIELDS)), dtype=np.float64)
     use_res = res is not None
     r = np.ascontiguousarray(res) if use_res else np.empty((1, 1), dtype=h.dtype)
@@ -185,13 +187,13 @@ def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None):
     return x, d, _ordered_sum(part)
 
 
-def backward(act, g, d, key=np.uint64(0), keep=1.0):
+def backward(act, g, d, key=np.uint64(0), keep=1.0, out=None):
     """``(dh, gt, stats)``: dLoss/dh, the gradient through the dropout mask (``g`` is overwritten with it)
-    and the sums ``BACKWARD_FIELDS`` of the incoming ``g``."""
+    and the sums ``BACKWARD_FIELDS`` of the incoming ``g``; ``out(shape, dtype)`` allocates dh."""
     k = act.arity
     g = np.ascontiguousarray(g)
     nb, n = g.shape
-    dh = np.empty((nb, k * n), dtype=d.dtype)
+    dh = (np.empty if out is None else out)((nb, k * n), d.dtype)
     part = np.empty((_nblocks(n), len(BACKWARD_FIELDS)), dtype=np.float64)
     kernel = _backward_parallel if d.size >= PARALLEL_MIN else _backward_serial
     kernel(g, d, k, np.uint64(key), float(keep), dh, part)

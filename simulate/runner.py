@@ -17,7 +17,7 @@ import numpy as np
 from varprop.io import Progress
 
 from .config import Config, check_memory
-from .engines import STAT_FIELDS, simulate_trial
+from .engines import STAT_FIELDS, Workspace, simulate_trial
 from .result import Result
 from .theory import theory
 
@@ -52,10 +52,11 @@ def run_config(cfg: Config, progress=None) -> Result:
     rows = {f: [] for f in STAT_FIELDS}
     hist = None
     interrupted = False
+    ws = Workspace()  # one set of arrays for all trials; freed when the run returns
     with Progress(cfg.trials, "simulate", enabled=progress) as bar:
         try:
             for t in range(cfg.trials):
-                stats, h = simulate_trial(cfg, t, keep_weights)
+                stats, h = simulate_trial(cfg, t, keep_weights, workspace=ws)
                 for f in STAT_FIELDS:  # appended together, so an interrupt never leaves a partial trial
                     rows[f].append(stats[f])
                 if h is not None:

@@ -51,13 +51,14 @@ class WeightLaw:
     def _is_initializer(self) -> bool:
         return callable(self.source) and not hasattr(self.source, "sympy_variance")
 
-    def sample(self, key, shape: tuple[int, int], dtype=np.float32) -> np.ndarray:
-        """A weight matrix of ``shape = (fan_out, fan_in)`` drawn from the stream ``key`` (a uint64)."""
+    def sample(self, key, shape: tuple[int, int], dtype=np.float32, out=None) -> np.ndarray:
+        """A weight matrix of ``shape = (fan_out, fan_in)`` drawn from the stream ``key`` (a uint64), written
+        into ``out`` (C-contiguous, that shape and dtype) when given."""
         from varprop.streams import fill_uniform
 
         from .rng import fill_normal
         fan_out, fan_in = shape
-        out = np.empty(shape, dtype=dtype)
+        out = np.empty(shape, dtype=dtype) if out is None else out
         mean = self.mean(fan_in, fan_out)
         var = self.variance(fan_in, fan_out)
         if self.kind == "normal":

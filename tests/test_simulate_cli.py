@@ -87,10 +87,10 @@ def test_ctrl_c_writes_the_finished_trials(tmp_path, monkeypatch, capsys):
     import varprop.simulate.runner as run_module
     real = run_module.simulate_trial
 
-    def interrupted(cfg, trial, keep_weights=True):
+    def interrupted(cfg, trial, keep_weights=True, workspace=None):
         if trial == 2:
             raise KeyboardInterrupt
-        return real(cfg, trial, keep_weights)
+        return real(cfg, trial, keep_weights, workspace)
 
     monkeypatch.setattr(run_module, "simulate_trial", interrupted)
     j = tmp_path / "r.json"
@@ -103,7 +103,7 @@ def test_ctrl_c_writes_the_finished_trials(tmp_path, monkeypatch, capsys):
 def test_interrupt_before_any_trial_propagates(monkeypatch):
     import varprop.simulate.runner as run_module
 
-    def boom(cfg, trial, keep_weights=True):
+    def boom(cfg, trial, keep_weights=True, workspace=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run_module, "simulate_trial", boom)

@@ -56,3 +56,25 @@ def test_same_seed_same_bits_and_prefix_property():
         np.testing.assert_array_equal(a.per_trial[f], b.per_trial[f][:3])
     c = run(trials=3, **{**kw, "seed": 4})
     assert not np.array_equal(a.per_trial["act_std"], c.per_trial["act_std"])
+
+
+def test_reused_workspace_gives_the_same_bits():
+    """Trials writing into one Workspace (as run() does) match trials with fresh arrays, whatever ran before."""
+    from varprop.simulate.config import Config
+    from varprop.simulate.engines import Workspace, simulate_trial
+    configs = [
+        dict(widths="40x4", batch=5, activation="tanh", init="normal(0.05, 0.2)", engine="gaussian", sigma_b2=0.1),
+        dict(widths="40x4", batch=5, activation="relu", init="he_normal", engine="gaussian", dropout=0.2,
+             residual=True),
+        dict(widths=[30, 40, 20], batch=6, activation="maxout", params={"k": 2}, init="he_uniform", engine="dense",
+             batchnorm=True, histograms=True),
+    ]
+    ws = Workspace()
+    for kw in configs + configs[::-1]:   # shapes change between configs: arrays are reallocated or reused
+        cfg = Config.build(trials=3, seed=11, **kw)
+        for t in range(3):
+            (a, ha), (b, hb) = simulate_trial(cfg, t, workspace=ws), simulate_trial(cfg, t)
+            for f in a:
+                np.testing.assert_array_equal(a[f], b[f])
+            for f in (ha or {}):
+                np.testing.assert_array_equal(ha[f], hb[f])
