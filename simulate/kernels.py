@@ -106,16 +106,68 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
     part[blk, 5] = dead
 
 
+@njit(cache=True, inline="always")
+def _forward_block_plain(blk, h, code, p0, p1, x, d, part):
+    """:func:`_forward_block` for k = 1 without residual or dropout: the same sums in the same order (so
+    the same bits), without the branches the general case needs, at about twice its speed."""
+    nb, n = h.shape
+    j0 = blk * BLOCK
+    j1 = min(j0 + BLOCK, n)
+    s_h = 0.0
+    s_h2 = 0.0
+    s_x = 0.0
+    s_x2 = 0.0
+    sat = 0.0
+    dead = 0.0
+    alive = np.zeros(j1 - j0, dtype=np.bool_)
+    for b in range(nb):
+        for j in range(j0, j1):
+            hv = h[b, j]
+            s_h += hv
+            s_h2 += hv * hv
+            if code == 2:  # tanh: d holds tanh(h) (see forward)
+                a = d[b, j]
+                dv = 1.0 - a * a
+            else:
+                a = _phi(code, hv, p0, p1)
+                dv = _dphi(code, hv, p0, p1)
+            d[b, j] = dv
+            if abs(dv) < SATURATION:
+                sat += 1.0
+            if dv != 0.0:
+                alive[j - j0] = True
+            x[b, j] = a
+            s_x += a
+            s_x2 += a * a
+    for j in range(j1 - j0):
+        if not alive[j]:
+            dead += 1.0
+    part[blk, 0] = s_h
+    part[blk, 1] = s_h2
+    part[blk, 2] = s_x
+    part[blk, 3] = s_x2
+    part[blk, 4] = sat
+    part[blk, 5] = dead
+
+
 @njit(parallel=True, cache=True)
 def _forward_parallel(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
+    plain = k == 1 and not use_res and keep >= 1.0
     for blk in prange(part.shape[0]):
-        _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
+        if plain:
+            _forward_block_plain(blk, h, code, p0, p1, x, d, part)
+        else:
+            _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
 
 
 @njit(cache=True)
 def _forward_serial(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
+    plain = k == 1 and not use_res and keep >= 1.0
     for blk in range(part.shape[0]):
-        _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
+        if plain:
+            _forward_block_plain(blk, h, code, p0, p1, x, d, part)
+        else:
+            _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
 
 
 @njit(cache=True, inline="always")

@@ -120,3 +120,26 @@ def test_dense_network_against_torch_autograd(opts):
         assert stats["act_mean"][i] == pytest.approx(yd.mean(), rel=1e-9, abs=1e-12)
         assert stats["grad_std"][i] == pytest.approx(y.grad.numpy().std(), rel=1e-10)
         assert stats["weight_grad_norm"][i] == pytest.approx(float(torch.linalg.norm(w.grad)), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "selu", "sigmoid"])
+def test_plain_forward_block_is_the_general_one_bit_for_bit(name):
+    """The branch-free block (k = 1, no residual, no dropout) sums in the general block's order."""
+    act = get(name)
+    p0, p1 = act.kernel_params()
+    h = np.random.default_rng(4).normal(size=(5, 3 * kernels.BLOCK + 7))
+    nblk = (h.shape[1] + kernels.BLOCK - 1) // kernels.BLOCK
+    outs = []
+    for plain in (False, True):
+        x, d, part = np.empty_like(h), np.empty_like(h), np.empty((nblk, 6))
+        if act.code == 2:
+            np.tanh(h, out=d)
+        for blk in range(nblk):
+            if plain:
+                kernels._forward_block_plain(blk, h, act.code, p0, p1, x, d, part)
+            else:
+                kernels._forward_block(blk, h, act.code, p0, p1, 1, np.empty((1, 1)), False, np.uint64(0), 1.0,
+                                       x, d, part)
+        outs.append((x, d, part))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
