@@ -46,6 +46,21 @@ BACKWARD_FIELDS = ("sum_g", "sum_g2")
 
 
 @njit(cache=True, inline="always")
+def _store_block(part, blk, s_h, s_h2, s_x, s_x2, sat, alive):
+    """Row ``blk`` of the partial sums; a unit is dead when phi' was 0 at every batch entry."""
+    dead = 0.0
+    for j in range(alive.size):
+        if not alive[j]:
+            dead += 1.0
+    part[blk, 0] = s_h
+    part[blk, 1] = s_h2
+    part[blk, 2] = s_x
+    part[blk, 3] = s_x2
+    part[blk, 4] = sat
+    part[blk, 5] = dead
+
+
+@njit(cache=True, inline="always")
 def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
     nb, m = h.shape
     n = m // k
@@ -57,7 +72,6 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
     s_x = 0.0
     s_x2 = 0.0
     sat = 0.0
-    dead = 0.0
     alive = np.zeros(j1 - j0, dtype=np.bool_)
     for b in range(nb):  # row-major: each row of the block is contiguous in memory
         for j in range(j0, j1):
@@ -95,15 +109,7 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
             x[b, j] = a
             s_x += a
             s_x2 += a * a
-    for j in range(j1 - j0):
-        if not alive[j]:
-            dead += 1.0
-    part[blk, 0] = s_h
-    part[blk, 1] = s_h2
-    part[blk, 2] = s_x
-    part[blk, 3] = s_x2
-    part[blk, 4] = sat
-    part[blk, 5] = dead
+    _store_block(part, blk, s_h, s_h2, s_x, s_x2, sat, alive)
 
 
 @njit(cache=True, inline="always")
@@ -118,7 +124,6 @@ def _forward_block_plain(blk, h, code, p0, p1, x, d, part):
     s_x = 0.0
     s_x2 = 0.0
     sat = 0.0
-    dead = 0.0
     alive = np.zeros(j1 - j0, dtype=np.bool_)
     for b in range(nb):
         for j in range(j0, j1):
@@ -139,15 +144,7 @@ def _forward_block_plain(blk, h, code, p0, p1, x, d, part):
             x[b, j] = a
             s_x += a
             s_x2 += a * a
-    for j in range(j1 - j0):
-        if not alive[j]:
-            dead += 1.0
-    part[blk, 0] = s_h
-    part[blk, 1] = s_h2
-    part[blk, 2] = s_x
-    part[blk, 3] = s_x2
-    part[blk, 4] = sat
-    part[blk, 5] = dead
+    _store_block(part, blk, s_h, s_h2, s_x, s_x2, sat, alive)
 
 
 @njit(parallel=True, cache=True)
