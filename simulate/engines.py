@@ -217,8 +217,13 @@ class _Factor:
     def right_pinv(self, y: np.ndarray) -> np.ndarray:
         """``y C^+`` (C^-1 on the Cholesky route)."""
         if self._chol is not None:
-            from scipy.linalg import cho_solve
-            return cho_solve((self._chol, True), y.T).T
+            # LAPACK's potrs directly (what scipy.linalg.cho_solve calls, without its checks on a B x B
+            # system whose factor was just computed)
+            from scipy.linalg.lapack import dpotrs
+            sol, info = dpotrs(self._chol, y.T, lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"potrs failed (info {info})")
+            return sol.T
         return ((y @ self._u) / self._lam) @ self._u.T
 
 
