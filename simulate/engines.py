@@ -279,6 +279,8 @@ def _trial(cfg, trial, keep_weights, ws):
     hist = {"act": np.zeros((depth, cfg.bins), np.int64), "grad": np.zeros((depth, cfg.bins), np.int64)} \
         if cfg.histograms else None
     relu_family = act.act.family == "relu"
+    # with BLAS on one thread and Numba's team awake for the fills, the kernels may use that team too
+    par = True if threads.serial(cfg) and threads.numba_team(cfg) else None
     x = _inputs(cfg, trial, ws)
     saved = []
     finite = True
@@ -297,7 +299,8 @@ def _trial(cfg, trial, keep_weights, ws):
         keep = cfg.keep if layer < depth else 1.0
         mkey = _key(cfg, trial, layer, "dropout")
         res = x if cfg.is_residual(layer) else None
-        x_new, d, s = kernels.forward(act, h, res, mkey, keep, out=(ws.alloc(f"x{layer}"), ws.alloc(f"d{layer}")))
+        x_new, d, s = kernels.forward(act, h, res, mkey, keep, out=(ws.alloc(f"x{layer}"), ws.alloc(f"d{layer}")),
+                                      parallel=par)
         if not np.isfinite(s).all():   # overflow: this layer and the deeper ones have no statistics
             finite = False
             break
@@ -324,7 +327,7 @@ def _trial(cfg, trial, keep_weights, ws):
         if hist is not None:
             hist["grad"][layer - 1] = np.histogram(g, gedges)[0]
         dh, gt, s = kernels.backward(act, g, d.astype(np.float64, copy=False) if d.dtype != g.dtype else d,
-                                     mkey, keep, out=ws.alloc("dh"))
+                                     mkey, keep, out=ws.alloc("dh"), parallel=par)
         if not np.isfinite(s).all():
             break
         count = g.size

@@ -208,12 +208,13 @@ def _nblocks(n: int) -> int:
     return max((n + BLOCK - 1) // BLOCK, 1)
 
 
-def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None, out=None):
+def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None, out=None, parallel=None):
     """``(x, d, stats)`` for one layer; ``stats`` sums ``FORWARD_FIELDS`` over the whole batch.
 
     ``act`` is a registry Bound; ``h`` is ``(B, k n)`` C-contiguous; ``res`` the residual input ``(B, n)``
     or None; ``keep`` the dropout keep probability with mask stream ``key``; ``out`` an optional
-    ``(alloc_x, alloc_d)`` pair, each ``alloc(shape, dtype)`` returning the array to write into.
+    ``(alloc_x, alloc_d)`` pair, each ``alloc(shape, dtype)`` returning the array to write into;
+    ``parallel`` forces the thread team on or off (None: from ``PARALLEL_MIN``; same bits either way).
     """
     h = np.ascontiguousarray(h)
     k = act.arity
@@ -231,22 +232,27 @@ def forward(act, h, res=None, key=np.uint64(0), keep=1.0, dtype=None, out=None):
         # tanh through the registry's NumPy form, which NumPy evaluates with SIMD instructions (about ten
         # times the speed of a scalar tanh per entry); the kernel reads it from d and leaves phi' there
         np.tanh(h, out=d)
-    kernel = _forward_parallel if h.size >= PARALLEL_MIN else _forward_serial
+    kernel = _forward_parallel if _parallel(parallel, h.size) else _forward_serial
     kernel(h, act.code, p0, p1, k, r, use_res, np.uint64(key), float(keep), x, d, part)
     return x, d, _ordered_sum(part)
 
 
-def backward(act, g, d, key=np.uint64(0), keep=1.0, out=None):
+def backward(act, g, d, key=np.uint64(0), keep=1.0, out=None, parallel=None):
     """``(dh, gt, stats)``: dLoss/dh, the gradient through the dropout mask (``g`` is overwritten with it)
-    and the sums ``BACKWARD_FIELDS`` of the incoming ``g``; ``out(shape, dtype)`` allocates dh."""
+    and the sums ``BACKWARD_FIELDS`` of the incoming ``g``; ``out(shape, dtype)`` allocates dh;
+    ``parallel`` as in :func:`forward`."""
     k = act.arity
     g = np.ascontiguousarray(g)
     nb, n = g.shape
     dh = (np.empty if out is None else out)((nb, k * n), d.dtype)
     part = np.empty((_nblocks(n), len(BACKWARD_FIELDS)), dtype=np.float64)
-    kernel = _backward_parallel if d.size >= PARALLEL_MIN else _backward_serial
+    kernel = _backward_parallel if _parallel(parallel, d.size) else _backward_serial
     kernel(g, d, k, np.uint64(key), float(keep), dh, part)
     return dh, g, _ordered_sum(part)
+
+
+def _parallel(parallel, size: int) -> bool:
+    return size >= PARALLEL_MIN if parallel is None else bool(parallel)
 
 
 def _ordered_sum(part: np.ndarray) -> np.ndarray:
