@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-__all__ = ["main", "UsageError", "SUBCOMMANDS"]
+__all__ = ["main", "UsageError", "SUBCOMMANDS", "add_param_option"]
 
 # name -> module (relative to this package); the order is the order of ``varprop --help``
 SUBCOMMANDS = {
@@ -22,6 +22,12 @@ SUBCOMMANDS = {
     "train": "train",
     "report": "report",
 }
+
+
+def add_param_option(p) -> None:
+    """``--param NAME=VALUE`` (repeatable): an activation parameter, the same option in every subcommand."""
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
 
 
 class UsageError(Exception):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from varprop.cli import add_param_option
+
 HELP = "audit an initialization written in fan_in/fan_out: forward and backward variance ratios and a verdict"
 DESCRIPTION = (
     "INIT is one of normal(mean, std), uniform(low, high), truncated_normal(std, low=-2, high=2) (bounds in "
@@ -17,8 +19,7 @@ DESCRIPTION = (
 def add_arguments(p):
     p.add_argument("init", metavar="INIT", help='a distribution, e.g. "normal(0, sqrt(2/fan_in))" (quote it)')
     p.add_argument("--activation", required=True, help="a registered activation (see `varprop activations`)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
+    add_param_option(p)
     p.add_argument("--q", default="1", help="pre-activation second moment q >= 0; 0 is the small-signal limit "
                                             "(default 1)")
     p.add_argument("--digits", type=int, default=15, help="precision of numeric moments (1 to 60, default 15)")

@@ -1,6 +1,8 @@
 """``varprop derive [NAME...]``: list the derivations, or build, verify and render them."""
 from __future__ import annotations
 
+from varprop.cli import add_param_option
+
 HELP = "derive the variance-preservation conditions with SymPy, verified step by step, and render them"
 DESCRIPTION = (
     "Without a name, list the derivations. With names (or `all`), build each one (every step checked "
@@ -17,8 +19,7 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print the JSON form (same as --format json)")
     p.add_argument("--digits", type=int, default=15, help="significant digits of numeric values (1 to 60)")
     p.add_argument("--activation", help="activation for derivations that take one (see `varprop activations`)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
+    add_param_option(p)
     p.add_argument("--sigma-b2", dest="sigma_b2", help="bias variance sigma_b^2 >= 0")
     p.add_argument("--sigma-w2", dest="sigma_w2", help="weight variance sigma_w^2 > 0 (fan_in Var(w))")
     p.add_argument("--widths", help="layer widths n_0,n_1,...,n_L, comma-separated, or NxK (K widths of N)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from varprop.cli import add_param_option
+
 HELP = "exact variance-preserving gains of an activation (and PyTorch's value beside them)"
 DESCRIPTION = (
     "Forward gain g_f(q) = sqrt(q / E[phi(sqrt(q) z)^2]): with Var(w) = g_f^2/fan_in a layer keeps its "
@@ -14,8 +16,7 @@ DESCRIPTION = (
 def add_arguments(p):
     p.add_argument("activation", help="a registered activation (see `varprop activations`), or 'all' for the "
                    "table of every activation at its default parameters")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
+    add_param_option(p)
     p.add_argument("--q", default="1", help="pre-activation second moment q > 0 (default 1)")
     p.add_argument("--digits", type=int, default=15, help="significant digits (1 to 60, default 15)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from varprop.cli import add_param_option
+
 HELP = "simulate random deep MLPs at initialization and compare every layer with the theory"
 DESCRIPTION = (
     "Draws TRIALS independent networks with the given widths, initialization and activation, runs a batch of "
@@ -17,8 +19,7 @@ def add_arguments(p):
     p.add_argument("--widths", required=True, help="NxK (e.g. 4096x7) or a comma list (e.g. 784,256,256,10)")
     p.add_argument("--batch", type=int, default=16, help="inputs per batch (default 16)")
     p.add_argument("--activation", default="relu", help="a registered activation (default relu)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="an activation parameter, e.g. --param negative_slope=0.2 (repeatable)")
+    add_param_option(p)
     p.add_argument("--init", default="he_normal",
                    help="an initializer name (he_normal, xavier_uniform, ...) or an expression such as "
                         "'normal(0, 0.01)' or 'uniform(-sqrt(6/fan_in), sqrt(6/fan_in))' (default he_normal)")

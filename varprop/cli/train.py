@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import math
 
+from varprop.cli import add_param_option
+
 HELP = "train an MLP (Numba kernels, BLAS products) and report train/validation curves and test accuracy"
 DESCRIPTION = (
     "Train a multilayer perceptron on digits (default), mnist1d, fashion-mnist[:DIR], or a .csv/.npz file "
@@ -23,8 +25,7 @@ def add_arguments(p):
     p.add_argument("--hidden", default="256,256", help="hidden widths, comma-separated (default 256,256; "
                    "'none' for a linear model)")
     p.add_argument("--activation", default="relu", help="a registered activation (default relu)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="an activation parameter, e.g. --param negative_slope=0.1 (repeatable)")
+    add_param_option(p)
     p.add_argument("--init", default="auto",
                    help="initializer name (he_normal, xavier_uniform, ...) or auto: the scheme derived for "
                         "the activation (default)")
