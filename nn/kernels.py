@@ -408,8 +408,8 @@ PARALLEL_MIN = 1 << 21   # elements from which an update runs in parallel
 def _momentum_range(pf, gf, bf, kf, lr, mu, nesterov, wd, d, lo, hi):
     # PyTorch's form: g' = g + wd p; b = mu b + g'; p -= lr b (Nesterov: lr (g' + mu b)); one
     # expression p -= lr (cg g' + cb b) with (cg, cb) = (0, 1) or (1, mu), so no branch in the loop
-    one = mu * 0 + 1
-    cg = one if nesterov else mu * 0
+    one = mu - mu + np.float32(1)  # the dtype of mu: an int literal (mu * 0 + 1) would make it float64
+    cg = one if nesterov else mu - mu
     cb = mu if nesterov else one
     for i in range(lo, hi):
         old = pf[i]
@@ -422,7 +422,7 @@ def _momentum_range(pf, gf, bf, kf, lr, mu, nesterov, wd, d, lo, hi):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _adaptive_range(pf, gf, mf, vf, bf, a, s, eps, b1, b2, accumulate, wd, d, lo, hi):
-    one = b1 * 0 + 1
+    one = b1 - b1 + np.float32(1)  # the dtype of b1 (see _momentum_range)
     if accumulate:
         for i in range(lo, hi):
             old = pf[i]
