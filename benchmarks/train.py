@@ -1,14 +1,17 @@
 """Training speed: varprop's MLP trainer against scikit-learn's MLPClassifier and PyTorch CPU, side by side.
 
 Fashion-MNIST when its IDX files are installed (digits otherwise); MLP n_in-256-256-10, ReLU, He-normal,
-Adam (lr 1e-3), batch 128, float32, 5 epochs, no weight decay; the same split for all three. Per framework
-it reports the median seconds per epoch (after warm-up; varprop's Numba compile / cache-load time is timed
+Adam (lr 1e-3), batch 128, float32, 5 epochs, no weight decay; the same split for all three. The epochs are
+interleaved (epoch e of every framework before epoch e + 1 of any), each one call as a user would make it.
+Per framework it reports the median seconds per epoch (varprop's Numba compile / cache-load time is timed
 separately on a tiny warm-up run) and the test accuracy.
 
-The GEMM bound: one step of an MLP costs three matrix products per dense layer (forward ``X W``, backward
-``dH W^T`` and ``X^T dH``), about ``6 * batch * sum(n_in * n_out)`` flops. We time numpy float32 matmul
-on exactly those shapes (best of repeats) and add them up over an epoch's steps: no trainer that does
-those products through the same BLAS can be faster, so ``epoch seconds / bound`` says how close it gets.
+The GEMM bound: one step of an MLP costs two matrix products per dense layer (forward ``X W``, backward
+``X^T dH``) and a third for every layer but the first (``dH W^T``, the gradient of its input; the first
+layer's input is the data, whose gradient no trainer computes): ``2 * batch * (2 * sum(n_in * n_out) -
+n_0 * n_1)`` flops. We time numpy float32 matmul on exactly those shapes (best of repeats) and add them up
+over an epoch's steps: no trainer that does those products through the same BLAS can be faster, so
+``epoch seconds / bound`` says how close it gets.
 CPU seconds (process time) are reported beside wall seconds: with ``--threads 1`` on a machine shared with
 other work they measure the work itself, where wall time also counts the waits for a core.
 
@@ -51,7 +54,8 @@ def layer_sizes(n_in, n_out):
 
 
 def step_flops(batch, layers) -> float:
-    return 6.0 * batch * sum(a * b for a, b in layers)
+    """Flops of one step's matrix products (no input gradient for the first layer)."""
+    return 2.0 * batch * (2 * sum(a * b for a, b in layers) + sum(a * b for a, b in layers[1:]))
 
 
 def gemm_seconds(shape_a, shape_b, repeats=30) -> float:
@@ -82,98 +86,121 @@ def gemm_bound(n_train, batch, layers) -> dict:
         if not count:
             continue
         step = 0.0
-        for n_in, n_out in layers:
+        for i, (n_in, n_out) in enumerate(layers):
             step += gemm_seconds((b, n_in), (n_in, n_out))      # forward  X W
-            step += gemm_seconds((b, n_out), (n_out, n_in))     # backward dH W^T
+            if i > 0:                                           # the data's gradient is never needed
+                step += gemm_seconds((b, n_out), (n_out, n_in))  # backward dH W^T
             step += gemm_seconds((n_in, b), (b, n_out))         # backward X^T dH
         total += count * step
     flops = full * step_flops(batch, layers) + (step_flops(rest, layers) if rest else 0.0)
     return {"seconds": total, "flops": flops, "gflops": flops / total / 1e9}
 
 
-def run_varprop(ds, epochs, batch, lr, seed):
-    from varprop.nn.network import build_mlp
-    from varprop.nn.losses import get_loss
-    from varprop.nn.optim import get_optimizer
-    from varprop.nn.trainer import Trainer
+class Contender:
+    """One framework's run, advanced an epoch at a time so that the three can be interleaved: epoch e of
+    each runs before epoch e + 1 of any, and a slow spell of the machine hits all of them alike."""
 
-    cpu = [time.process_time()]
+    def __init__(self):
+        self.times, self.cpu = [], []
 
-    def on_epoch(_record):
-        cpu.append(time.process_time())
-
-    def make(epochs_, n_in, callback=None):
-        net = build_mlp(n_in, list(HIDDEN), ds.n_classes, activation="relu", init="he_normal", seed=seed,
-                        dtype=np.float32)
-        return Trainer(net, get_loss("cross_entropy"), get_optimizer("adam", lr=lr), batch_size=batch,
-                       epochs=epochs_, seed=seed, callback=callback)
-
-    # warm-up on a few batches: Numba compiles (or loads its on-disk cache) here, outside the timings
-    t = time.perf_counter()
-    make(1, ds.n_features).fit(ds.X_train[: 4 * batch], ds.y_train[: 4 * batch])
-    compile_s = time.perf_counter() - t
-    trainer = make(epochs, ds.n_features, on_epoch)
-    cpu[0] = time.process_time()
-    hist = trainer.fit(ds.X_train, ds.y_train)
-    _, acc = trainer.evaluate(ds.X_test, ds.y_test)
-    return {"epoch_seconds": [e["seconds"] for e in hist.epochs], "epoch_cpu_seconds": list(np.diff(cpu)),
-            "test_acc": float(acc), "compile_seconds": compile_s}
-
-
-def run_sklearn(ds, epochs, batch, lr, seed):
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
-
-    clf = MLPClassifier(hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", alpha=0.0,
-                        batch_size=batch, learning_rate_init=lr, max_iter=1, warm_start=True, shuffle=True,
-                        random_state=seed, tol=0.0, n_iter_no_change=10 ** 9)
-    times, cpu = [], []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for _ in range(epochs):  # warm_start + max_iter=1: each fit call is exactly one epoch
-            t, c = time.perf_counter(), time.process_time()
-            clf.fit(ds.X_train, ds.y_train)
-            times.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
-    acc = float((clf.predict(ds.X_test) == ds.y_test).mean())
-    return {"epoch_seconds": times, "epoch_cpu_seconds": cpu, "test_acc": acc, "dtype": str(clf.coefs_[0].dtype)}
-
-
-def run_torch(ds, epochs, batch, lr, seed):
-    import torch
-
-    torch.manual_seed(seed)
-    sizes = [ds.n_features, *HIDDEN, ds.n_classes]
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = torch.nn.Linear(a, b)
-        torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
-        torch.nn.init.zeros_(lin.bias)
-        layers.append(lin)
-        if i < len(sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    X = torch.from_numpy(np.ascontiguousarray(ds.X_train, np.float32))
-    y = torch.from_numpy(ds.y_train.astype(np.int64))
-    gen = torch.Generator().manual_seed(seed)
-    times, cpu = [], []
-    for _ in range(epochs):
+    def epoch(self):
         t, c = time.perf_counter(), time.process_time()
-        perm = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(y), batch):
-            idx = perm[i:i + batch]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X[idx]), y[idx])
+        self._epoch()
+        self.times.append(time.perf_counter() - t)
+        self.cpu.append(time.process_time() - c)
+
+    def result(self) -> dict:
+        return {"epoch_seconds": self.times, "epoch_cpu_seconds": self.cpu, "test_acc": self.test_acc(),
+                **self.info}
+
+
+class Varprop(Contender):
+    def __init__(self, ds, epochs, batch, lr, seed):
+        super().__init__()
+        from varprop.nn.losses import get_loss
+        from varprop.nn.network import build_mlp
+        from varprop.nn.optim import get_optimizer
+        from varprop.nn.trainer import Trainer
+
+        def make(epochs_):
+            net = build_mlp(ds.n_features, list(HIDDEN), ds.n_classes, activation="relu", init="he_normal",
+                            seed=seed, dtype=np.float32)
+            return Trainer(net, get_loss("cross_entropy"), get_optimizer("adam", lr=lr), batch_size=batch,
+                           epochs=epochs_, seed=seed, progress=False)
+
+        # warm-up on a few batches: Numba compiles (or loads its on-disk cache) here, outside the timings
+        t = time.perf_counter()
+        make(1).fit(ds.X_train[: 4 * batch], ds.y_train[: 4 * batch])
+        self.info = {"compile_seconds": time.perf_counter() - t}
+        self.ds, self.trainer = ds, make(epochs)
+
+    def _epoch(self):
+        # one call per epoch, as for the peers (each call checks its inputs, as theirs do)
+        self.trainer.fit(self.ds.X_train, self.ds.y_train, max_epochs=1)
+
+    def test_acc(self):
+        return float(self.trainer.evaluate(self.ds.X_test, self.ds.y_test)[1])
+
+
+class Sklearn(Contender):
+    def __init__(self, ds, epochs, batch, lr, seed):
+        super().__init__()
+        from sklearn.neural_network import MLPClassifier
+        self.ds = ds
+        # warm_start + max_iter=1: each fit call is exactly one epoch
+        self.clf = MLPClassifier(hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", alpha=0.0,
+                                 batch_size=batch, learning_rate_init=lr, max_iter=1, warm_start=True,
+                                 shuffle=True, random_state=seed, tol=0.0, n_iter_no_change=10 ** 9)
+        self.info = {}
+
+    def _epoch(self):
+        from sklearn.exceptions import ConvergenceWarning
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.clf.fit(self.ds.X_train, self.ds.y_train)
+        self.info["dtype"] = str(self.clf.coefs_[0].dtype)
+
+    def test_acc(self):
+        return float((self.clf.predict(self.ds.X_test) == self.ds.y_test).mean())
+
+
+class Torch(Contender):
+    def __init__(self, ds, epochs, batch, lr, seed):
+        super().__init__()
+        import torch
+        self.torch, self.batch = torch, batch
+        torch.manual_seed(seed)
+        sizes = [ds.n_features, *HIDDEN, ds.n_classes]
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            lin = torch.nn.Linear(a, b)
+            torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(lin.bias)
+            layers.append(lin)
+            if i < len(sizes) - 2:
+                layers.append(torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*layers)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.X = torch.from_numpy(np.ascontiguousarray(ds.X_train, np.float32))
+        self.y = torch.from_numpy(ds.y_train.astype(np.int64))
+        self.gen = torch.Generator().manual_seed(seed)
+        self.ds = ds
+        self.info = {"threads": torch.get_num_threads()}
+
+    def _epoch(self):
+        perm = self.torch.randperm(len(self.y), generator=self.gen)
+        for i in range(0, len(self.y), self.batch):
+            idx = perm[i:i + self.batch]
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(self.X[idx]), self.y[idx])
             loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    with torch.no_grad():
-        pred = model(torch.from_numpy(np.ascontiguousarray(ds.X_test, np.float32))).argmax(1).numpy()
-    return {"epoch_seconds": times, "epoch_cpu_seconds": cpu, "test_acc": float((pred == ds.y_test).mean()),
-            "threads": torch.get_num_threads()}
+            self.opt.step()
+
+    def test_acc(self):
+        with self.torch.no_grad():
+            out = self.model(self.torch.from_numpy(np.ascontiguousarray(self.ds.X_test, np.float32)))
+        return float((out.argmax(1).numpy() == self.ds.y_test).mean())
 
 
 def main(argv=None) -> int:
@@ -222,24 +249,31 @@ def main(argv=None) -> int:
           f"{bound['flops'] / 1e9:.1f} GFLOP per epoch -> bound {bound['seconds']:.3f} s/epoch")
     sys.stdout.flush()
 
-    runners = {"varprop": run_varprop, "sklearn": run_sklearn, "torch": run_torch}
-    results = {}
-    for name, fn in runners.items():
+    runners = {"varprop": Varprop, "sklearn": Sklearn, "torch": Torch}
+    contenders = {}
+    for name, cls in runners.items():
         if name in args.skip:
             continue
         try:
-            r = fn(ds, args.epochs, args.batch_size, args.lr, args.seed)
+            contenders[name] = cls(ds, args.epochs, args.batch_size, args.lr, args.seed)
         except ImportError as exc:
             print(f"{name:9s} skipped ({exc})")
-            continue
+    for e in range(args.epochs):
+        for c in contenders.values():
+            c.epoch()
+        if sys.stdout.isatty():
+            print(f"\repoch {e + 1}/{args.epochs}", end="", flush=True)
+    if sys.stdout.isatty():
+        print("\r", end="")
+    results = {}
+    for name, c in contenders.items():
+        r = results[name] = c.result()
         r["median_epoch_seconds"] = statistics.median(r["epoch_seconds"])
         r["median_epoch_cpu_seconds"] = statistics.median(r["epoch_cpu_seconds"])
-        results[name] = r
         extra = f", compile/cache load {r['compile_seconds']:.2f} s (excluded)" if "compile_seconds" in r else ""
         print(f"{name:9s} {r['median_epoch_seconds']:.3f} s/epoch (median of {len(r['epoch_seconds'])}; CPU "
               f"{r['median_epoch_cpu_seconds']:.3f} s), test accuracy {r['test_acc']:.4f}, "
               f"{r['median_epoch_seconds'] / bound['seconds']:.2f}x the GEMM bound{extra}")
-        sys.stdout.flush()
     if "varprop" in results:
         v = results["varprop"]
         for name in ("sklearn", "torch"):
