@@ -91,6 +91,7 @@ class Dense:
         self.dtype = np.dtype(cfg.dtype)
         self.saved = {}
         self.ws = Workspace() if workspace is None else workspace
+        self.parallel = None   # the Gram kernels' thread team (see kernels.gram); same bits either way
 
     def _weights(self, layer):
         if layer in self.saved:
@@ -115,8 +116,7 @@ class Dense:
 
     def input_gram(self, layer, x):
         """``x x^T`` of the layer's input (float64)."""
-        x64 = np.asarray(x, dtype=np.float64)
-        return x64 @ x64.T
+        return kernels.gram(x, parallel=self.parallel)
 
     def backward(self, layer, dh, dd=None):
         w = self._weights(layer)
@@ -136,6 +136,7 @@ class Gaussian:
         self.cfg, self.trial = cfg, trial
         self.state = {}
         self.ws = Workspace() if workspace is None else workspace
+        self.parallel = None   # the Gram kernels' thread team (see kernels.gram); same bits either way
 
     def _normals(self, layer, purpose, shape):
         # one scratch array for every draw: each is dead once multiplied by its (B x B) factor
@@ -146,7 +147,7 @@ class Gaussian:
         x = np.asarray(x, dtype=np.float64)
         s = math.sqrt(cfg.weight_variance(layer))
         mu = cfg.weight_mean(layer)
-        xx = x @ x.T
+        xx = kernels.gram(x, parallel=self.parallel)
         c = (s * s) * xx
         if cfg.sigma_b2 > 0:
             c += cfg.sigma_b2
@@ -177,10 +178,11 @@ class Gaussian:
         r = np.matmul(m.f, g2, out=self.ws.get("r", (dh.shape[0], g2.shape[1])))
         if bias:   # A = [sqrt(v) x, sigma_b 1]: the bias column joins A's products, then is dropped
             a = np.hstack([s * x, np.full((x.shape[0], 1), math.sqrt(self.cfg.sigma_b2))])
-            t = cf.right_pinv(dh @ hc.T - r @ a.T)       # (dh H^T - R A^T) C^+
+            # (dh H^T - R A^T) C^+
+            t = cf.right_pinv(kernels.gram(dh, hc, self.parallel) - kernels.gram(r, a, self.parallel))
             g = s * (t @ a + r)[:, :n_in]
         else:      # A = s x: (dh H^T - s R x^T) C^+ s x + R, times s
-            t = cf.right_pinv(dh @ hc.T - s * (r @ x.T))
+            t = cf.right_pinv(kernels.gram(dh, hc, self.parallel) - s * kernels.gram(r, x, self.parallel))
             g = np.matmul(s * s * t, x, out=self.ws.get(f"g{layer - 1}", (dh.shape[0], n_in)))
             r *= s
             g += r
@@ -281,6 +283,7 @@ def _trial(cfg, trial, keep_weights, ws):
     relu_family = act.act.family == "relu"
     # with BLAS on one thread and Numba's team awake for the fills, the kernels may use that team too
     par = True if threads.serial(cfg) and threads.numba_team(cfg) else None
+    engine.parallel = par
     x = _inputs(cfg, trial, ws)
     saved = []
     finite = True
@@ -335,7 +338,7 @@ def _trial(cfg, trial, keep_weights, ws):
         if hn is not None:
             dh = _batchnorm_backward(dh, hn, inv)
         dh64 = np.asarray(dh, dtype=np.float64)
-        dd = dh64 @ dh64.T   # shared with the Gaussian engine's backward, which needs it too
+        dd = kernels.gram(dh64, parallel=par)   # shared with the Gaussian engine's backward, which needs it too
         gram = engine.input_gram(layer, x_in)
         stats["weight_grad_norm"][layer - 1] = math.sqrt(max(float(np.sum(gram * dd)), 0.0))
         try:
