@@ -4,7 +4,8 @@ Workloads (all timings are medians over interleaved repetitions after a warm-up;
 includes loading or compiling the Numba kernels, is reported separately):
 
 1. the lecture's: widths 4096 x 7 (six layers), batch 16, tanh, W = 0.01 randn, per trial, forward only
-   (the lecture's loop) and forward + backward (upstream gradient N(0, 1));
+   (the lecture's loop) and forward + backward (upstream gradient N(0, 1)); each turn of a contender runs
+   trials back to back for at least 0.2 s (one trial for the slow ones) and counts the mean per trial;
 2. normals per second: the dense engine's fill (the counter-based ziggurat), the Box-Muller stream of
    varprop.streams, numpy's Generator and torch.randn, each filling a 4096 x 4096 float32 array;
 3. the sweep: widths 256 x 101 (100 layers), batch 64, forward + backward, 200 trials, against PyTorch
@@ -34,21 +35,23 @@ LECTURE = dict(widths="4096x7", batch=16, activation="tanh", init="normal(0, 0.0
 SWEEP = dict(widths="256x101", batch=64, activation="tanh", init="xavier_normal")
 
 
-def _timeit(fn, reps):
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def _interleaved(contenders: dict, reps: int) -> dict:
-    """Median seconds of each contender, run round-robin so that load from elsewhere hits all alike."""
+def _interleaved(contenders: dict, reps: int, turn: float = 0.2) -> dict:
+    """Median seconds per call of each contender, run round-robin so that load from elsewhere hits all
+    alike. A turn repeats a contender's call until ``turn`` seconds have passed (once for a slow one) and
+    counts the mean: a fast contender is timed over a run of calls, as it is used (``varprop simulate``
+    runs its trials back to back), not over one call squeezed between the others, which starts with
+    their threads still spinning on the cores."""
     times = {k: [] for k in contenders}
     for _ in range(reps):
         for k, fn in contenders.items():
-            times[k] += _timeit(fn, 1)
+            calls, start = 0, time.perf_counter()
+            while True:
+                fn()
+                calls += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= turn:
+                    break
+            times[k].append(elapsed / calls)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
