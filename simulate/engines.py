@@ -171,7 +171,7 @@ class Gaussian:
         """``dh W`` given the forward draw; ``dd`` is ``dh dh^T`` when the caller already has it."""
         x, _, cf, hc, s, mu = self.state.pop(layer)
         dh = np.asarray(dh, dtype=np.float64)
-        m = _Factor(dh @ dh.T if dd is None else dd)
+        m = _Factor(kernels.gram(dh, parallel=self.parallel) if dd is None else dd)
         n_in = x.shape[1]
         bias = self.cfg.sigma_b2 > 0
         g2 = self._normals(layer, "conditional", (m.rank, n_in + 1 if bias else n_in))
@@ -201,13 +201,12 @@ class _Factor:
         if not np.isfinite(c).all():
             raise FloatingPointError("the layer's Gram matrix overflowed")
         self._chol = None
-        top = float(np.max(np.diag(c))) if c.size else 0.0
+        top = float(np.max(np.diagonal(c))) if c.size else 0.0
         if top > 0.0:
-            try:
-                low = np.linalg.cholesky(c)
-            except np.linalg.LinAlgError:
-                low = None
-            if low is not None and float(np.min(np.diag(low))) ** 2 > self.COND * top:
+            # LAPACK's potrf directly: numpy.linalg.cholesky's checks and wrapping cost several times the
+            # factorization of a B x B matrix, twelve of which a lecture trial needs
+            low, info = _lapack("dpotrf")(c, lower=1, clean=1)
+            if info == 0 and float(np.min(np.diagonal(low))) ** 2 > self.COND * top:
                 self._chol = low
                 self.f = low
                 self.rank = c.shape[0]
@@ -221,12 +220,17 @@ class _Factor:
         if self._chol is not None:
             # LAPACK's potrs directly (what scipy.linalg.cho_solve calls, without its checks on a B x B
             # system whose factor was just computed)
-            from scipy.linalg.lapack import dpotrs
-            sol, info = dpotrs(self._chol, y.T, lower=1)
+            sol, info = _lapack("dpotrs")(self._chol, y.T, lower=1)
             if info != 0:
                 raise np.linalg.LinAlgError(f"potrs failed (info {info})")
             return sol.T
         return ((y @ self._u) / self._lam) @ self._u.T
+
+
+def _lapack(name: str):
+    """A LAPACK routine from SciPy, imported on first use (SciPy's linalg is slow to import)."""
+    from scipy.linalg import lapack
+    return getattr(lapack, name)
 
 
 def _range_basis(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

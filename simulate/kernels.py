@@ -284,10 +284,12 @@ def _parallel(parallel, size: int) -> bool:
     return size >= PARALLEL_MIN if parallel is None else bool(parallel)
 
 
-def _ordered_sum(part: np.ndarray) -> np.ndarray:
+@njit(cache=True)
+def _ordered_sum(part):
     out = np.zeros(part.shape[1], dtype=np.float64)
-    for row in part:  # a fixed order: the same bits whatever the thread count
-        out += row
+    for r in range(part.shape[0]):  # a fixed order: the same bits whatever the thread count
+        for c in range(part.shape[1]):
+            out[c] += part[r, c]
     return out
 
 
