@@ -32,6 +32,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 LECTURE = dict(widths="4096x7", batch=16, activation="tanh", init="normal(0, 0.01)")
+PAUSE = 0.3   # seconds between turns: longer than OpenBLAS's and libgomp's busy-wait before their threads sleep
 SWEEP = dict(widths="256x101", batch=64, activation="tanh", init="xavier_normal")
 
 
@@ -39,11 +40,13 @@ def _interleaved(contenders: dict, reps: int, turn: float = 0.2) -> dict:
     """Median seconds per call of each contender, run round-robin so that load from elsewhere hits all
     alike. A turn repeats a contender's call until ``turn`` seconds have passed (once for a slow one) and
     counts the mean: a fast contender is timed over a run of calls, as it is used (``varprop simulate``
-    runs its trials back to back), not over one call squeezed between the others, which starts with
-    their threads still spinning on the cores."""
+    runs its trials back to back). Each turn starts after a pause of ``PAUSE`` seconds, in which the
+    thread pools of the contender before it (OpenBLAS's, PyTorch's OpenMP team) stop spinning and go to
+    sleep: otherwise a turn begins with another library's threads busy-waiting on the two cores."""
     times = {k: [] for k in contenders}
     for _ in range(reps):
         for k, fn in contenders.items():
+            time.sleep(PAUSE)
             calls, start = 0, time.perf_counter()
             while True:
                 fn()

@@ -32,6 +32,7 @@ Random streams are keyed ``(seed, trial, layer, purpose)``; see ``PURPOSE``.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -69,6 +70,7 @@ class Workspace:
 
     def __init__(self):
         self.arrays = {}
+        self.team = threads.Team()   # the trials' choice of thread team, by their times
 
     def get(self, name: str, shape, dtype=np.float64) -> np.ndarray:
         """The array ``name``, (re)allocated when its shape or dtype changes; contents undefined."""
@@ -271,11 +273,18 @@ def simulate_trial(cfg, trial: int, keep_weights: bool = True, workspace: Worksp
     ``hist`` (``{"act": (L, bins), "grad": (L, bins)}`` counts) or None. Pass the same ``workspace`` to
     successive trials of one configuration to reuse their arrays (same results, less allocation)."""
     ws = Workspace() if workspace is None else workspace
-    with threads.limit(cfg), np.errstate(over="ignore", invalid="ignore"):
-        return _trial(cfg, trial, keep_weights, ws)
+    team = None
+    if threads.serial(cfg) and threads.numba_team(cfg):   # the team could run: time it against one thread
+        team = ws.team.next()
+    start = time.perf_counter()
+    with threads.limit(cfg, team), np.errstate(over="ignore", invalid="ignore"):
+        out = _trial(cfg, trial, keep_weights, ws, team)
+    if team is not None:
+        ws.team.record(time.perf_counter() - start)
+    return out
 
 
-def _trial(cfg, trial, keep_weights, ws):
+def _trial(cfg, trial, keep_weights, ws, team):
     engine = Gaussian(cfg, trial, ws) if cfg.engine == "gaussian" else Dense(cfg, trial, keep_weights, ws)
     depth = cfg.depth
     act = cfg.act
@@ -285,8 +294,8 @@ def _trial(cfg, trial, keep_weights, ws):
     hist = {"act": np.zeros((depth, cfg.bins), np.int64), "grad": np.zeros((depth, cfg.bins), np.int64)} \
         if cfg.histograms else None
     relu_family = act.act.family == "relu"
-    # with BLAS on one thread and Numba's team awake for the fills, the kernels may use that team too
-    par = True if threads.serial(cfg) and threads.numba_team(cfg) else None
+    # with BLAS on one thread and Numba's team awake for the fills, the kernels use that team too
+    par = team
     engine.parallel = par
     x = _inputs(cfg, trial, ws)
     saved = []

@@ -6,6 +6,10 @@ two teams on two cores slow each other down by an order of magnitude. So below `
 gets one thread, and Numba keeps its team only when a layer has at least ``TEAM_MIN`` numbers (its fills
 of normals then run about twice as fast on two cores, and with one BLAS thread only one team is ever
 awake: the lecture's Gaussian trial, 4096 x 7 at batch 16, went from about 9.6 to 8.7 ms).
+Where the team would run, :class:`Team` decides by timing: on a dedicated machine the team wins, but on a
+shared one whose second core comes and goes (a virtual machine's vCPU descheduled by its host), every fork
+and join waits for that core, and one thread is faster (the lecture's trial: about 5.8 ms with the team in
+good spells, 10 ms in bad ones, 7.5 ms on one thread throughout).
 Results do not depend on this choice: every reduction and random number is thread-count independent, so
 only the speed changes.
 """
@@ -13,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 
-__all__ = ["SERIAL_MAX", "TEAM_MIN", "serial", "numba_team", "limit"]
+__all__ = ["SERIAL_MAX", "TEAM_MIN", "serial", "numba_team", "limit", "Team"]
 
 SERIAL_MAX = 1 << 20  # numbers per layer below which a trial runs on one BLAS thread
 TEAM_MIN = 1 << 16    # numbers per layer from which Numba's team still runs the fills
@@ -47,16 +52,57 @@ def _controller():
     return ThreadpoolController()
 
 
+class Team:
+    """Whether the trials of a run use Numba's thread team, chosen by timing them both ways.
+
+    The first ``PROBE`` trials of every ``WINDOW`` alternate between the team and one thread; the rest of
+    the window uses whichever ran its fastest probe trial faster (the minimum: a trial is only ever slowed
+    by other work, and the first one also loads the compiled kernels). Re-probing each window follows a
+    machine whose load changes. Same bits either way.
+
+    >>> t = Team()
+    >>> for seconds in (0.9, 0.5, 0.8, 0.6):     # the probes: team, one thread, team, one thread
+    ...     _ = t.next(); t.record(seconds)
+    >>> t.next()                                   # one thread ran its fastest probe faster
+    False
+    """
+    PROBE = 4
+    WINDOW = 64
+
+    def __init__(self):
+        self.count = 0
+        self.best = {True: math.inf, False: math.inf}
+        self.choice = True
+        self._pending = None
+
+    def next(self) -> bool:
+        """The setting for the next trial (True: the team); report its time with :meth:`record`."""
+        pos = self.count % self.WINDOW
+        if pos == 0:
+            self.best = {True: math.inf, False: math.inf}
+        self._pending = (pos % 2 == 0) if pos < self.PROBE else self.choice
+        return self._pending
+
+    def record(self, seconds: float) -> None:
+        """The time of the trial that :meth:`next` set up."""
+        pos = self.count % self.WINDOW
+        self.count += 1
+        if pos < self.PROBE:
+            self.best[self._pending] = min(self.best[self._pending], seconds)
+            if pos == self.PROBE - 1:
+                self.choice = self.best[True] <= self.best[False]
+
+
 @contextlib.contextmanager
-def limit(cfg):
+def limit(cfg, team: bool | None = None):
     """Run the body on one BLAS thread when :func:`serial` says so, and then on one Numba thread too
-    unless :func:`numba_team` says otherwise."""
+    unless :func:`numba_team` says otherwise or ``team`` (a :class:`Team` choice) is False."""
     if not serial(cfg):
         yield
         return
     import numba
     before = numba.get_num_threads()
-    if not numba_team(cfg):
+    if not numba_team(cfg) or team is False:
         numba.set_num_threads(1)
     try:
         ctl = _controller()

@@ -78,3 +78,39 @@ def test_reused_workspace_gives_the_same_bits():
                 np.testing.assert_array_equal(a[f], b[f])
             for f in (ha or {}):
                 np.testing.assert_array_equal(ha[f], hb[f])
+
+
+def test_team_choice_changes_no_bits(monkeypatch):
+    """Trials with and without Numba's thread team (the choice threads.Team makes by timing) agree bit for
+    bit, for a configuration large enough that the choice is made."""
+    import varprop.simulate.threads as T
+    from varprop.simulate.config import Config
+    from varprop.simulate.engines import Workspace, simulate_trial
+    cfg = Config.build(widths=[T.TEAM_MIN // 8, T.TEAM_MIN // 8, 300], batch=8, activation="tanh",
+                       init="normal(0, 0.01)", trials=2, seed=5, engine="gaussian")
+    assert T.serial(cfg) and T.numba_team(cfg)
+    runs = {}
+    for choice in (True, False):
+        def fixed(self, c=choice):
+            self._pending = c
+            return c
+        monkeypatch.setattr(T.Team, "next", fixed)
+        ws = Workspace()
+        runs[choice] = [simulate_trial(cfg, t, workspace=ws)[0] for t in range(2)]
+    for a, b in zip(runs[True], runs[False]):
+        for f in a:
+            np.testing.assert_array_equal(a[f], b[f])
+
+
+def test_team_probes_then_keeps_the_faster():
+    import varprop.simulate.threads as T
+    t = T.Team()
+    seen = []
+    for i in range(T.Team.WINDOW + T.Team.PROBE):
+        team = t.next()
+        seen.append(team)
+        t.record(0.010 if team else 0.004)     # one thread is faster
+    probe = T.Team.PROBE
+    assert seen[:probe] == [True, False] * (probe // 2)                 # the probes alternate
+    assert not any(seen[probe:T.Team.WINDOW])                           # then one thread for the window
+    assert seen[T.Team.WINDOW:] == [True, False] * (probe // 2)         # and the next window probes again
