@@ -387,7 +387,8 @@ class Trainer:
                 for b in range(self.batch, nb):
                     idx = order[b * bs:(b + 1) * bs]
                     m = len(idx)
-                    xb = np.take(X, idx, axis=0, out=xbuf[:m])
+                    xb = xbuf[:m]
+                    K.gather_rows(X, idx, xb)
                     yb = np.take(y, idx, axis=0, out=ybuf[:m])
                     if self.augment is not None:
                         xb, yb = self._augmented(xb, yb, b)

@@ -182,3 +182,46 @@ def test_parallel_and_serial_updates_give_the_same_bits(dtype):
     K.add_penalty_serial(g, w, 0.1, 0.2)
     K.add_penalty_parallel(g2, w, 0.1, 0.2)
     np.testing.assert_array_equal(g, g2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_rows_is_take(dtype):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 13)).astype(dtype)
+    idx = rng.permutation(50)[:17]
+    out = np.full((17, 13), np.nan, dtype)
+    K.gather_rows(X, idx, out)
+    np.testing.assert_array_equal(out, np.take(X, idx, axis=0))
+
+
+def test_float32_updates_run_in_float32_arithmetic():
+    """The documented contract: float32 parameters are updated in float32 arithmetic, so the kernels give
+    the bits of the same formula evaluated in float32 by NumPy (a float64 evaluation rounded once differs)."""
+    f = np.float32
+    rng = np.random.default_rng(5)
+    n = 4096
+    p, g, m = (rng.standard_normal(n).astype(f) for _ in range(3))
+    v = np.abs(rng.standard_normal(n)).astype(f)
+    a, s, eps, b1, b2, wd, d = f(1e-3), f(1.03), f(1e-8), f(0.9), f(0.999), f(0.01), f(1e-5)
+    gi = g + wd * p
+    mi = b1 * m + (f(1) - b1) * gi
+    vi = b2 * v + (f(1) - b2) * gi * gi
+    want = p - a * mi / (s * np.sqrt(vi) + eps) - d * p
+    P, M, V, back = p.copy(), m.copy(), v.copy(), np.empty_like(p)
+    K.adaptive_step(P, g, M, V, back, a, s, eps, b1, b2, False, wd, d)
+    assert P.dtype == np.float32
+    np.testing.assert_array_equal(M, mi)
+    np.testing.assert_array_equal(V, vi)
+    np.testing.assert_array_equal(P, want)
+    np.testing.assert_array_equal(back, p)
+    lr, mu = f(0.05), f(0.9)
+    buf = rng.standard_normal(n).astype(f)
+    for nesterov in (False, True):
+        gi = g + wd * p
+        b = mu * buf + gi
+        step = (gi + mu * b) if nesterov else (f(0) * gi + f(1) * b)
+        want = p - lr * step - d * p
+        P, B = p.copy(), buf.copy()
+        K.momentum_step(P, g, B, back, lr, mu, nesterov, wd, d)
+        np.testing.assert_array_equal(B, b)
+        np.testing.assert_array_equal(P, want)
