@@ -39,6 +39,7 @@ import numpy as np
 from varprop.streams import key as stream_key
 
 from . import kernels, threads
+from .gram import gram
 from .rng import fill_normal
 from .rng import normal as stream_normal
 
@@ -93,7 +94,7 @@ class Dense:
         self.dtype = np.dtype(cfg.dtype)
         self.saved = {}
         self.ws = Workspace() if workspace is None else workspace
-        self.parallel = None   # the Gram kernels' thread team (see kernels.gram); same bits either way
+        self.parallel = None   # the Gram kernels' thread team (see gram.gram); same bits either way
 
     def _weights(self, layer):
         if layer in self.saved:
@@ -118,7 +119,7 @@ class Dense:
 
     def input_gram(self, layer, x):
         """``x x^T`` of the layer's input (float64)."""
-        return kernels.gram(x, parallel=self.parallel)
+        return gram(x, parallel=self.parallel)
 
     def backward(self, layer, dh, dd=None):
         w = self._weights(layer)
@@ -138,7 +139,7 @@ class Gaussian:
         self.cfg, self.trial = cfg, trial
         self.state = {}
         self.ws = Workspace() if workspace is None else workspace
-        self.parallel = None   # the Gram kernels' thread team (see kernels.gram); same bits either way
+        self.parallel = None   # the Gram kernels' thread team (see gram.gram); same bits either way
 
     def _normals(self, layer, purpose, shape):
         # one scratch array for every draw: each is dead once multiplied by its (B x B) factor
@@ -149,7 +150,7 @@ class Gaussian:
         x = np.asarray(x, dtype=np.float64)
         s = math.sqrt(cfg.weight_variance(layer))
         mu = cfg.weight_mean(layer)
-        xx = kernels.gram(x, parallel=self.parallel)
+        xx = gram(x, parallel=self.parallel)
         c = (s * s) * xx
         if cfg.sigma_b2 > 0:
             c += cfg.sigma_b2
@@ -173,7 +174,7 @@ class Gaussian:
         """``dh W`` given the forward draw; ``dd`` is ``dh dh^T`` when the caller already has it."""
         x, _, cf, hc, s, mu = self.state.pop(layer)
         dh = np.asarray(dh, dtype=np.float64)
-        m = _Factor(kernels.gram(dh, parallel=self.parallel) if dd is None else dd)
+        m = _Factor(gram(dh, parallel=self.parallel) if dd is None else dd)
         n_in = x.shape[1]
         bias = self.cfg.sigma_b2 > 0
         g2 = self._normals(layer, "conditional", (m.rank, n_in + 1 if bias else n_in))
@@ -181,10 +182,10 @@ class Gaussian:
         if bias:   # A = [sqrt(v) x, sigma_b 1]: the bias column joins A's products, then is dropped
             a = np.hstack([s * x, np.full((x.shape[0], 1), math.sqrt(self.cfg.sigma_b2))])
             # (dh H^T - R A^T) C^+
-            t = cf.right_pinv(kernels.gram(dh, hc, self.parallel) - kernels.gram(r, a, self.parallel))
+            t = cf.right_pinv(gram(dh, hc, self.parallel) - gram(r, a, self.parallel))
             g = s * (t @ a + r)[:, :n_in]
         else:      # A = s x: (dh H^T - s R x^T) C^+ s x + R, times s
-            t = cf.right_pinv(kernels.gram(dh, hc, self.parallel) - s * kernels.gram(r, x, self.parallel))
+            t = cf.right_pinv(gram(dh, hc, self.parallel) - s * gram(r, x, self.parallel))
             g = np.matmul(s * s * t, x, out=self.ws.get(f"g{layer - 1}", (dh.shape[0], n_in)))
             r *= s
             g += r
@@ -351,9 +352,9 @@ def _trial(cfg, trial, keep_weights, ws, team):
         if hn is not None:
             dh = _batchnorm_backward(dh, hn, inv)
         dh64 = np.asarray(dh, dtype=np.float64)
-        dd = kernels.gram(dh64, parallel=par)   # shared with the Gaussian engine's backward, which needs it too
-        gram = engine.input_gram(layer, x_in)
-        stats["weight_grad_norm"][layer - 1] = math.sqrt(max(float(np.sum(gram * dd)), 0.0))
+        dd = gram(dh64, parallel=par)   # shared with the Gaussian engine's backward, which needs it too
+        xx = engine.input_gram(layer, x_in)
+        stats["weight_grad_norm"][layer - 1] = math.sqrt(max(float(np.sum(xx * dd)), 0.0))
         try:
             g_prev = np.asarray(engine.backward(layer, dh, dd), dtype=np.float64)
         except FloatingPointError:

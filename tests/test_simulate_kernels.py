@@ -6,6 +6,7 @@ import pytest
 
 from varprop.activations import get
 from varprop.simulate import kernels
+from varprop.simulate.gram import GRAM_CHUNK, GRAM_MAX_ROWS, gram
 from varprop.simulate.config import Config
 from varprop.simulate.engines import PURPOSE, _batchnorm, _batchnorm_backward, _range_basis, simulate_trial
 from varprop.streams import key, uniform_at
@@ -147,34 +148,34 @@ def test_plain_forward_block_is_the_general_one_bit_for_bit(name):
 
 # -- the Gram kernel ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("p,q,n", [(16, 16, 4096), (5, 7, 1000), (3, 3, kernels.GRAM_CHUNK + 1), (1, 1, 10),
-                                   (17, 9, 2 * kernels.GRAM_CHUNK - 3), (64, 64, 256)])
+@pytest.mark.parametrize("p,q,n", [(16, 16, 4096), (5, 7, 1000), (3, 3, GRAM_CHUNK + 1), (1, 1, 10),
+                                   (17, 9, 2 * GRAM_CHUNK - 3), (64, 64, 256)])
 def test_gram_matches_matmul_on_any_thread_count(p, q, n):
     rng = np.random.default_rng(p * 1000 + q * 10 + n)
     a, b = rng.standard_normal((p, n)), rng.standard_normal((q, n))
-    ab = kernels.gram(a, b, parallel=False)
-    aa = kernels.gram(a, parallel=False)
+    ab = gram(a, b, parallel=False)
+    aa = gram(a, parallel=False)
     # a different summation order than the BLAS: agreement to a few ulps of the sums' magnitudes
     scale = np.sqrt(n) * np.finfo(np.float64).eps * 50
     assert np.abs(ab - a @ b.T).max() <= scale * np.abs(a).max() * np.abs(b).max() * np.sqrt(n)
     assert np.abs(aa - a @ a.T).max() <= scale * np.abs(a).max() ** 2 * np.sqrt(n)
     assert np.array_equal(aa, aa.T)                                  # exactly symmetric
-    assert np.array_equal(ab, kernels.gram(a, b, parallel=True))     # the same bits with the thread team
-    assert np.array_equal(aa, kernels.gram(a, parallel=True))
+    assert np.array_equal(ab, gram(a, b, parallel=True))     # the same bits with the thread team
+    assert np.array_equal(aa, gram(a, parallel=True))
 
 
 def test_gram_large_row_counts_go_through_blas_and_nan_propagates():
     rng = np.random.default_rng(1)
-    a = rng.standard_normal((kernels.GRAM_MAX_ROWS + 1, 50))
-    np.testing.assert_allclose(kernels.gram(a), a @ a.T, rtol=1e-12, atol=1e-12)
+    a = rng.standard_normal((GRAM_MAX_ROWS + 1, 50))
+    np.testing.assert_allclose(gram(a), a @ a.T, rtol=1e-12, atol=1e-12)
     b = rng.standard_normal((6, 700))
     b[2, 600] = np.nan
-    g = kernels.gram(b)
+    g = gram(b)
     assert np.isnan(g[2]).all() and np.isnan(g[:, 2]).all() and np.isfinite(np.delete(np.delete(g, 2, 0), 2, 1)).all()
     b[2, 600] = np.inf
-    assert not np.isfinite(kernels.gram(b)[2, 2])
+    assert not np.isfinite(gram(b)[2, 2])
 
 
 def test_gram_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="same n"):
-        kernels.gram(np.ones((2, 3)), np.ones((2, 4)))
+        gram(np.ones((2, 3)), np.ones((2, 4)))
