@@ -8,7 +8,7 @@ separately on a tiny warm-up run) and the test accuracy.
 
 The GEMM bound: one step of an MLP costs two matrix products per dense layer (forward ``X W``, backward
 ``X^T dH``) and a third for every layer but the first (``dH W^T``, the gradient of its input; the first
-layer's input is the data, whose gradient no trainer computes): ``2 * batch * (2 * sum(n_in * n_out) -
+layer's input is the data, whose gradient no trainer computes): ``2 * batch * (3 * sum(n_in * n_out) -
 n_0 * n_1)`` flops. We time numpy float32 matmul on exactly those shapes (best of repeats) and add them up
 over an epoch's steps: no trainer that does those products through the same BLAS can be faster, so
 ``epoch seconds / bound`` says how close it gets.
