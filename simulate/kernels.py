@@ -46,16 +46,12 @@ BACKWARD_FIELDS = ("sum_g", "sum_g2")
 
 
 @njit(cache=True, inline="always")
-def _store_block(part, blk, s_h, s_h2, s_x, s_x2, sat, alive):
-    """Row ``blk`` of the partial sums; a unit is dead when phi' was 0 at every batch entry."""
+def _store_block(part, blk, sat, alive):
+    """The counts of row ``blk`` of the partial sums; a unit is dead when phi' was 0 at every batch entry."""
     dead = 0.0
     for j in range(alive.size):
         if not alive[j]:
             dead += 1.0
-    part[blk, 0] = s_h
-    part[blk, 1] = s_h2
-    part[blk, 2] = s_x
-    part[blk, 3] = s_x2
     part[blk, 4] = sat
     part[blk, 5] = dead
 
@@ -74,16 +70,25 @@ def _sum2(v):
 
 
 @njit(cache=True, inline="always")
+def _add_row(part, blk, hrow, xrow):
+    """Adds one batch row's sum h, sum h^2 (over ``hrow``) and sum x, sum x^2 (over ``xrow``) to row ``blk``
+    of the partial sums: rows in batch order, so the same bits on any thread count."""
+    t, t2 = _sum2(hrow)
+    part[blk, 0] += t
+    part[blk, 1] += t2
+    t, t2 = _sum2(xrow)
+    part[blk, 2] += t
+    part[blk, 3] += t2
+
+
+@njit(cache=True, inline="always")
 def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
     nb, m = h.shape
     n = m // k
     inv_keep = 1.0 / keep
     j0 = blk * BLOCK
     j1 = min(j0 + BLOCK, n)
-    s_h = 0.0
-    s_h2 = 0.0
-    s_x = 0.0
-    s_x2 = 0.0
+    part[blk, :4] = 0.0
     sat = 0
     alive = np.zeros(j1 - j0, dtype=np.bool_)
     for b in range(nb):  # row-major: each row of the block is contiguous in memory
@@ -118,13 +123,8 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
             if keep < 1.0:
                 a = a * inv_keep if uniform_at(key, b * n + j) <= keep else 0.0
             x[b, j] = a
-        t, t2 = _sum2(h[b, k * j0:k * j1])
-        s_h += t
-        s_h2 += t2
-        t, t2 = _sum2(x[b, j0:j1])
-        s_x += t
-        s_x2 += t2
-    _store_block(part, blk, s_h, s_h2, s_x, s_x2, float(sat), alive)
+        _add_row(part, blk, h[b, k * j0:k * j1], x[b, j0:j1])
+    _store_block(part, blk, float(sat), alive)
 
 
 @njit(cache=True, inline="always")
@@ -135,10 +135,7 @@ def _forward_block_plain(blk, h, code, p0, p1, x, d, part):
     nb, n = h.shape
     j0 = blk * BLOCK
     j1 = min(j0 + BLOCK, n)
-    s_h = 0.0
-    s_h2 = 0.0
-    s_x = 0.0
-    s_x2 = 0.0
+    part[blk, :4] = 0.0
     sat = 0
     alive = np.zeros(j1 - j0, dtype=np.bool_)
     for b in range(nb):
@@ -163,13 +160,8 @@ def _forward_block_plain(blk, h, code, p0, p1, x, d, part):
                 xrow[j] = a
                 sat += abs(dv) < SATURATION
                 alive[j] |= dv != 0.0
-        t, t2 = _sum2(hrow)
-        s_h += t
-        s_h2 += t2
-        t, t2 = _sum2(xrow)
-        s_x += t
-        s_x2 += t2
-    _store_block(part, blk, s_h, s_h2, s_x, s_x2, float(sat), alive)
+        _add_row(part, blk, hrow, xrow)
+    _store_block(part, blk, float(sat), alive)
 
 
 @njit(parallel=True, cache=True)
