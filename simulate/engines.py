@@ -89,12 +89,12 @@ class Workspace:
 class Dense:
     """Materializes each W from its stream; ``keep_weights`` trades memory for not drawing W twice."""
 
-    def __init__(self, cfg, trial, keep_weights=True, workspace=None):
+    def __init__(self, cfg, trial, keep_weights=True, workspace=None, parallel=None):
         self.cfg, self.trial, self.keep_weights = cfg, trial, keep_weights
         self.dtype = np.dtype(cfg.dtype)
         self.saved = {}
         self.ws = Workspace() if workspace is None else workspace
-        self.parallel = None   # the Gram kernels' thread team (see gram.gram); same bits either way
+        self.parallel = parallel   # the Gram kernels' thread team (see gram.gram); same bits either way
 
     def _weights(self, layer):
         if layer in self.saved:
@@ -135,11 +135,11 @@ class Gaussian:
     (B x B) side of each product instead of scaling an (B x n) array.
     """
 
-    def __init__(self, cfg, trial, workspace=None):
+    def __init__(self, cfg, trial, workspace=None, parallel=None):
         self.cfg, self.trial = cfg, trial
         self.state = {}
         self.ws = Workspace() if workspace is None else workspace
-        self.parallel = None   # the Gram kernels' thread team (see gram.gram); same bits either way
+        self.parallel = parallel   # the Gram kernels' thread team (see gram.gram); same bits either way
 
     def _normals(self, layer, purpose, shape):
         # one scratch array for every draw: each is dead once multiplied by its (B x B) factor
@@ -286,7 +286,10 @@ def simulate_trial(cfg, trial: int, keep_weights: bool = True, workspace: Worksp
 
 
 def _trial(cfg, trial, keep_weights, ws, team):
-    engine = Gaussian(cfg, trial, ws) if cfg.engine == "gaussian" else Dense(cfg, trial, keep_weights, ws)
+    # with BLAS on one thread and Numba's team awake for the fills, the kernels use that team too (team is
+    # None where the trial's size decides, see threads.Team)
+    par = team
+    engine = Gaussian(cfg, trial, ws, par) if cfg.engine == "gaussian" else Dense(cfg, trial, keep_weights, ws, par)
     depth = cfg.depth
     act = cfg.act
     stats = {f: np.full(depth, np.nan) for f in STAT_FIELDS}
@@ -295,9 +298,6 @@ def _trial(cfg, trial, keep_weights, ws, team):
     hist = {"act": np.zeros((depth, cfg.bins), np.int64), "grad": np.zeros((depth, cfg.bins), np.int64)} \
         if cfg.histograms else None
     relu_family = act.act.family == "relu"
-    # with BLAS on one thread and Numba's team awake for the fills, the kernels use that team too
-    par = team
-    engine.parallel = par
     x = _inputs(cfg, trial, ws)
     saved = []
     finite = True
