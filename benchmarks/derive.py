@@ -48,7 +48,7 @@ def main() -> int:
           + " ".join(f"{x:.1f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         _run(_cli("md", os.path.join(tmp, "warm")))
-        start = [_run([sys.executable, "-c", "import sympy, mpmath, scipy.integrate, varprop.derive.catalog"])
+        start = [_run([sys.executable, "-c", "import sympy, mpmath, scipy.integrate, varprop.derive.derivations"])
                  for _ in range(args.repeat)]
         print(f"{'start-up (imports)':<22} wall {statistics.median(w for w, _ in start):6.2f} s   "
               f"cpu {statistics.median(c for _, c in start):6.2f} s")
@@ -64,12 +64,12 @@ def main() -> int:
 
 
 def _breakdown() -> None:
-    from varprop.derive import catalog, render
+    from varprop.derive import derivations, render
     print("in-process, one run each (build = SymPy derivation and checks; render = all three formats):")
     total = 0.0
-    for name in catalog.names():
+    for name in derivations.names():
         t = time.process_time()
-        d = catalog.build(name).to_dict(15)
+        d = derivations.build(name).to_dict(15)
         build = time.process_time() - t
         t = time.process_time()
         for fmt in FORMATS:

@@ -27,10 +27,10 @@ MAX_WIDTH = 1 << 24
 def parse_widths(widths) -> tuple[int, ...]:
     """``"4096x7"`` (seven widths of 4096: six weight layers), ``"784,256,10"`` or a sequence of ints.
 
-    The parsing is the theory's (:func:`varprop.derive.meanfield.parse_widths`); the simulator adds a cap
+    The parsing is the theory's (:func:`varprop.derive.mean_field.parse_widths`); the simulator adds a cap
     on the width so that a typo cannot ask for an absurd allocation.
     """
-    from varprop.derive.meanfield import parse_widths as parse
+    from varprop.derive.mean_field import parse_widths as parse
     out = parse(widths)
     for w in out:
         if w > MAX_WIDTH:

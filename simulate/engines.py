@@ -1,6 +1,6 @@
 """The two engines: one random network, forward and backward, and its per-layer statistics.
 
-Network (the convention derive/meanfield shares): inputs x_0 of shape (B, n_0); for l = 1..L,
+Network (the convention derive/mean_field shares): inputs x_0 of shape (B, n_0); for l = 1..L,
 ``h_l = x_{l-1} W_l^T + b_l`` with ``W_l`` of shape ``(k n_l, n_{l-1})`` and iid entries of variance
 ``v_l``, ``b_l ~ N(0, sigma_b2)``; optional batch norm of each unit of ``h_l`` over the batch (no affine,
 eps 1e-5); ``x_l = phi(h_l)`` (plus ``x_{l-1}`` in a residual block); inverted dropout ``x_l m / p`` on

@@ -2,7 +2,7 @@
 
 Top row: the histogram of the activations x_l of each layer (counts pooled over trials, fixed bins);
 middle row: the same for the gradients g_l = dLoss/dx_l; bottom: the activation and gradient std per
-layer (trial mean +- 2 standard errors) with derive/meanfield's curve. At most ``max_panels`` layers get a
+layer (trial mean +- 2 standard errors) with derive/mean_field's curve. At most ``max_panels`` layers get a
 histogram (evenly spaced, always the first and the last). Written atomically as PNG without a timestamp,
 so the same result renders the same bytes.
 """

@@ -2,7 +2,7 @@
 
 For a statistic s measured once per trial (t = 1..T), the reported value is the trial mean
 ``s_bar = sum_t s_t / T`` and its standard error ``se = sd(s_1..s_T) / sqrt(T)`` (sample sd, ddof 1;
-NaN for a single trial). Each ``layers`` row carries ``theory_<field>`` from derive/meanfield where the
+NaN for a single trial). Each ``layers`` row carries ``theory_<field>`` from derive/mean_field where the
 theory speaks.
 
 >>> import numpy as np

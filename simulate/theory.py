@@ -1,6 +1,6 @@
-"""The theory beside every simulated curve: derive/meanfield's wide-network prediction for a Config.
+"""The theory beside every simulated curve: derive/mean_field's wide-network prediction for a Config.
 
-The simulator and :func:`varprop.derive.meanfield.predict` share one network convention (see
+The simulator and :func:`varprop.derive.mean_field.predict` share one network convention (see
 :mod:`varprop.simulate.engines`), so the prediction is a direct call: per-layer weight variances
 ``v_l`` from the configured law, the input second moment (1 for standard normal inputs), the keep
 probability, batch norm and residual flags. Weights with a non-zero mean are outside the mean-field
@@ -22,7 +22,7 @@ THEORY_FIELDS = ("pre_second", "pre_std", "act_mean", "act_std", "act_second", "
 
 def theory(cfg) -> dict[str, np.ndarray]:
     """``{field: array over layers}`` for the fields in THEORY_FIELDS (NaN where the theory is silent)."""
-    from varprop.derive.meanfield import predict
+    from varprop.derive.mean_field import predict
     depth = cfg.depth
     if any(cfg.weight_mean(layer) != 0.0 for layer in range(1, depth + 1)):
         return {f: np.full(depth, np.nan) for f in THEORY_FIELDS}

@@ -27,7 +27,8 @@ def test_gain_table_closed_forms_are_checked_against_quadrature(monkeypatch):
     # a wrong closed form (E[relu(z)^2] = q/3) must fail the gains derivation, whatever the SciPy reference
     import sympy as sp
 
-    from varprop.derive import gain_table, moments
+    from varprop.derive import moments
+    from varprop.derive.derivations import gains as gains_derivation
     real = moments._closed_form_cached
 
     def wrong(key, kind):
@@ -36,8 +37,8 @@ def test_gain_table_closed_forms_are_checked_against_quadrature(monkeypatch):
         return real(key, kind)
     monkeypatch.setattr(moments, "_closed_form_cached", wrong)
     # the SciPy reference is made to agree with the wrong form, so only the quadrature route can catch it
-    monkeypatch.setattr(gain_table, "scipy_moment", lambda b, kind: 1 / 3 if kind == "second" else 0.5)
-    d = gain_table.build(digits=15, activation="relu")
+    monkeypatch.setattr(gains_derivation, "scipy_moment", lambda b, kind: 1 / 3 if kind == "second" else 0.5)
+    d = gains_derivation.build(digits=15, activation="relu")
     assert not d.verified
     titles = [s["title"] for s in d.to_dict(15)["steps"] if not s["verified"]]
     assert any("against quadrature" in t for t in titles)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from varprop.derive import catalog
+from varprop.derive import derivations
 
 K_SE = 5.0
 
@@ -18,7 +18,7 @@ def built():
     def get(name, **kw):
         key = (name, tuple(sorted(kw.items())))
         if key not in cache:
-            cache[key] = catalog.build(name, **kw)
+            cache[key] = derivations.build(name, **kw)
         return cache[key]
     return get
 
@@ -76,7 +76,7 @@ def test_linear_variance_through_layers_by_monte_carlo(built):
 
 
 def test_expectation_engine_rejects_higher_moments():
-    from varprop.derive.linear_variance import expectation
+    from varprop.derive.derivations.linear_variance import expectation
     w = sp.Symbol("w")
     with pytest.raises(ValueError):
         expectation(w ** 3, {w: (0, 1)})
@@ -166,7 +166,7 @@ def test_gains_comparisons_against_torch(built):
 
 def test_gains_param_needs_activation():
     with pytest.raises(ValueError, match="--param"):
-        catalog.build("gains", params={"negative_slope": "0.2"})
+        derivations.build("gains", params={"negative_slope": "0.2"})
 
 
 @pytest.mark.slow
@@ -219,7 +219,7 @@ def test_sigmoid_derivative_bound_on_a_grid(built):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_sigmoid_gradient_rows_one_sign(seed):
-    from varprop.derive.sigmoid import mixed_sign_rows
+    from varprop.derive.derivations.sigmoid import mixed_sign_rows
     assert mixed_sign_rows(seed) == 0
 
 
@@ -254,7 +254,7 @@ def test_sigmoid_one_sign_with_torch_autograd():
 # -- symmetry ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("widths, value", [((4, 5, 5, 1), 0.3), ((3, 2, 7, 2), -0.8), ((6, 9, 3, 1), 0.0)])
 def test_constant_init_units_stay_identical(widths, value):
-    from varprop.derive.symmetry import unit_spread
+    from varprop.derive.derivations.symmetry import unit_spread
     assert unit_spread("constant", steps=15, widths=widths, value=value) == 0.0
     assert unit_spread("normal", steps=3, widths=widths) > 0.0
 
@@ -279,6 +279,6 @@ def test_symmetry_with_torch():
 
 
 def test_unit_spread_rejects_unknown_init():
-    from varprop.derive.symmetry import unit_spread
+    from varprop.derive.derivations.symmetry import unit_spread
     with pytest.raises(ValueError):
         unit_spread("xavier")

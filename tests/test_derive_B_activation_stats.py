@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from varprop.derive import activation_stats as st
-from varprop.derive.meanfield import predict
+from varprop.derive.derivations import activation_stats as st
+from varprop.derive.mean_field import predict
 
 
 def _results(d, digits=15):
@@ -74,7 +74,7 @@ def test_derive_never_imports_nn():
     # from a distribution and from per-layer variances without loading any nn module
     import subprocess
     import sys
-    code = ("import sys; from varprop.derive import activation_stats as st; "
+    code = ("import sys; from varprop.derive.derivations import activation_stats as st; "
             "st.build(widths='8,8,8', activation='tanh', init='normal(0, sqrt(1/fan_in))'); "
             "st.build(widths='8,8,8', activation='tanh', init=[0.1, 0.2]); "
             "print(sorted(m for m in sys.modules if m.startswith('varprop.nn')))")

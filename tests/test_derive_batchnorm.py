@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from varprop.derive import batchnorm as bn
+from varprop.derive.derivations import batchnorm as bn
 
 
 @pytest.mark.slow

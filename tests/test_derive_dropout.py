@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from varprop.derive import dropout
+from varprop.derive.derivations import dropout
 
 
 @pytest.fixture(scope="module")

@@ -156,9 +156,12 @@ def test_exact_check_reports_a_reason():
 _SLOW = pytest.mark.slow  # these rebuild derivations the derivation tests already build
 
 
-@pytest.mark.parametrize("module", ["derivation", "catalog", "render", "linear_variance", "residual", "__init__",
-                                    pytest.param("fan_rules", marks=_SLOW), pytest.param("gain_table", marks=_SLOW),
-                                    pytest.param("sigmoid", marks=_SLOW), pytest.param("symmetry", marks=_SLOW)])
+@pytest.mark.parametrize("module", ["derivation", "derivations", "render", "derivations.linear_variance",
+                                    "derivations.residual", "__init__",
+                                    pytest.param("derivations.fan_rules", marks=_SLOW),
+                                    pytest.param("derivations.gains", marks=_SLOW),
+                                    pytest.param("derivations.sigmoid", marks=_SLOW),
+                                    pytest.param("derivations.symmetry", marks=_SLOW)])
 def test_doctests(module):
     import doctest
     import importlib

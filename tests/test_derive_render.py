@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 from varprop.cli import main
-from varprop.derive import catalog, render
+from varprop.derive import derivations, render
 from varprop.derive.derivation import Derivation
 
 FAST = ["linear-variance", "residual"]
@@ -16,7 +16,7 @@ FAST = ["linear-variance", "residual"]
 
 @pytest.fixture(scope="module")
 def dicts():
-    return [catalog.build(n).to_dict(12) for n in FAST]
+    return [derivations.build(n).to_dict(12) for n in FAST]
 
 
 def _toy():
@@ -33,8 +33,8 @@ def _toy():
 
 @pytest.mark.parametrize("fmt", ["md", "tex", "json"])
 def test_render_twice_is_byte_identical(fmt):
-    a = render.render([catalog.build(n).to_dict(10) for n in FAST], fmt)
-    b = render.render([catalog.build(n).to_dict(10) for n in FAST], fmt)
+    a = render.render([derivations.build(n).to_dict(10) for n in FAST], fmt)
+    b = render.render([derivations.build(n).to_dict(10) for n in FAST], fmt)
     assert a.encode() == b.encode() and len(a) > 1000
 
 
@@ -125,7 +125,7 @@ def test_cli_lists(capsys):
     assert main(["derive"]) == 0
     out = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in out]
-    assert names == catalog.names()
+    assert names == derivations.names()
 
 
 def test_cli_stdout_formats(capsys):
@@ -176,15 +176,15 @@ def test_cli_module_does_not_import_sympy():
 
 
 def test_builder_options_are_filtered():
-    assert catalog.accepted_options("residual") == ("digits",)
-    d = catalog.build("residual", digits=12, activation="tanh", sigma_b2=None)
+    assert derivations.accepted_options("residual") == ("digits",)
+    d = derivations.build("residual", digits=12, activation="tanh", sigma_b2=None)
     assert d.verified
 
 
 def test_resolve_expands_all_and_drops_repeats():
-    assert catalog.resolve(["residual", "all"])[0] == "residual"
-    assert catalog.resolve(["all"]) == catalog.names()
-    assert catalog.resolve(["sigmoid", "sigmoid"]) == ["sigmoid"]
+    assert derivations.resolve(["residual", "all"])[0] == "residual"
+    assert derivations.resolve(["all"]) == derivations.names()
+    assert derivations.resolve(["sigmoid", "sigmoid"]) == ["sigmoid"]
 
 
 @pytest.mark.slow
@@ -194,6 +194,6 @@ def test_cli_all_every_format_deterministic_and_verified(tmp_path, fmt):
         assert main(["derive", "all", "--format", fmt, "--out", str(tmp_path / sub)]) == 0
     files = sorted(os.listdir(tmp_path / "a"))
     assert files == sorted(os.listdir(tmp_path / "b"))
-    assert len(files) >= len(catalog.names()) + 1
+    assert len(files) >= len(derivations.names()) + 1
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()

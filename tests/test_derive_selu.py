@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from varprop.activations import MATH, get, selu_alpha, selu_lambda
-from varprop.derive import selu
+from varprop.derive.derivations import selu
 
 
 @pytest.fixture(scope="module")

@@ -93,8 +93,8 @@ REPORTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.mark.skipif(not os.path.isdir(os.path.join(REPORTS, "derivations")), reason="no committed report")
 def test_committed_derivations_are_what_the_code_renders(tmp_path):
     """Golden files: the committed reports/derivations are exactly what rendering them again gives."""
-    from varprop.derive import catalog, render
-    ds = [catalog.build(n).to_dict(15) for n in catalog.names()]
+    from varprop.derive import derivations, render
+    ds = [derivations.build(n).to_dict(15) for n in derivations.names()]
     render.write(ds, "md", str(tmp_path), index=True)
     render.write(ds, "tex", str(tmp_path), index=True, pdf=False)
     for name in os.listdir(tmp_path):

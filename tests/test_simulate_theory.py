@@ -1,4 +1,4 @@
-"""Simulation against derive/meanfield, with tolerances from the Monte Carlo standard errors.
+"""Simulation against derive/mean_field, with tolerances from the Monte Carlo standard errors.
 
 The theory is the infinite-width mean field. Where it is exact in expectation at any width (the second
 moment of a ReLU or linear layer: E[x_l^2] = n v E[x_{l-1}^2] / 2 exactly, by the tower property) the test

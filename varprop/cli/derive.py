@@ -45,9 +45,9 @@ def _fraction(text, what, positive=False):
 
 
 def _widths(text):
-    """The shared grammar of derive/meanfield.py ("256x6" or "784,100,10"), lengths bounded first."""
+    """The shared grammar of derive/mean_field.py ("256x6" or "784,100,10"), lengths bounded first."""
     import re
-    from varprop.derive.meanfield import parse_widths
+    from varprop.derive.mean_field import parse_widths
     if any(len(t) > _WIDTH_TEXT for t in re.findall(r"\d+", text)):
         raise ValueError(f"--widths: numbers of at most {_WIDTH_TEXT} digits, got {text!r}")
     try:
@@ -86,11 +86,10 @@ def _init(text):
 
 
 def _list() -> int:
-    import importlib
-    from varprop.derive import catalog
+    from varprop.derive import derivations
     rows = []
-    for name in catalog.names():
-        doc = (importlib.import_module(f"varprop.derive.{catalog.CATALOG[name]}").__doc__ or "").strip()
+    for name in derivations.names():
+        doc = (derivations.module(name).__doc__ or "").strip()
         rows.append((name, doc.splitlines()[0] if doc else ""))
     width = max((len(n) for n, _ in rows), default=0)
     for name, line in rows:
@@ -103,16 +102,16 @@ def run(args) -> int:
         if args.out or args.json:
             raise ValueError("name the derivations to render, or `all`")
         return _list()
-    from varprop.derive import catalog, render
+    from varprop.derive import derivations, render
     from varprop.io import Progress
 
-    names = catalog.resolve(args.names)
+    names = derivations.resolve(args.names)
     opts = options(args)
     fmt = "json" if args.json else args.format
     dicts = []
     with Progress(len(names), "derive") as bar:
         for name in names:
-            dicts.append(catalog.build(name, **opts).to_dict(args.digits))
+            dicts.append(derivations.build(name, **opts).to_dict(args.digits))
             bar.update(info=name)
     if args.out:
         paths = render.write(dicts, fmt, args.out, index=len(names) > 1 or "all" in args.names)

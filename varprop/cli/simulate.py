@@ -9,7 +9,7 @@ HELP = "simulate random deep MLPs at initialization and compare every layer with
 DESCRIPTION = (
     "Draws TRIALS independent networks with the given widths, initialization and activation, runs a batch of "
     "inputs forward and a standard normal upstream gradient backward, and prints per layer the activation "
-    "mean and std and the gradient std (trial mean +- standard error) beside derive/meanfield's prediction. "
+    "mean and std and the gradient std (trial mean +- standard error) beside derive/mean_field's prediction. "
     "--widths takes NxK (K widths of N, so K-1 weight layers) or a comma list. The gaussian engine (auto for "
     "Gaussian weights) never forms W; the dense engine materializes every W."
 )

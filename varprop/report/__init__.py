@@ -33,15 +33,15 @@ _ALL_MODES = MODES + ("smoke",)   # smoke: the whole pipeline at toy sizes, for 
 
 
 def _derivation_names() -> list[str]:
-    from varprop.derive import catalog
-    return catalog.names()
+    from varprop.derive import derivations
+    return derivations.names()
 
 
 def _derivations(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
-    from varprop.derive import catalog, render
+    from varprop.derive import derivations, render
     ds, claims = [], []
     for name in _derivation_names():
-        d = catalog.build(name)
+        d = derivations.build(name)
         ds.append(d.to_dict(30 if mode == "full" else 15))
         bar.update(info=f"derive {name}")
     folder = os.path.join(out, "derivations")
@@ -77,7 +77,7 @@ def _simulations(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]
     bar.update(info="simulate residual blocks")
     head = ["# Theory against simulation", "",
             "Per-layer statistics of many random networks at initialization (`varprop simulate`), mean ± "
-            "standard error over networks, beside the mean-field prediction of `varprop.derive.meanfield` "
+            "standard error over networks, beside the mean-field prediction of `varprop.derive.mean_field` "
             "(`varprop derive activation-stats`). A pair is verified when every layer's simulated statistic is "
             "within 5 standard errors of the theory and the lecture's qualitative claim holds.", ""]
     atomic_write_text(os.path.join(out, "simulations.md"), "\n".join(head + parts))

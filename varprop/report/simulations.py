@@ -1,6 +1,6 @@
 """Theory against simulation for each scheme and activation pair of the lecture notes.
 
-Each pair runs :func:`varprop.simulate.run` (theory from :mod:`varprop.derive.meanfield` beside every
+Each pair runs :func:`varprop.simulate.run` (theory from :mod:`varprop.derive.mean_field` beside every
 layer) and is judged twice: the simulated per-layer statistics agree with the theory within five
 standard errors, and the lecture's qualitative claim holds (activations vanish, saturate, keep their
 scale, double per residual block ...). The residual pairs with a zero-initialized branch use two-layer

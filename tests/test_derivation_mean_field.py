@@ -6,7 +6,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from varprop.derive import mean_field
+from varprop.derive.derivations import mean_field
 
 
 def _result(d, digits=15):

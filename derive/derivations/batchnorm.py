@@ -21,7 +21,7 @@ batch variance, because E[var_batch] = (m - 1)/m sigma^2.
 the tests hold against central differences and PyTorch's autograd.
 
 >>> import numpy as np
->>> from varprop.derive.batchnorm import forward, backward
+>>> from varprop.derive.derivations.batchnorm import forward, backward
 >>> x = np.array([[1.0, 2.0], [3.0, 5.0], [4.0, 4.0]])
 >>> y, cache = forward(x, np.ones(2), np.zeros(2), eps=0.0)
 >>> np.allclose(y.mean(0), 0) and np.allclose(y.var(0), 1)
@@ -111,7 +111,7 @@ def _delta_sums(expr):
 def build(digits: int = 15):
     import sympy as sp
 
-    from .derivation import Derivation
+    from ..derivation import Derivation
     from .linear_variance import expectation
 
     d = Derivation("batchnorm", "Batch normalization: backward pass, scale invariance, test-time statistics",

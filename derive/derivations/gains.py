@@ -10,7 +10,7 @@ PyTorch's table (torch.nn.init.calculate_gain) is exact for linear, ReLU and lea
 tanh (5/3 against the exact 1.5925: each layer multiplies q = 1 by (5/3)^2 E[tanh(z)^2] = 1.095) nor for
 SELU (3/4 against the exact 1: each layer multiplies the variance by 9/16).
 
->>> from varprop.derive.gain_table import build
+>>> from varprop.derive.derivations.gains import build
 >>> d = build(activation="selu")
 >>> d.verified, d.to_dict(6)["result"]["torch_variance_ratio_selu"]
 (True, '0.5625')
@@ -53,9 +53,9 @@ def build(digits: int = 15, activation: str | None = None, params: dict | None =
     import mpmath as mp
     import sympy as sp
 
-    from .derivation import Derivation
-    from .gains import torch_gain
-    from .moments import moment
+    from ..derivation import Derivation
+    from ..gains import torch_gain
+    from ..moments import moment
 
     acts = _activations(activation, params)
     d = Derivation("gains", "Exact gains of every activation against PyTorch's table",

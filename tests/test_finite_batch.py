@@ -1,4 +1,4 @@
-"""Batch norm over a finite batch (derive/meanfield_batch.py, predict(batch=B)) against exact moments and NumPy
+"""Batch norm over a finite batch (derive/finite_batch.py, predict(batch=B)) against exact moments and NumPy
 Monte Carlo."""
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from varprop.activations import get
-from varprop.derive import meanfield_batch as mb
-from varprop.derive.meanfield import predict, saturated_fraction
+from varprop.derive import finite_batch as mb
+from varprop.derive.mean_field import predict, saturated_fraction
 
 EPS = 1e-5
 
@@ -204,7 +204,7 @@ def test_bad_input():
         predict([8, 8], "tanh", 0.1, batchnorm=True, batch=8, bn_eps=-1.0)
 
 
-@pytest.mark.parametrize("module", ["meanfield_batch", "meanfield"])
+@pytest.mark.parametrize("module", ["finite_batch", "mean_field"])
 def test_doctests(module):
     import doctest
     import importlib

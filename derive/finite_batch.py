@@ -27,7 +27,7 @@ trials, the first layer's gradient std measures 1.82 +- 0.03 against 1.89). At B
 only through eps (about (3/(2 lambda)) log(lambda/eps)) and the region s^2 ~ eps, where eps also bends
 the projection, carries a share of order 1/log(lambda/eps): the prediction there is approximate.
 At B = 2 the projection is zero as eps -> 0 while E[1/s^2] diverges: the gradient is set by eps alone
-and :func:`varprop.derive.meanfield.predict` leaves it as nan.
+and :func:`varprop.derive.mean_field.predict` leaves it as nan.
 
 Expectations against these densities use the substitution x = sin(theta), under which
 (1 - x^2)^g dx = cos(theta)^(2g + 1) d theta is bounded for g >= -1/2, with composite Gauss-Legendre

@@ -1,47 +1,30 @@
-"""The derivations by CLI name, in the order ``varprop derive`` lists them.
+"""The derivation documents, one module per ``varprop derive`` name, in the order the command lists them.
 
-Each module exposes ``build(**options) -> Derivation``. Modules are imported lazily (SymPy is heavy) and a
-module that does not exist yet is skipped. :func:`build` passes only the options a builder's signature
-accepts, so one command line can serve every derivation.
+Derivation ``mean-field`` is module ``mean_field`` of this package, and so on: each exposes
+``build(**options) -> Derivation``. Modules are imported lazily (SymPy is heavy). :func:`build` passes only the
+options a builder's signature accepts, so one command line can serve every derivation.
 
->>> from varprop.derive import catalog
->>> catalog.names()[:3]
+>>> from varprop.derive import derivations
+>>> derivations.names()[:3]
 ['symmetry', 'linear-variance', 'fan-rules']
->>> catalog.build("linear-variance").verified
+>>> derivations.build("linear-variance").verified
 True
 """
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 
 __all__ = ["CATALOG", "names", "module", "build", "accepted_options", "resolve"]
 
-# CLI name -> module of varprop.derive
-CATALOG = {
-    "symmetry": "symmetry",
-    "linear-variance": "linear_variance",
-    "fan-rules": "fan_rules",
-    "gains": "gain_table",
-    "dropout": "dropout",
-    "batchnorm": "batchnorm",
-    "residual": "residual",
-    "selu": "selu",
-    "mean-field": "mean_field",
-    "sigmoid": "sigmoid",
-    "activation-stats": "activation_stats",
-}
-_PACKAGE = "varprop.derive"
-
-
-def _exists(mod: str) -> bool:
-    return importlib.util.find_spec(f"{_PACKAGE}.{mod}") is not None
+# the CLI names, in listing order; each is the module name with "-" for "_"
+CATALOG = ("symmetry", "linear-variance", "fan-rules", "gains", "dropout", "batchnorm", "residual", "selu",
+           "mean-field", "sigmoid", "activation-stats")
 
 
 def names() -> list[str]:
-    """The derivations available in this installation, in catalog order."""
-    return [n for n, m in CATALOG.items() if _exists(m)]
+    """The derivations, in catalog order."""
+    return list(CATALOG)
 
 
 def module(name: str):
@@ -49,7 +32,7 @@ def module(name: str):
     known = names()
     if name not in known:
         raise ValueError(f"unknown derivation {name!r}; known: {', '.join(known)}")
-    return importlib.import_module(f"{_PACKAGE}.{CATALOG[name]}")
+    return importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
 
 
 def resolve(requested) -> list[str]:

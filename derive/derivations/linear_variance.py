@@ -12,7 +12,7 @@ n Var(w) = 1. The expectation of a polynomial in independent variables is comput
 :func:`expectation`, which factorizes each monomial over independent groups; it is the independent route
 the derivation checks its general-n sums against.
 
->>> from varprop.derive.linear_variance import build
+>>> from varprop.derive.derivations.linear_variance import build
 >>> d = build()
 >>> d.verified, d.to_dict()["result"]["variance_zero_mean"]
 (True, 'n*v_w*v_x')
@@ -60,7 +60,7 @@ def expectation(expr, groups: dict):
 def build(digits: int = 15):
     import sympy as sp
 
-    from .derivation import Derivation, within_range
+    from ..derivation import Derivation, within_range
 
     n, mw, vw, mx, vx, L = symbols()
     j, k = sp.symbols("j k", positive=True, integer=True)

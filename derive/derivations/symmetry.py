@@ -8,7 +8,7 @@ dLoss/dv_a on neither index. One SGD step subtracts the same amount from every r
 constant initialization satisfies H, so by induction the units never differ (the lectures' two units are
 n = 2). With c_U = c_v = 0 the gradients reaching W and U are exactly zero.
 
->>> from varprop.derive.symmetry import build
+>>> from varprop.derive.derivations.symmetry import build
 >>> build().verified
 True
 """
@@ -64,7 +64,7 @@ def unit_spread(init: str = "constant", steps: int = 25, widths=(4, 5, 5, 1), se
 def build(digits: int = 15):
     import sympy as sp
 
-    from .derivation import Derivation, within_range
+    from ..derivation import Derivation, within_range
 
     n, p, m = sp.symbols("n p m", positive=True, integer=True)
     i, j, k, a, b, a2, b2 = sp.symbols("i j k a b a' b'", positive=True, integer=True)

@@ -10,7 +10,7 @@ Alpha-dropout sets a dropped unit to the saturation value alpha' = -lambda alpha
 keeping mean 0 and variance 1 for a keep probability q gives a = (q + alpha'^2 q (1 - q))^(-1/2) and
 b = -a (1 - q) alpha' (Klambauer et al. 2017, section "New Dropout Technique").
 
->>> from varprop.derive.selu import build
+>>> from varprop.derive.derivations.selu import build
 >>> d = build(digits=32)
 >>> d.verified, d.to_dict(32)["result"]["alpha"]
 (True, '1.6732632423543772848170429916717')
@@ -57,8 +57,8 @@ def build(digits: int = 30, keep_prob="0.95"):
 
     from varprop.activations import selu_alpha, selu_lambda, sympy_namespace, to_fraction
 
-    from .derivation import Derivation
-    from .moments import check_digits
+    from ..derivation import Derivation
+    from ..moments import check_digits
 
     check_digits(digits)
     qf = to_fraction(keep_prob, "keep_prob")

@@ -9,7 +9,7 @@ so inverted dropout inflates the second moment a ReLU layer passes on by 1/p, an
 (He) condition becomes n Var(w) / (2p) = 1, Var(w) = 2p / fan_in. DropConnect masks the weights instead
 (Wan et al. 2013): E_M[sum_j M_ij W_ij x_j] = p (W x)_i, with mask variance p (1 - p) sum_j W_ij^2 x_j^2.
 
->>> from varprop.derive.dropout import build
+>>> from varprop.derive.derivations.dropout import build
 >>> d = build()
 >>> d.verified, d.to_dict()["result"]["critical_weight_variance"]
 (True, '2*p/n')
@@ -22,7 +22,7 @@ __all__ = ["build"]
 def build(digits: int = 15):
     import sympy as sp
 
-    from .derivation import Derivation
+    from ..derivation import Derivation
     from .linear_variance import expectation
 
     p = sp.Symbol("p", positive=True)          # keep probability, 0 < p <= 1

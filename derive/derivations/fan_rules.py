@@ -13,7 +13,7 @@ Glorot's compromise 2/(fan_in + fan_out) is the harmonic mean of the forward and
 A normal draw uses std sqrt(v); a uniform U(-b, b) has variance b^2/3, so b = sqrt(3 v); a normal
 truncated to [-2, 2] std has std 0.8796 std, so its std parameter is sqrt(v)/0.8796...
 
->>> from varprop.derive.fan_rules import build
+>>> from varprop.derive.derivations.fan_rules import build
 >>> d = build()
 >>> d.verified, d.to_dict()["result"]["glorot_uniform_bound"]
 (True, 'sqrt(6)/sqrt(fan_in + fan_out)')
@@ -46,7 +46,7 @@ def build(digits: int = 15):
     import mpmath as mp
     import sympy as sp
 
-    from .derivation import Derivation
+    from ..derivation import Derivation
 
     fi, fo = sp.symbols("fan_in fan_out", positive=True)
     v, q, b = sp.symbols("v q b", positive=True)

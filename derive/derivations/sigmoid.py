@@ -10,7 +10,7 @@ The outputs are positive, so for a neuron h_i = sum_j w_ij x_j fed by sigmoids d
 the sign of delta_i for every j: all weights of a neuron move in the same direction (LeCun et al. 1998,
 Efficient BackProp, Section 4.3).
 
->>> from varprop.derive.sigmoid import build
+>>> from varprop.derive.derivations.sigmoid import build
 >>> d = build()
 >>> d.verified, d.to_dict()["result"]["max_derivative"]
 (True, '0.25')
@@ -46,7 +46,7 @@ def build(digits: int = 15):
     import mpmath as mp
     import sympy as sp
 
-    from .derivation import Derivation
+    from ..derivation import Derivation
 
     x = sp.Symbol("x", real=True)
     u = sp.Symbol("sigma", positive=True)

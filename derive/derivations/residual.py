@@ -11,7 +11,7 @@ Fixup (Zhang, Dauphin & Ma 2019) scales the m - 1 earlier layers of each m-layer
 positively homogeneous activation the branch variance then carries s^(2m-2), the growth over L blocks is
 (1 + s^(2m-2))^L, and requiring L s^(2m-2) = 1 keeps it below e: s = L^(-1/(2m-2)).
 
->>> from varprop.derive.residual import build
+>>> from varprop.derive.derivations.residual import build
 >>> d = build()
 >>> d.verified, d.to_dict()["result"]["fixup_scale"]
 (True, 'L**(-1/(2*(m - 1)))')
@@ -25,7 +25,7 @@ def build(digits: int = 15):
     import mpmath as mp
     import sympy as sp
 
-    from .derivation import Derivation
+    from ..derivation import Derivation
 
     vx, vF, s, u = sp.symbols("v_x v_F s u", positive=True)
     mx, mF, ExF = sp.symbols("mu_x mu_F E_{xF}", real=True)

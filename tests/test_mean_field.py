@@ -1,10 +1,10 @@
-"""Mean-field theory (derive/meanfield.py) against closed forms, mpmath quadrature and a NumPy Monte Carlo."""
+"""Mean-field theory (derive/mean_field.py) against closed forms, mpmath quadrature and a NumPy Monte Carlo."""
 import math
 
 import numpy as np
 import pytest
 
-from varprop.derive import meanfield as mf
+from varprop.derive import mean_field as mf
 from varprop.derive.moments import moment
 
 
@@ -106,7 +106,7 @@ def test_bad_input():
 
 def simulate(widths, act, v, trials, batch, seed, sigma_b2=0.0, keep_prob=1.0, batchnorm=False,
              residual=False, sphere_inputs=False):
-    """Per-trial per-layer E[h^2], mean/std of x, std of g, in the convention of derive/meanfield.py."""
+    """Per-trial per-layer E[h^2], mean/std of x, std of g, in the convention of derive/mean_field.py."""
     from varprop.activations import get
     b = get(act)
     rng = np.random.default_rng(seed)

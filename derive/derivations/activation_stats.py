@@ -6,13 +6,13 @@ E[x_0] = 0 and E[x_0^2] = 1 and an upstream gradient g_L ~ N(0, 1), the wide-net
     forward   q_l = n_{l-1} v_l E[x_{l-1}^2] + sigma_b^2,     x_l = phi(h_l), h_l ~ N(0, q_l)
     backward  E[g_{l-1}^2] = n_l v_l E[phi'(h_l)^2] E[g_l^2]   (k n_l rows for maxout)
 
-(Poole et al. 2016; Schoenholz et al. 2017). The numbers come from :func:`varprop.derive.meanfield.predict`
+(Poole et al. 2016; Schoenholz et al. 2017). The numbers come from :func:`varprop.derive.mean_field.predict`
 and are checked layer by layer against mpmath quadrature of the same recursion. The weight variance is a
 number, one number per layer, a distribution written in fan_in and fan_out (``normal(0, sqrt(2/fan_in))``) or
 an initializer object (``varprop.nn.init.get("he_normal")``: the command line resolves names, as nothing in
 derive/ imports nn/); without one, the activation's own variance-preserving gain g_f^2 / fan_in is used.
 
->>> from varprop.derive.activation_stats import build
+>>> from varprop.derive.derivations.activation_stats import build
 >>> d = build(widths="100x4", activation="relu", init="normal(0, sqrt(2/fan_in))")
 >>> d.verified, d.to_dict(6)["result"]["act_std_3"]
 (True, '0.825645')
@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .meanfield import parse_widths
+from ..mean_field import parse_widths
 
 __all__ = ["build", "parse_widths", "weight_variances"]
 
@@ -60,7 +60,7 @@ def weight_variances(init, widths, bound) -> tuple[list[float], str]:
     >>> [round(v, 12) for v in weight_variances("normal(0, sqrt(2/fan_in))", [4, 8, 2], get("relu"))[0]]
     [0.5, 0.25]
     """
-    from .gains import forward_scale_value
+    from ..gains import forward_scale_value
     k = bound.arity
     shapes = [(k * widths[i + 1], widths[i]) for i in range(len(widths) - 1)]
     if init is None:
@@ -117,7 +117,7 @@ def _independent_forward(bound, widths, v, sb):
     """act_std per layer by the same recursion on derive.moments' mpmath quadrature (no residual or dropout)."""
     import mpmath as mp
 
-    from .moments import moment
+    from ..moments import moment
     out = []
     second = mp.mpf(1)
     for i in range(len(widths) - 1):
@@ -134,9 +134,9 @@ def build(widths="256x6", activation: str = "relu", params=None, init=None, sigm
 
     from varprop.activations import get, to_fraction
 
-    from .derivation import Derivation, decimal_string
-    from .meanfield import predict
-    from .moments import check_digits
+    from ..derivation import Derivation, decimal_string
+    from ..mean_field import predict
+    from ..moments import check_digits
 
     check_digits(digits)
     ws = list(parse_widths(widths))
