@@ -61,6 +61,7 @@ def test_interrupted_report_leaves_the_previous_one(tmp_path, few_derivations, m
     out = tmp_path / "reports"
     out.mkdir()
     (out / "README.md").write_text("previous report\n")
+    report._write_manifest(str(out))
 
     def boom(*args):
         raise KeyboardInterrupt
@@ -70,6 +71,85 @@ def test_interrupted_report_leaves_the_previous_one(tmp_path, few_derivations, m
         report.build(str(out), "smoke", progress=False)
     assert (out / "README.md").read_text() == "previous report\n"
     assert sorted(os.listdir(tmp_path)) == ["reports"]      # no temporary folder left behind
+
+
+def _user_folder(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "keep.txt").write_text("x\n")
+    return d
+
+
+@pytest.mark.parametrize("case", ["folder", "cwd", "empty-string", "dot", "file", "report-with-user-file",
+                                  "parent-of-cwd", "symlink-to-folder", "unwritable-parent"])
+def test_out_never_replaces_a_users_files(tmp_path, monkeypatch, capsys, case):
+    """The data-loss cases: each is refused with exit 2 before any work, and nothing of the user's changes."""
+    from varprop.cli import main
+    monkeypatch.setattr(report, "_SECTIONS", [])      # any work at all would be a failure of the check
+    d = _user_folder(tmp_path)
+    out, frag = str(d), "not a varprop report"
+    if case == "cwd":
+        monkeypatch.chdir(d)
+        out = "."
+    elif case == "empty-string":
+        monkeypatch.chdir(d)
+        out, frag = "", "--out is empty"
+    elif case == "dot":
+        monkeypatch.chdir(d)
+        out = "./"
+    elif case == "file":
+        out, frag = str(d / "keep.txt"), "is not a folder"
+    elif case == "report-with-user-file":
+        r = tmp_path / "r"
+        r.mkdir()
+        (r / "README.md").write_text("a report\n")
+        report._write_manifest(str(r))
+        (r / "notes.txt").write_text("mine\n")
+        out, frag = str(r), "did not write (notes.txt)"
+    elif case == "parent-of-cwd":
+        r = tmp_path / "r"
+        (r / "sub").mkdir(parents=True)
+        report._write_manifest(str(r))
+        monkeypatch.chdir(r / "sub")
+        out, frag = str(r), "current folder or contains it"
+    elif case == "symlink-to-folder":
+        (tmp_path / "link").symlink_to(d)
+        out = str(tmp_path / "link")
+    elif case == "unwritable-parent":
+        if os.geteuid() == 0:
+            pytest.skip("root writes anywhere")
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        out, frag = str(ro / "new"), "not writable"
+    before = _tree(tmp_path)
+    assert main(["report", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert frag in err and err.count("\n") == 1 and "Traceback" not in err
+    assert _tree(tmp_path) == before
+
+
+def test_out_may_replace_an_empty_folder_or_an_earlier_report(tmp_path, monkeypatch):
+    calls = []
+
+    def section(out, mode, seed, bar):
+        calls.append(out)
+        with open(os.path.join(out, "x.md"), "w") as fh:
+            fh.write(f"seed {seed}\n")
+        return [], ""
+
+    monkeypatch.setattr(report, "_SECTIONS", [section])
+    monkeypatch.setattr(report, "_steps", lambda mode: 1)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    report.build(str(empty), "smoke", seed=1, progress=False)
+    assert sorted(os.listdir(empty)) == [".varprop-report", "README.md", "x.md"]
+    report.build(str(empty), "smoke", seed=2, progress=False)          # an earlier report is replaced
+    assert (empty / "x.md").read_text() == "seed 2\n"
+    # a folder left by a killed run is swept by the next one
+    (tmp_path / ".empty.new-abc").mkdir()
+    report.build(str(empty), "smoke", seed=3, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["empty"]
 
 
 def test_bad_arguments():
@@ -84,6 +164,7 @@ def test_cli_errors(capsys):
     assert main(["report", "--quick", "--full"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
     assert main(["report", "--seed", "-2"]) == 2
+    assert main(["report", "--seed", str(2**70)]) == 2
 
 
 REPORTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reports")

@@ -8,7 +8,8 @@ DESCRIPTION = ("Writes OUT/README.md (a summary table of every claim with its ve
 
 
 def add_arguments(p):
-    p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--out", default="reports",
+                   help="output folder (default: reports); it must be new, empty, or an earlier report")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
                    help="the default: embedded data (digits), fewer trials; a few minutes on 2 cores")
@@ -21,9 +22,10 @@ def add_arguments(p):
 def run(args) -> int:
     import sys
 
-    from varprop.report import build
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    from varprop.report import build, check_out
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be an integer in [0, 2**63), got {args.seed}")
+    check_out(args.out)   # refused before any work: a folder of the user's is never replaced
     claims = build(args.out, args.mode, args.seed)
     verified = sum(c.verified for c in claims)
     print(f"{args.out}/README.md: {verified} of {len(claims)} claims verified", file=sys.stdout)

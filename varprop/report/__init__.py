@@ -5,8 +5,14 @@ interrupted run leaves the previous report as it was. It is deterministic for a 
 to a fixed number of significant digits, no timing, date or path is written, and figures carry no
 software-version metadata, so regenerating it changes files only when a result changed.
 
+``--out`` never removes a user's files: the target must be absent, an empty folder, or a folder that a
+previous ``varprop report`` wrote and that holds nothing it did not write (its manifest lists every file).
+Anything else (a file, the current folder with work in it, a report folder a user added files to) is
+refused by :func:`check_out` before any work starts.
+
 Layout of the output folder::
 
+    .varprop-report      the manifest: every file this report wrote (what marks the folder as a report)
     README.md            the index: summary table of every claim with its verdict, then links
     derivations/         every derivation in Markdown (index.md) and LaTeX (all.tex; PDFs with a TeX engine)
     simulations.md       theory against simulation for each scheme and activation pair (+ PNG and JSON each)
@@ -25,9 +31,11 @@ import tempfile
 
 from .claims import Claim, md_table
 
-__all__ = ["build", "SECTIONS", "MODES"]
+__all__ = ["build", "check_out", "SECTIONS", "MODES", "MANIFEST"]
 
 SECTIONS = ("derivations", "simulations", "training")
+MANIFEST = ".varprop-report"
+_MANIFEST_HEAD = "varprop report manifest: the files below were written by `varprop report`"
 MODES = ("quick", "full")
 _ALL_MODES = MODES + ("smoke",)   # smoke: the whole pipeline at toy sizes, for tests (not on the command line)
 
@@ -131,16 +139,114 @@ def _steps(mode: str) -> int:
 _SECTIONS = [_derivations, _simulations, _training]
 
 
+def _manifest_files(folder: str) -> list[str]:
+    """Every file under ``folder`` as a sorted list of '/'-separated relative paths."""
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for n in names:
+            files.append(os.path.relpath(os.path.join(root, n), folder).replace(os.sep, "/"))
+    return sorted(f for f in files if f != MANIFEST)
+
+
+def _write_manifest(folder: str) -> None:
+    from varprop.io import atomic_write_text
+    atomic_write_text(os.path.join(folder, MANIFEST), "\n".join([_MANIFEST_HEAD, *_manifest_files(folder)]) + "\n")
+
+
+def _read_manifest(folder: str) -> set[str] | None:
+    path = os.path.join(folder, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lines or lines[0] != _MANIFEST_HEAD:
+        return None
+    return set(lines[1:])
+
+
+def check_out(out) -> str:
+    """The absolute report folder for ``out``, or ValueError saying why writing there could lose a user's files.
+
+    Allowed: a path that does not exist yet (its parent must be creatable and writable), an empty folder, or
+    a folder a previous report wrote, holding only the files its manifest lists.
+
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> check_out(os.path.join(d, "new")) == os.path.join(os.path.realpath(d), "new")
+    True
+    >>> _ = open(os.path.join(d, "keep.txt"), "w").write("x")
+    >>> check_out(d)
+    Traceback (most recent call last):
+    ...
+    ValueError: --out ... is a folder that is not a varprop report (it holds keep.txt); refusing to replace it: name a new or empty folder
+    """
+    out = os.fspath(out)
+    if out.strip() == "":
+        raise ValueError("--out is empty: name the report folder, e.g. --out reports")
+    real = os.path.realpath(out)   # a symlinked report folder is replaced where it really is
+    if os.path.lexists(real) and not os.path.isdir(real):
+        raise ValueError(f"--out {out} exists and is not a folder; refusing to replace it: name a new or empty folder")
+    if os.path.isdir(real):
+        if os.path.ismount(real) or real == os.path.realpath(os.path.expanduser("~")):
+            raise ValueError(f"--out {out} is a mount point or the home folder; name a folder inside it")
+        try:
+            entries = os.listdir(real)
+        except OSError as exc:
+            raise ValueError(f"--out {out} cannot be read: {exc.strerror}") from None
+        if entries:
+            listed = _read_manifest(real)
+            present = set(_manifest_files(real))
+            if listed is None:
+                shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
+                raise ValueError(f"--out {out} is a folder that is not a varprop report (it holds {shown}); "
+                                 "refusing to replace it: name a new or empty folder")
+            extra = sorted(present - listed)
+            if extra:
+                shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
+                raise ValueError(f"--out {out} is a varprop report holding files the report did not write "
+                                 f"({shown}); move them out first")
+        if os.path.samefile(real, os.getcwd()) or os.path.realpath(os.getcwd()).startswith(real + os.sep):
+            raise ValueError(f"--out {out} is the current folder or contains it; name a folder beside it")
+    parent = os.path.dirname(real)
+    probe = parent
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ValueError(f"--out {out}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: {probe} is not writable")
+    return real
+
+
+def _sweep_stale(parent: str, base: str) -> None:
+    """Remove the temporary folders a killed report left beside its target (they hold only report files)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for n in names:
+        if n.startswith(f".{base}.new-") or n.startswith(f".{base}.old-"):
+            path = os.path.join(parent, n)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def build(out: str = "reports", mode: str = "quick", seed: int = 0, progress=None) -> list[Claim]:
-    """Write the report to ``out`` (replacing it only once the new one is complete); return its claims."""
+    """Write the report to ``out`` (replacing it only once the new one is complete); return its claims.
+
+    ``out`` is checked first (:func:`check_out`): a folder that is not a varprop report is never replaced.
+    """
     from varprop.io import Progress, atomic_write_text
     if mode not in _ALL_MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    out = os.path.abspath(os.fspath(out))
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 or seed >= 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    out = check_out(out)
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
+    _sweep_stale(parent, os.path.basename(out))
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".new-", dir=parent)
     os.chmod(tmp, 0o755)  # mkdtemp's 0700 would otherwise become the report folder's mode
     try:
@@ -151,6 +257,8 @@ def build(out: str = "reports", mode: str = "quick", seed: int = 0, progress=Non
                 claims += c
                 sections.append(md)
         atomic_write_text(os.path.join(tmp, "README.md"), _index(claims, sections, mode, seed))
+        _write_manifest(tmp)
+        check_out(out)   # the target may have changed during the run: check again just before the swap
         _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
