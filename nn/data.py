@@ -26,12 +26,14 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = ["Dataset", "load", "load_digits", "load_mnist1d", "load_fashion_mnist", "load_csv", "load_npz",
-           "fashion_mnist_available", "read_idx", "write_idx", "split", "validate", "DATASETS", "FASHION_MNIST_DIR"]
+           "fashion_mnist_available", "read_idx", "write_idx", "split", "validate", "int_labels", "check_class_set",
+           "DATASETS", "FASHION_MNIST_DIR", "MAX_LABEL"]
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 DATASETS = ("digits", "mnist1d", "fashion-mnist")
@@ -71,13 +73,18 @@ def validate(X, y, n_classes: int | None = None, what: str = "data",
              dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Check features and labels; return ``(X 2-D of dtype, y int64)`` or raise ValueError in one line.
 
-    Labels must be integers in ``[0, n_classes)`` (``n_classes`` defaults to ``max(y) + 1``).
+    Labels must be integers in ``[0, n_classes)`` (``n_classes`` defaults to ``max(y) + 1``, and then at
+    least half of those classes must appear: see :func:`check_class_set`). Complex features or labels are
+    refused (TypeError), never cast to their real part.
 
     >>> validate([[0.0, 1.0]], [3], n_classes=2)
     Traceback (most recent call last):
     ...
     ValueError: data: labels out of range: found 3, expected integers in [0, 2)
     """
+    if np.iscomplexobj(X) or np.iscomplexobj(y):
+        raise TypeError(f"{what}: complex {'features' if np.iscomplexobj(X) else 'labels'} are not supported "
+                        f"(features and labels must be real numbers)")
     try:
         X = np.asarray(X, dtype=dtype)
         y_raw = np.asarray(y)
@@ -98,23 +105,73 @@ def validate(X, y, n_classes: int | None = None, what: str = "data",
         r, c = np.argwhere(bad)[0]
         raise ValueError(f"{what}: NaN or infinite feature at row {r}, column {c} "
                          f"({int(bad.sum())} non-finite values)")
-    if y_raw.dtype.kind not in "iub":
-        try:
-            yf = y_raw.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{what}: labels must be integers, got dtype {y_raw.dtype}") from None
-        if not np.isfinite(yf).all():
-            raise ValueError(f"{what}: NaN or infinite label")
-        if (yf != np.round(yf)).any():
-            raise ValueError(f"{what}: labels must be integers, found {yf[yf != np.round(yf)][0]!r}")
-        y_raw = yf
-    y = y_raw.astype(np.int64)
-    k = int(y.max()) + 1 if n_classes is None else int(n_classes)
+    y = int_labels(y_raw, what)
+    if n_classes is None:
+        k = int(y.max()) + 1
+        check_class_set(y, k, what)
+    else:
+        k = int(n_classes)
     lo, hi = int(y.min()), int(y.max())
     if lo < 0 or hi >= k:
         raise ValueError(f"{what}: labels out of range: found {lo if lo < 0 else hi}, "
                          f"expected integers in [0, {k})")
     return X, y
+
+
+MAX_LABEL = 2 ** 31 - 1   # a class index beyond this is no class index (and would not fit a one-hot row)
+
+
+def int_labels(y, what: str = "data") -> np.ndarray:
+    """Labels as int64 class indices: integer-valued, finite, ``0 <= y <= MAX_LABEL``; the value refused is
+    quoted as the user wrote it (checked before any cast, so 1e30 is never reported as a wrapped integer).
+
+    >>> int_labels(np.array([0.0, 1e30]))
+    Traceback (most recent call last):
+    ...
+    ValueError: data: label 1e+30 is not a class index (labels are integers 0 .. K-1)
+    """
+    y = np.asarray(y)
+    if y.dtype.kind == "c":
+        raise TypeError(f"{what}: complex labels are not supported")
+    if y.dtype.kind not in "iub":
+        try:
+            yf = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}: labels must be integers, got dtype {y.dtype}") from None
+        if not np.isfinite(yf).all():
+            raise ValueError(f"{what}: NaN or infinite label")
+        if (yf != np.round(yf)).any():
+            raise ValueError(f"{what}: labels must be integers, found {yf[yf != np.round(yf)][0]!r}")
+        y = yf
+    if y.size == 0:
+        return y.astype(np.int64)
+    lo, hi = y.min(), y.max()
+    shown = (lambda v: f"{float(v):g}" if y.dtype.kind == "f" else str(int(v)))
+    if lo < 0:
+        raise ValueError(f"{what}: labels out of range: found {shown(lo)}, expected class indices 0 .. K-1")
+    if hi > MAX_LABEL:
+        raise ValueError(f"{what}: label {shown(hi)} is not a class index (labels are integers 0 .. K-1)")
+    return y.astype(np.int64)
+
+
+def check_class_set(y, k: int, what: str = "data") -> None:
+    """Refuse labels that name K = max(label) + 1 classes of which fewer than half appear.
+
+    Labels are class indices 0 .. K-1, so labels 0 and 1000000 would mean a softmax over a million
+    classes with two of them present. Such labels are identifiers, not indices: relabel them first
+    (``np.unique(y, return_inverse=True)``, as scikit-learn's LabelEncoder does; the estimator API does so).
+
+    >>> check_class_set(np.array([0, 1000000]), 1000001)
+    Traceback (most recent call last):
+    ...
+    ValueError: data: labels 0 .. 1000000 imply 1000001 classes but only 2 distinct labels appear; labels are class indices 0 .. K-1: relabel them (e.g. np.unique(y, return_inverse=True))
+    """
+    y = np.asarray(y)
+    present = int(np.unique(y).size)
+    if 2 * present < k:
+        raise ValueError(f"{what}: labels {int(y.min())} .. {k - 1} imply {k} classes but only {present} distinct "
+                         f"labels appear; labels are class indices 0 .. K-1: relabel them "
+                         f"(e.g. np.unique(y, return_inverse=True))")
 
 
 # -------------------------------------------------------------------------------------------------- IDX
@@ -283,9 +340,13 @@ def load_npz(path):
     name = os.path.basename(os.fspath(path))
     try:
         with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise ValueError("a single .npy array, not an archive of named arrays")
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {os.fspath(path)!r} as NPZ without pickle: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        reason = "not a zip archive" if isinstance(exc, zipfile.BadZipFile) else \
+            "the file is empty or truncated" if isinstance(exc, EOFError) else str(exc)
+        raise ValueError(f"cannot read {os.fspath(path)!r} as NPZ without pickle: {reason}") from None
     for k in ("X", "y"):
         if k not in arrays:
             raise ValueError(f"{name}: missing array {k!r} (found {', '.join(sorted(arrays)) or 'none'})")
@@ -295,7 +356,12 @@ def load_npz(path):
     if "X_test" not in arrays:
         return validate(X.reshape(len(X), -1) if X.ndim > 2 else X, y, what=name)
     Xt = arrays["X_test"]
-    k = int(max(np.max(y), np.max(arrays["y_test"]))) + 1 if len(y) and len(arrays["y_test"]) else None
+    k = None
+    if len(y) and len(arrays["y_test"]):
+        # train and test labels share the classes 0 .. K-1
+        both = np.concatenate([int_labels(y, name), int_labels(arrays["y_test"], f"{name} test")])
+        k = int(both.max()) + 1
+        check_class_set(both, k, name)
     X, y = validate(X.reshape(len(X), -1) if X.ndim > 2 else X, y, n_classes=k, what=name)
     Xt, yt = validate(Xt.reshape(len(Xt), -1) if Xt.ndim > 2 else Xt, arrays["y_test"], n_classes=k,
                       what=f"{name} test")

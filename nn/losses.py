@@ -75,11 +75,10 @@ class Loss:
         if y.dtype.kind not in "iu":
             if y.dtype.kind != "f" or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
                 raise ValueError("class labels must be integers 0 .. n_classes-1")
-        y = y.astype(np.int64)
-        if y.size and (y.min() < 0 or y.max() >= n_out):
-            raise ValueError(f"class labels out of range: found {y.min()} .. {y.max()}, "
-                             f"the network has {n_out} outputs")
-        return y
+        if y.size and (y.min() < 0 or y.max() >= n_out):   # checked before the cast: 1e30 is shown as 1e+30
+            lo, hi = (f"{v:g}" if y.dtype.kind == "f" else str(v) for v in (y.min(), y.max()))
+            raise ValueError(f"class labels out of range: found {lo} .. {hi}, the network has {n_out} outputs")
+        return y.astype(np.int64)
 
 
 def _check_soft(out, t):

@@ -20,7 +20,7 @@ from varprop.activations import get as get_activation
 from varprop.nn.layers import (Activation, AlphaDropout, BatchNorm, Clock, Dense, Dropout, Layer, Residual,
                                _check_dtype, _check_prob, _check_seed, _check_width, layer_from_config)
 
-__all__ = ["Network", "build_mlp"]
+__all__ = ["Network", "build_mlp", "mlp_shapes"]
 
 
 class Network:
@@ -203,6 +203,7 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
     hidden = [_check_width(h, "hidden width") for h in hidden]
     _check_prob(dropout, "dropout")
     act = get_activation(activation, **(params or {}))
+    _check_build_memory(n_in, hidden, n_out, act.arity, residual and (zero_init_residual or fixup), dtype)
     str_params = {k: str(v) for k, v in act.params.items()}
     kw = dict(init=init, dtype=dtype, init_kwargs=init_kwargs, dropconnect=dropconnect)
     n_blocks = sum(1 for a, b in zip([n_in] + hidden, hidden) if residual and a == b)
@@ -239,3 +240,30 @@ def _layer_seed(seed: int, layer: int, sub: int = 0) -> int:
     """A distinct 63-bit seed per layer (and per extra dense layer ``sub`` of a residual branch)."""
     ids = [int(seed), int(layer)] + ([int(sub)] if sub else [])
     return int(np.random.SeedSequence(ids).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def mlp_shapes(n_in: int, hidden, n_out: int, arity: int = 1, extra_residual: bool = False) -> list[tuple]:
+    """The weight shapes of :func:`build_mlp`'s dense layers (maxout keeps ``arity`` rows per unit;
+    ``extra_residual``: the linear output layer of each equal-width residual block).
+
+    >>> mlp_shapes(64, [256, 256], 10)
+    [(64, 256), (256, 256), (256, 10)]
+    """
+    shapes, prev = [], int(n_in)
+    for width in hidden:
+        shapes.append((prev, int(width) * int(arity)))
+        if extra_residual and prev == width:
+            shapes.append((int(width), int(width)))
+        prev = int(width)
+    return shapes + [(prev, int(n_out))]
+
+
+def _check_build_memory(n_in, hidden, n_out, arity, extra_residual, dtype):
+    """Refuse, before drawing anything, a network whose weights (values, gradients and the float64 draw
+    of the largest layer) do not fit in the memory available."""
+    from varprop.memory import check
+    shapes = mlp_shapes(n_in, hidden, n_out, arity, extra_residual)
+    n_params = sum(r * c + c for r, c in shapes)
+    need = 2 * np.dtype(dtype).itemsize * n_params + 8 * max(r * c for r, c in shapes)
+    check(need, f"an MLP {'-'.join(map(str, [n_in, *hidden, n_out]))} ({n_params:.3g} parameters)",
+          "use narrower hidden layers")

@@ -58,10 +58,11 @@ from varprop.nn.init.checks import positive_int as _posint
 from varprop.nn.optim import Optimizer, get_optimizer, optimizer_from_config
 from varprop.nn.schedules import Schedule, get_schedule, schedule_from_config
 
-__all__ = ["Trainer", "History"]
+__all__ = ["Trainer", "History", "memory_estimate", "MAX_EPOCHS"]
 
 _SHUFFLE, _SPLIT = 1, 2     # stream ids: (seed, epoch, _SHUFFLE) orders an epoch; (seed, 0, _SPLIT) the split
 _EVAL_CHUNK = 1024
+MAX_EPOCHS = 10 ** 6    # a documented ceiling: more epochs than this is a typo, not a run (days of work)
 
 
 @dataclass
@@ -81,6 +82,29 @@ class History:
     def from_dict(cls, d: dict) -> "History":
         return cls([dict(e) for e in d.get("epochs", [])], bool(d.get("diverged", False)), d.get("message", ""),
                    bool(d.get("stopped_early", False)), d.get("best_epoch"))
+
+
+# arrays like the weights that training keeps: value, gradient, the trainer's backup and the
+# optimizer's pre-step copy, plus the optimizer's slots (momentum buffer; m and v)
+_COPIES = 4
+_SLOTS = {"sgd": 1, "momentum": 1, "nesterov": 1, "adagrad": 2, "rmsprop": 2, "adam": 2, "adamw": 2}
+
+
+def memory_estimate(shapes, batch_size: int, optimizer: str = "adam", itemsize: int = 4) -> int:
+    """Bytes a training run allocates beyond its data, from the dense layers' weight ``shapes``
+    (:func:`~varprop.nn.network.mlp_shapes`): every parameter held ``4 + slots`` times (value, gradient,
+    the last good copy, the optimizer's pre-step copy and its slots), plus the per-batch activations
+    (input, pre-activation, derivative and output of every layer) and the evaluation chunk.
+
+    >>> memory_estimate([(64, 256), (256, 10)], 128, "sgd")   # 19210 parameters x 4 bytes x 5, activations
+    3157192
+    """
+    n_params = sum(r * c + c for r, c in shapes)
+    per_param = itemsize * (_COPIES + _SLOTS.get(optimizer, 2))
+    widths = [shapes[0][0]] + [c for _, c in shapes]
+    acts = itemsize * 4 * max(int(batch_size), 1) * sum(widths)
+    evaluation = itemsize * 2 * _EVAL_CHUNK * max(widths)
+    return per_param * n_params + acts + evaluation
 
 
 def _has_batchnorm(layers) -> bool:
@@ -130,6 +154,8 @@ class Trainer:
         self.optimizer: Optimizer = get_optimizer(optimizer)
         self.batch_size = _posint(batch_size, "batch_size")
         self.epochs = _posint(epochs, "epochs")
+        if self.epochs > MAX_EPOCHS:
+            raise ValueError(f"epochs must be at most {MAX_EPOCHS}, got {self.epochs}")
         self.seed = _check_seed(seed)
         self.weight_decay = None if weight_decay is None else _nonneg(weight_decay, "weight_decay")
         self.l1 = _nonneg(l1, "l1")

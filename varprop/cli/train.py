@@ -17,6 +17,7 @@ DESCRIPTION = (
 
 _FLOAT_OPTS = ("lr", "dropout", "weight_decay", "val_fraction", "test_fraction", "noise", "flip", "clip_norm", "mixup")
 _STEP_STREAM = 1     # the per-step augmenter's stream id (the copies of --augment-copies use none)
+MAX_EPOCHS = 10 ** 6  # nn.trainer.MAX_EPOCHS (kept here so that checking the options imports no trainer)
 
 
 def add_arguments(p):
@@ -111,8 +112,9 @@ def check_args(args) -> dict:
         raise ValueError(f"--weight-decay must be >= 0, got {args.weight_decay}")
     if v["clip_norm"] is not None and v["clip_norm"] <= 0:
         raise ValueError(f"--clip-norm must be > 0, got {args.clip_norm}")
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.epochs is not None and not 1 <= args.epochs <= MAX_EPOCHS:
+        raise ValueError(f"--epochs must be in [1, {MAX_EPOCHS}] (the documented ceiling), got {args.epochs}")
+    parse_hidden(args.hidden)       # refused before any data is loaded
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.patience < 1:
@@ -153,6 +155,7 @@ def prepare_data(args, v):
     """
     import numpy as np
 
+    from varprop.memory import check as check_memory
     from varprop.nn import augment, data, preprocess
 
     ds = data.load(args.data, seed=args.seed, val_fraction=v["val_fraction"], test_fraction=v["test_fraction"])
@@ -163,6 +166,11 @@ def prepare_data(args, v):
     X_val, X_test = (prep.transform(a) if len(a) else a for a in (ds.X_val, ds.X_test))
     X_raw, y_train = ds.X_train, ds.y_train
     if args.augment_copies:
+        # the copies, their concatenation and its preprocessed version, before any is made
+        rows = (args.augment_copies + 1) * ds.X_train.shape[0]
+        check_memory(3 * rows * ds.X_train.shape[1] * ds.X_train.dtype.itemsize,
+                     f"--augment-copies {args.augment_copies}",
+                     f"{rows} rows of {ds.X_train.shape[1]} features; use fewer copies or --augment (per step)")
         aug = augment.Augment(image, shift=args.shift, flip=v["flip"], noise=v["noise"], seed=args.seed)
         # augment the images as loaded; the copies are preprocessed with the statistics of the originals
         copies = [aug(ds.X_train, ds.y_train, epoch=k, step=0)[0] for k in range(args.augment_copies)]
@@ -217,6 +225,7 @@ def build_trainer(args, v, ds, on_epoch, augment=None):
         net = transfer_network(args.transfer, ds.n_features, ds.n_classes, args.freeze, args.seed,
                                output_init or init)
     else:
+        check_training_memory(args, ds, act.arity)
         net = build_mlp(ds.n_features, parse_hidden(args.hidden), ds.n_classes, activation=act.name, init=init,
                         dropout=v["dropout"], batchnorm=args.batchnorm, seed=args.seed, params=str_params,
                         output_init=output_init)
@@ -225,6 +234,23 @@ def build_trainer(args, v, ds, on_epoch, augment=None):
                    weight_decay=v["weight_decay"], schedule=args.schedule, clip_norm=v["clip_norm"],
                    early_stopping=args.early_stopping, patience=args.patience, progress=None,
                    checkpoint=args.checkpoint, callback=on_epoch, augment=augment)
+
+
+def check_training_memory(args, ds, arity: int = 1) -> int:
+    """The bytes this run's network and training state take (:func:`varprop.nn.trainer.memory_estimate`),
+    or a ValueError naming --hidden when they exceed the memory available."""
+    from varprop.memory import check
+    from varprop.nn.network import mlp_shapes
+    from varprop.nn.trainer import memory_estimate
+
+    hidden = parse_hidden(args.hidden)
+    shapes = mlp_shapes(ds.n_features, hidden, ds.n_classes, arity)
+    need = memory_estimate(shapes, min(args.batch_size, len(ds.y_train)), args.optimizer.lower(),
+                           ds.X_train.dtype.itemsize)
+    n_params = sum(r * c + c for r, c in shapes)
+    return check(need, f"--hidden {args.hidden}",
+                 f"{n_params:.3g} parameters for {ds.n_features} inputs and {ds.n_classes} classes; "
+                 "use narrower hidden layers")
 
 
 def _saved_augment(path):
