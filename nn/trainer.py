@@ -17,8 +17,15 @@ gathered; e.g. :class:`~varprop.nn.augment.Augment`) is called with the epoch an
 in it, so a run is a pure function of its seed and a resumed run repeats the uninterrupted
 one bit for bit, whatever ``NUMBA_NUM_THREADS``. (The matrix products are BLAS's: OpenBLAS rounds
 them differently with another ``OPENBLAS_NUM_THREADS``, so compare runs on the same BLAS setting.)
-A non-finite loss or gradient norm stops training with a message naming the epoch and step and puts
-back the weights and batch-norm running statistics of the last step whose loss was finite. Ctrl-C during ``fit`` saves a checkpoint
+Divergence: training stops with ``History.diverged``, the epoch and step (``diverged_epoch``,
+``diverged_step``, 1-based) and a message when a minibatch loss is not finite, exceeds
+``DIVERGENCE_FACTOR`` (1e3) times the run's reference loss, or the gradient norm is not finite. The
+reference is fixed at the trainer's first step: the larger of that step's loss and the loss of an
+all-zero output on the same batch (log K for cross-entropy with K classes, (K - 1) margin for hinge,
+the mean square of the targets for mse), so a network that starts near chance can still fall and a
+small starting loss does not make ordinary noise look like divergence. The weights and batch-norm
+running statistics put back are those of the last forward pass whose loss was inside that range (the
+values before the step that left it), never the overflowing ones. Ctrl-C during ``fit`` saves a checkpoint
 (when a path is set) at the last completed step, then re-raises.
 
 ``train_loss``/``train_acc`` of an epoch are running means over its minibatches (in training mode);
@@ -58,10 +65,11 @@ from varprop.nn.init.checks import positive_int as _posint
 from varprop.nn.optim import Optimizer, get_optimizer, optimizer_from_config
 from varprop.nn.schedules import Schedule, get_schedule, schedule_from_config
 
-__all__ = ["Trainer", "History", "memory_estimate", "MAX_EPOCHS"]
+__all__ = ["Trainer", "History", "memory_estimate", "MAX_EPOCHS", "DIVERGENCE_FACTOR"]
 
 _SHUFFLE, _SPLIT = 1, 2     # stream ids: (seed, epoch, _SHUFFLE) orders an epoch; (seed, 0, _SPLIT) the split
 _EVAL_CHUNK = 1024
+DIVERGENCE_FACTOR = 1e3  # a minibatch loss above this many times the reference loss is divergence
 MAX_EPOCHS = 10 ** 6    # a documented ceiling: more epochs than this is a typo, not a run (days of work)
 
 
@@ -73,15 +81,19 @@ class History:
     message: str = ""
     stopped_early: bool = False
     best_epoch: int | None = None
+    diverged_epoch: int | None = None     # 1-based epoch and step within it where divergence was caught
+    diverged_step: int | None = None
 
     def to_dict(self) -> dict:
         return {"epochs": [dict(e) for e in self.epochs], "diverged": self.diverged, "message": self.message,
-                "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+                "stopped_early": self.stopped_early, "best_epoch": self.best_epoch,
+                "diverged_epoch": self.diverged_epoch, "diverged_step": self.diverged_step}
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
         return cls([dict(e) for e in d.get("epochs", [])], bool(d.get("diverged", False)), d.get("message", ""),
-                   bool(d.get("stopped_early", False)), d.get("best_epoch"))
+                   bool(d.get("stopped_early", False)), d.get("best_epoch"), d.get("diverged_epoch"),
+                   d.get("diverged_step"))
 
 
 # arrays like the weights that training keeps: value, gradient, the trainer's backup and the
@@ -193,6 +205,7 @@ class Trainer:
         self._have_backup = False
         self._buffer_backup = None
         self._interrupted = False
+        self._loss_ref = None   # the reference loss of the divergence rule, fixed at the first step
 
     # -- data checks ---------------------------------------------------------------------------------
     def _check_X(self, X, what="X") -> np.ndarray:
@@ -321,10 +334,29 @@ class Trainer:
         self._restore_backup(params)
         h = self.history
         h.diverged = True
+        h.diverged_epoch, h.diverged_step = self.epoch + 1, b + 1
         h.message = (f"training diverged at epoch {self.epoch + 1}, step {b + 1} of {nb} "
                      f"(optimizer step {self.network.step + 1}): {what}; kept the weights "
-                     f"of the last step with a finite loss (try a lower learning rate, "
+                     f"of the last step whose loss was in range (try a lower learning rate, "
                      f"gradient clipping or a smaller initial weight scale)")
+
+    def _out_of_range(self, value, out, yb):
+        """Why ``value`` (this batch's loss) is divergence, or None; fixes the reference at the first step.
+
+        The loss of a zero output is taken at the first step only, then the loss's forward on ``out`` is
+        run again so that its backward sees this batch."""
+        if not math.isfinite(value):
+            return f"the loss is {value}"
+        if self._loss_ref is None:
+            zero = self.loss.forward(np.zeros_like(out), yb)
+            self.loss.forward(out, yb)
+            self._loss_ref = max(value, zero if math.isfinite(zero) else 0.0)
+            return None
+        limit = DIVERGENCE_FACTOR * self._loss_ref
+        if self._loss_ref > 0 and value > limit:
+            return (f"the loss is {value:.4g}, more than {DIVERGENCE_FACTOR:g} x its reference "
+                    f"{self._loss_ref:.4g}")
+        return None
 
     def _snapshot(self) -> dict:
         return {k: v.copy() for k, v in self.network.state_arrays().items()}
@@ -421,8 +453,9 @@ class Trainer:
                     self._backup_buffers()
                     out = net._forward(xb, True)
                     value = loss.forward(out, yb)
-                    if not math.isfinite(value):
-                        self._diverge(params, b, nb, f"the loss is {value}")
+                    why = self._out_of_range(value, out, yb)
+                    if why is not None:
+                        self._diverge(params, b, nb, why)
                         break
                     if not self._buffers_finite():
                         self._diverge(params, b, nb, "the batch-norm running statistics overflowed")
@@ -512,7 +545,8 @@ class Trainer:
         """Write the full training state to ``path`` (atomic); :meth:`resume` continues from it."""
         state = {"epoch": self.epoch, "batch": self.batch, "step": self.network.step, "opt_t": self.optimizer.t,
                  "sums": list(self._sums), "history": self.history.to_dict(), "bad_epochs": self._bad_epochs,
-                 "best": None if self._best is None else [self._best[0], self._best[1]]}
+                 "best": None if self._best is None else [self._best[0], self._best[1]],
+                 "loss_ref": self._loss_ref}
         arrays = dict(self.network.state_arrays())
         arrays.update({f"opt/{k}": v for k, v in self.optimizer.state_arrays().items()})
         if self._best is not None:
@@ -539,6 +573,7 @@ class Trainer:
             step, epoch, batch = int(st["step"]), int(st["epoch"]), int(st["batch"])
             sums = [float(st["sums"][0]), float(st["sums"][1]), int(st["sums"][2])]
             history, bad_epochs, best = History.from_dict(st["history"]), int(st["bad_epochs"]), st["best"]
+            loss_ref = st.get("loss_ref")    # absent in older checkpoints: fixed again at the next step
         except (KeyError, TypeError, IndexError) as e:
             raise ValueError(f"checkpoint {path!r} is incomplete or from another version ({e!r})") from None
         kw.update(overrides)
@@ -548,6 +583,7 @@ class Trainer:
             p.frozen = p.name in frozen
         net.step = step
         t.epoch, t.batch, t._sums, t.history, t._bad_epochs = epoch, batch, sums, history, bad_epochs
+        t._loss_ref = None if loss_ref is None else float(loss_ref)
         if best is not None:
             t._best = (best[0], best[1], {k[5:]: v for k, v in arrays.items() if k.startswith("best/")})
         return t

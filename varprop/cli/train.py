@@ -6,13 +6,18 @@ import math
 
 from varprop.cli import add_param_option
 
+EXIT_DIVERGED = 3      # the exit status of a run that diverged (its results are still written)
 HELP = "train an MLP (Numba kernels, BLAS products) and report train/validation curves and test accuracy"
 DESCRIPTION = (
     "Train a multilayer perceptron on digits (default), mnist1d, fashion-mnist[:DIR], or a .csv/.npz file "
     "of features and labels. Splits are fixed by --seed; preprocessing is fitted on the training split "
     "only. Prints one line per epoch (train/validation loss and accuracy) and the final test accuracy; "
     "--json, --plot and --checkpoint write results atomically. --init auto draws each hidden layer with "
-    "the variance-preserving scale derived for the activation (2/fan_in for ReLU)."
+    "the variance-preserving scale derived for the activation (2/fan_in for ReLU). A run that diverges (a "
+    "minibatch loss not finite or above 1000 x its reference, see varprop.nn.trainer) stops, keeps the last "
+    "weights whose loss was in range, says so on stderr, still writes --json/--plot, and exits with status "
+    f"{EXIT_DIVERGED}. More than {10 ** 6} epochs, or a network or --augment-copies that would not fit in the "
+    "memory available, is refused (exit 2) before any work."
 )
 
 _FLOAT_OPTS = ("lr", "dropout", "weight_decay", "val_fraction", "test_fraction", "noise", "flip", "clip_norm", "mixup")
@@ -379,7 +384,8 @@ def run(args) -> int:
             print(f"varprop: interrupted; resume with --resume {trainer.checkpoint}", file=sys.stderr)
         raise
     if history.message:
-        print(history.message, file=sys.stderr if history.diverged else sys.stdout)
+        print(f"varprop: {history.message}" if history.diverged else history.message,
+              file=sys.stderr if history.diverged else sys.stdout)
     test_loss, test_acc = trainer.evaluate(X_test, y_test)
     print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}, {len(y_test)} samples)")
     epochs = [{k: r.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")}
@@ -400,13 +406,15 @@ def run(args) -> int:
                   "transferred_from": args.transfer, "frozen": trainer.network.frozen_names(),
                   "network": network}
         out = {"config": config, "epochs": epochs, "test_acc": test_acc, "test_loss": test_loss,
-               "diverged": history.diverged, "stopped_early": history.stopped_early, "message": history.message}
+               "diverged": history.diverged, "diverged_epoch": history.diverged_epoch,
+               "diverged_step": history.diverged_step, "stopped_early": history.stopped_early,
+               "message": history.message}
         atomic_write_text(args.json, json.dumps(_finite(out), indent=2, sort_keys=True, allow_nan=False) + "\n")
     if args.plot:
         plot_history(args.plot, epochs, f"{ds.name}: MLP {'-'.join(map(str, [ds.n_features, *hidden, ds.n_classes]))} "
                                         f"{activation}, {trainer.optimizer.name} lr {trainer.base_lr:g}, "
                                         f"test acc {test_acc:.4f}")
-    return 0
+    return EXIT_DIVERGED if history.diverged else 0
 
 
 def _finite(x):
