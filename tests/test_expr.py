@@ -1,5 +1,6 @@
 """The distribution parser: safe expressions evaluate to a hand computation, hostile ones are refused."""
 import math
+import re
 
 import pytest
 import sympy as sp
@@ -326,3 +327,22 @@ def test_any_token_soup_parses_or_fails_with_one_line(text):
         assert "\n" not in str(exc)
     else:
         assert math.isfinite(v) and v >= 0
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("normal(0, 1e-400)", "underflows to 0 '1e-400'"),
+    ("uniform(-1E-999, 1)", "underflows to 0 '1E-999'"),
+    ("normal(0, 1e400)", "overflows to infinity"),
+    ("normal(0, 1e-200*1e-200)", "underflows to 0"),
+    ("normal(0, (1e-200)**2)", "underflows to 0"),
+])
+def test_literals_that_do_not_survive_as_floats_are_refused(text, fragment):
+    """1e-400 would quietly become 0 and turn a tiny spread into constant weights."""
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        parse_distribution(text)
+
+
+@pytest.mark.parametrize("text,variance", [("normal(0, 0.0e5)", 0), ("normal(0, 0e-400)", 0), ("normal(0, 0*3)", 0),
+                                           ("normal(0, 1e-320)", sp.Rational(1, 10 ** 640))])
+def test_zeros_written_as_zeros_and_representable_tiny_numbers_are_kept(text, variance):
+    assert parse_distribution(text).sympy_variance() == variance

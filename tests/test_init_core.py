@@ -281,3 +281,24 @@ def test_documented_differences_are_computed_and_agree_with_independent_values()
     assert rows["linear_default"].theirs == pytest.approx(1 / 3, rel=1e-15)
     assert rows["keras_normal"].theirs == pytest.approx(2 / stats.truncnorm(-2, 2).std(), rel=1e-12)
     assert differences.main([]) == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_scale_whose_draws_overflow_the_dtype_is_refused(dtype):
+    from varprop.nn.init import variance_scaling
+    scale = 1e300 if dtype is np.float32 else 1.7e308
+    big = variance_scaling(scale, distribution="normal")
+    if dtype is np.float64:      # std 6.5e153 at fan 4: draws of 1e154 fit a float64
+        assert np.isfinite(big((4, 4), rng=0, dtype=dtype)).all()
+        return
+    with pytest.raises(ValueError, match=r"scale 1e\+300 gives std 5e\+149 .* overflow float32"):
+        big((4, 4), rng=0, dtype=dtype)
+    assert np.isfinite(variance_scaling(1e70)((4, 4), rng=0, dtype=dtype)).all()   # std 5e34, draws < 3.4e38
+
+
+def test_basic_laws_whose_draws_overflow_are_refused():
+    from varprop.nn.init import Normal, Uniform
+    with pytest.raises(ValueError, match="std 1e\\+39 .* overflow float32"):
+        Normal(1e39)((3, 3), rng=0)
+    with pytest.raises(ValueError, match="overflow float32"):
+        Uniform(-1e39, 1e39)((3, 3), rng=0)

@@ -133,12 +133,21 @@ def _number(node: ast.Constant, source: str):
     if type(v) is int:
         return ("num", Fraction(v))
     if type(v) is float:
+        seg = ast.get_source_segment(source, node) or repr(v)
         if not math.isfinite(v):
-            _refuse("a non-finite number", node, source)
+            _refuse("a non-finite number", node, source, "it overflows to infinity; floats reach about 1.8e308")
+        if v == 0.0 and _nonzero_digits(seg):
+            _refuse("a number that underflows to 0", node, source, "floats reach down to about 5e-324")
         # repr is the shortest decimal that round-trips: the number the user wrote, exactly
         return ("num", Fraction(repr(v)))
     kind = {str: "string literal", bytes: "bytes literal", bool: "boolean", complex: "complex number"}
     _refuse(kind.get(type(v), "constant"), node, source)
+
+
+def _nonzero_digits(literal: str) -> bool:
+    """Whether a float literal's mantissa (before any exponent) has a nonzero digit: '1e-400' does, '0.0e5' not."""
+    mantissa = literal.lower().replace("_", "").split("e")[0]
+    return any(c in "123456789" for c in mantissa)
 
 
 def _arith(node: ast.AST, source: str):
@@ -234,6 +243,8 @@ def _evaluate(tree, env) -> float:
         raise ValueError("number too large") from None
     if not math.isfinite(r):
         raise ValueError("number too large")
+    if r == 0 and a != 0 and (op in "*/" and (op == "/" or b != 0) or op == "**"):
+        raise ValueError("number too small (it underflows to 0)")
     return r
 
 

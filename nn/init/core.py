@@ -138,6 +138,31 @@ def fan(shape, mode: str, layout="torch") -> float:
     return {"fan_in": fi, "fan_out": fo, "fan_avg": (fi + fo) / 2, "fan_geo_avg": math.sqrt(fi * fo)}[mode]
 
 
+# |Z| of a standard normal draw stays below this (P(|Z| > 12) ~ 4e-33): the bound used to refuse laws whose
+# draws would overflow the requested dtype
+_NORMAL_REACH = 12.0
+
+
+def _dtype_max(dt) -> float:
+    return float(np.finfo(np.dtype(dt)).max)
+
+
+def _largest(law) -> float:
+    """The largest magnitude a draw of ``law`` (Normal, Uniform or TruncatedNormal) can reach."""
+    if isinstance(law, Normal):
+        return abs(law.mean_) + _NORMAL_REACH * law.std_
+    if isinstance(law, Uniform):
+        return max(abs(law.low), abs(law.high))
+    return abs(law.loc) + law.sigma * max(abs(law.low), abs(law.high))
+
+
+def _check_fits(law, dt, what: str) -> None:
+    """Refuse (ValueError naming ``what``) a law whose draws would overflow ``dt`` to infinity."""
+    if np.dtype(dt).kind in "fc" and _largest(law) > _dtype_max(dt):
+        raise ValueError(f"{law.name}: {what} gives draws up to {_largest(law):.3g}, which overflow "
+                         f"{np.dtype(dt).name} (largest {_dtype_max(dt):.3g})")
+
+
 class Initializer:
     """``init(shape, rng=None, dtype=np.float32) -> array``, with its exact per-entry moments.
 
@@ -187,6 +212,7 @@ class Normal(Initializer):
         self.name = name
 
     def _draw(self, dims, src, dt):
+        _check_fits(self, dt, f"std {self.std_!r}")
         return src.normal(dims, dt, self.mean_, self.std_)
 
     def _variance(self, dims):
@@ -210,6 +236,7 @@ class Uniform(Initializer):
         self.name = name
 
     def _draw(self, dims, src, dt):
+        _check_fits(self, dt, f"bounds [{self.low!r}, {self.high!r}]")
         return src.uniform(dims, dt, self.low, self.high)
 
     def _variance(self, dims):
@@ -239,6 +266,7 @@ class TruncatedNormal(Initializer):
         self.name = name
 
     def _draw(self, dims, src, dt):
+        _check_fits(self, dt, f"std {self.std_!r}")
         return src.truncated(dims, dt, self.loc, self.sigma, self.low, self.high)
 
     def _variance(self, dims):
@@ -305,7 +333,13 @@ class VarianceScaling(Initializer):
         return TruncatedNormal(std, name=self.name)
 
     def _draw(self, dims, src, dt):
-        return self.law(dims)._draw(dims, src, dt)
+        law = self.law(dims)
+        bound = _largest(law)
+        if bound > _dtype_max(dt):
+            raise ValueError(f"{self.name}: scale {self.scale!r} gives std {law.std(dims):.3g} for shape {dims} "
+                             f"(fan {fan(dims, self.mode, self.layout):g}), so its draws (up to {bound:.3g}) "
+                             f"overflow {np.dtype(dt).name} (largest {_dtype_max(dt):.3g}); use a smaller scale")
+        return law._draw(dims, src, dt)
 
     def _variance(self, dims):
         return self.scale / fan(dims, self.mode, self.layout)
