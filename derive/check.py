@@ -17,6 +17,13 @@ a direction is *preserved* when its ratio is 1 for every fan_in and fan_out. The
 * ``symmetry``: the weights are constant (zero variance), so every unit of a layer computes the same
   output and receives the same gradient: units never differ, whatever the ratios.
 
+SymPy's work is bounded: when the variance is a rational function of the fans of degree above
+:data:`~varprop.expr.MAX_SYMBOLIC_DEGREE` (numerator plus denominator,
+:meth:`~varprop.expr.Distribution.symbolic_degree`), simplifying it could take minutes, so no symbolic
+proof is attempted. The verdict is then decided numerically: a direction counts as preserved when its
+float ratio is 1 to within ``NUMERIC_TOLERANCE`` at every fan pair of :data:`NUMERIC_FANS`, and
+"fan_in = fan_out" when that holds at the square pairs only; a note says so, and ``symbolic`` is False.
+
 The moments come from :mod:`varprop.derive.moments` (closed forms where they exist, otherwise the certified
 quadrature value; a numeric ratio counts as 1 when it is 1 to the certified precision). ``q = 0`` is
 the small-signal limit q -> 0+ (phi linearized at 0, the regime of Glorot's derivation): with the
@@ -43,12 +50,12 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from varprop.activations import RRELU_NOTE, Bound, decimal_string, fmt, get, to_fraction
-from varprop.expr import Distribution, _tame, parse_distribution, simplify, symbols
+from varprop.expr import MAX_SYMBOLIC_DEGREE, SAMPLE_FANS, Distribution, _tame, parse_distribution, simplify, symbols
 
 from .moments import _key, check_digits, check_q, moment
 
 __all__ = ["check", "CheckResult", "Direction", "SmallSignal", "VERDICTS", "small_signal_moments",
-           "COUNTEREXAMPLE_FANS"]
+           "COUNTEREXAMPLE_FANS", "NUMERIC_FANS", "NUMERIC_TOLERANCE"]
 
 VERDICTS = {
     "both": "preserved forward and backward",
@@ -62,6 +69,9 @@ VERDICTS = {
 
 # fans tried, in order, for a counterexample: unequal first, so a diagonal-only rule fails visibly
 COUNTEREXAMPLE_FANS = ((256, 64), (64, 256), (1000, 10), (10, 1000), (300, 700), (3, 5), (100, 100), (1, 1))
+# fans of the numeric decision (no symbolic proof): unequal pairs and square ones, small and large
+NUMERIC_FANS = tuple(dict.fromkeys(COUNTEREXAMPLE_FANS + SAMPLE_FANS + ((7, 7), (512, 512), (65536, 65536))))
+NUMERIC_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class CheckResult:
     counterexample: dict | None
     notes: tuple[str, ...] = field(default_factory=tuple)
     mean_factor: object = 0      # E[phi]^2/q, the factor of a nonzero weight mean's term (0 when E[w] = 0)
+    symbolic: bool = True        # False: too complex to prove; the verdict is the numeric one at NUMERIC_FANS
 
     @property
     def forward_ratio(self):
@@ -138,6 +149,7 @@ class CheckResult:
             "condition": self.condition,
             "counterexample": self.counterexample,
             "notes": list(self.notes),
+            "symbolic": self.symbolic,
         }
 
     def _mean_term(self) -> str:
@@ -400,8 +412,9 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
     qf = _parse_q(q)
     check_digits(digits)
     fi, fo = symbols()
-    variance = dist.sympy_variance()
-    mean = dist.sympy_mean()
+    symbolic = dist.symbolic_degree() <= MAX_SYMBOLIC_DEGREE
+    variance = dist.sympy_variance(simplified=symbolic)
+    mean = dist.sympy_mean(simplified=symbolic)
     notes = []
     key = _key(b)
     if qf == 0:
@@ -425,6 +438,8 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
         notes.append(f"maxout: the weight matrix has {b.arity} rows per unit; fan_in is the input width of one row "
                      f"and fan_out counts all {b.arity} rows of each unit ({b.arity} x the units), as in "
                      "mean-field and activation-stats")
+    if not symbolic:
+        return _numeric_check(dist, b, qf, digits, variance, mean, notes, (fwd_factor, bwd_factor, mean_factor))
     second_w = simplify(variance + mean ** 2)
     if mean != 0:
         notes.append(f"the weights have mean {_str(mean)}, not 0: the forward ratio is "
@@ -460,3 +475,55 @@ def check(init, activation, q=1, params=None, digits: int = 15) -> CheckResult:
     counter = _counterexample(ratios, failing)
     return CheckResult(dist.text, dist, b, qf, digits, variance, mean, fwd, bwd, verdict, condition, counter,
                        tuple(notes), mean_factor)
+
+
+def _numeric_check(dist, b, qf, digits, variance, mean, notes, factors) -> CheckResult:
+    """The verdict from float ratios at :data:`NUMERIC_FANS`, for expressions too complex to simplify."""
+    fi, fo = symbols()
+    fwd_factor, bwd_factor, mean_factor = factors
+    notes.append(f"symbolic proof not attempted: the variance is a rational function of the fans of degree up to "
+                 f"{dist.symbolic_degree():g} (more than {MAX_SYMBOLIC_DEGREE}), which SymPy could take minutes "
+                 f"to simplify; the verdict is numeric, from the ratios at {len(NUMERIC_FANS)} fan pairs "
+                 f"(1 to within {NUMERIC_TOLERANCE:g})")
+    second_w = variance + mean ** 2
+    forward_ratio = fi * second_w * fwd_factor + (fi * (fi - 1) * mean ** 2 * mean_factor if mean != 0 else 0)
+    backward_ratio = fo * second_w * bwd_factor
+
+    def ratios(fan_in, fan_out):
+        f, bk = _float_ratios(dist, fwd_factor, bwd_factor, fan_in, fan_out, mean_factor)
+        return {"forward": f, "backward": bk}
+
+    table = {}
+    for fans in NUMERIC_FANS:
+        try:
+            table[fans] = ratios(*fans)
+        except ValueError:      # the distribution is not defined at these fans
+            continue
+    if all(dist.variance(*fans) == 0 for fans in table):
+        fwd = Direction("forward", forward_ratio, fwd_factor, False, None, None)
+        bwd = Direction("backward", backward_ratio, bwd_factor, False, None, None)
+        return CheckResult(dist.text, dist, b, qf, digits, variance, mean, fwd, bwd, "symmetry", None, None,
+                           tuple(notes), mean_factor, symbolic=False)
+    precision = f"numeric at {len(table)} fan pairs"
+
+    def direction(name, ratio, factor):
+        ones = {fans: abs(r[name] - 1) <= NUMERIC_TOLERANCE for fans, r in table.items()}
+        if all(ones.values()):
+            return Direction(name, ratio, factor, True, precision, None)
+        square = [ok for (a, c), ok in ones.items() if a == c]
+        condition = "fan_in = fan_out" if square and all(square) else None
+        return Direction(name, ratio, factor, False, None, condition)
+
+    fwd = direction("forward", forward_ratio, fwd_factor)
+    bwd = direction("backward", backward_ratio, bwd_factor)
+    condition = None
+    if fwd.preserved and bwd.preserved:
+        verdict = "both"
+    else:
+        if {d.condition for d in (fwd, bwd) if not d.preserved} == {"fan_in = fan_out"}:
+            condition = "fan_in = fan_out"
+        verdict = ("forward" if fwd.preserved else "backward" if bwd.preserved
+                   else "fan_in = fan_out" if condition else "neither")
+    counter = _counterexample(ratios, [d.name for d in (fwd, bwd) if not d.preserved])
+    return CheckResult(dist.text, dist, b, qf, digits, variance, mean, fwd, bwd, verdict, condition, counter,
+                       tuple(notes), mean_factor, symbolic=False)

@@ -309,3 +309,92 @@ def test_cli_errors_exit_2_with_one_line(capsys, argv):
     code, out, err = _cli(capsys, *argv)
     assert code == 2 and out == ""
     assert err.startswith("varprop: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+# -- initializer names: the grammar of `varprop simulate --init` -------------------------------------------
+@pytest.mark.parametrize("name", ["xavier_uniform", "glorot_normal", "he_normal", "kaiming_uniform", "lecun_normal",
+                                  "he_truncated_normal", "xavier_truncated_normal", "zeros"])
+def test_an_initializer_name_is_audited_as_the_law_it_draws(name):
+    from varprop.cli.check import resolve
+    from varprop.nn.init import get
+    dist, init = resolve(name), get(name)
+    for fan_in, fan_out in FANS:      # the expression's variance is the initializer's own (torch layout: out, in)
+        assert dist.variance(fan_in, fan_out) == pytest.approx(init.variance((fan_out, fan_in)), rel=1e-12, abs=0)
+        assert dist.mean(fan_in, fan_out) == init.mean((fan_out, fan_in)) == 0
+
+
+def test_check_xavier_uniform_by_name_agrees_with_the_expression(capsys):
+    assert main(["check", "xavier_uniform", "--activation", "tanh", "--json"]) == 0
+    by_name = json.loads(capsys.readouterr().out)
+    assert main(["check", GLOROT_UNIFORM, "--activation", "tanh", "--json"]) == 0
+    by_text = json.loads(capsys.readouterr().out)
+    assert by_name["init"].startswith("xavier_uniform = uniform(")
+    for key in ("variance", "forward_ratio", "backward_ratio", "verdict", "counterexample"):
+        assert by_name[key] == by_text[key], key
+    assert by_name["variance"] == "2/(fan_in + fan_out)"
+
+
+def test_a_name_with_options_and_an_exact_gain(capsys):
+    assert main(["check", "he_normal", "--activation", "relu"]) == 0
+    assert "(preserved, exact)" in capsys.readouterr().out     # scale 2.0 is exactly 2
+    assert main(["check", "kaiming_normal", "--init-param", "nonlinearity=tanh", "--activation", "tanh",
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["init"].startswith("kaiming_normal(nonlinearity=tanh) = normal(0, sqrt(")
+    assert r["forward_preserved"] and r["forward_precision"].endswith("digits") and not r["backward_preserved"]
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["xavier_unifrom"], "did you mean xavier_uniform"),
+    (["kaiming_normall"], "did you mean kaiming_normal"),
+    (["norml(0, 1)"], "did you mean normal"),
+    (["kaiming_normal(nonlinearity=relu)"], "kaiming_normal --init-param nonlinearity=relu"),
+    (["orthogonal"], "not an iid law"),
+    (["normal(0, 1)", "--init-param", "mode=fan_in"], "applies to an initializer name"),
+    (["he_normal", "--init-param", "colour=red"], "he_normal"),
+])
+def test_bad_names_get_one_line_and_a_suggestion(argv, fragment, capsys):
+    assert main(["check", *argv, "--activation", "tanh"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+# -- bounded symbolic work ------------------------------------------------------------------------------
+HEAVY = [
+    "normal(0, (fan_in+2*fan_out+3)**8/(3*fan_in+fan_out+7)**8)",
+    "normal(0, (fan_in+2*fan_out+3)**16/(3*fan_in+fan_out+7)**16)",
+    "normal(0, " + "+".join(f"1/(fan_in+{k})" for k in range(1, 13)) + ")",
+]
+
+
+@pytest.mark.parametrize("init", HEAVY)
+def test_runaway_symbolic_work_is_replaced_by_the_numeric_decision(init):
+    import time
+    start = time.perf_counter()
+    r = check(init, "tanh")
+    assert time.perf_counter() - start < 10         # it ran past a minute before the bound
+    assert r.symbolic is False and r.verdict == "neither"
+    assert any(n.startswith("symbolic proof not attempted") for n in r.notes)
+    # the counterexample's ratios are the hand-computed ones
+    c = r.counterexample
+    f, b = _ratios_by_hand(init, "tanh", 1, c["fan_in"], c["fan_out"])
+    assert float(c["forward_ratio"]) == pytest.approx(f, rel=1e-9)
+    assert float(c["backward_ratio"]) == pytest.approx(b, rel=1e-9)
+
+
+def test_the_numeric_decision_finds_what_holds():
+    """Heavy forms of He and of Glorot: the numeric decision gives the verdicts the simple forms prove."""
+    he = "normal(0, sqrt(2/fan_in)*(fan_in+3*fan_out+1)**6/(fan_in+3*fan_out+1)**6)"
+    r = check(he, "relu")
+    assert not r.symbolic and r.verdict == "forward" and r.forward.precision.startswith("numeric at")
+    assert check("normal(0, sqrt(2/fan_in))", "relu").verdict == "forward"
+    glorot = "normal(0, sqrt(2/(fan_in+fan_out))*(fan_out+2)**6/(fan_out+2)**6)"
+    r = check(glorot, "linear")
+    assert not r.symbolic and r.verdict == "fan_in = fan_out" and r.condition == "fan_in = fan_out"
+    assert check("normal(0, sqrt(2/(fan_in+fan_out)))", "linear").verdict == "fan_in = fan_out"
+
+
+def test_the_cli_says_the_proof_was_not_attempted(capsys):
+    assert main(["check", HEAVY[1], "--activation", "tanh"]) == 0
+    out = capsys.readouterr().out
+    assert "note             symbolic proof not attempted" in out and "verdict          preserved in neither" in out

@@ -37,13 +37,17 @@ from fractions import Fraction
 from varprop import truncnorm
 
 __all__ = ["Distribution", "parse_distribution", "symbols", "simplify", "KINDS", "SIGNATURES", "MAX_LENGTH",
-           "MAX_EXPONENT", "MAX_DEGREE", "MAX_DEPTH",
+           "MAX_EXPONENT", "MAX_DEGREE", "MAX_DEPTH", "MAX_SYMBOLIC_DEGREE",
            "FAN_NAMES"]
 
 MAX_LENGTH = 500
 MAX_EXPONENT = 64
 MAX_DEGREE = 32
 MAX_DEPTH = 64
+# SymPy's simplify of a rational function in the fans grows steeply with its degree (numerator plus
+# denominator): a variance of degree 8 takes about a second, 12 about five, 32 minutes. Above this bound
+# callers decide numerically instead of proving (see Distribution.symbolic_degree).
+MAX_SYMBOLIC_DEGREE = 8
 FAN_NAMES = ("fan_in", "fan_out")
 _CONSTANT_NAMES = {"pi": math.pi, "e": math.e}
 
@@ -393,6 +397,24 @@ class Distribution:
             return 0.0
         return p["std"] ** 2 * _truncated_unit(p["low"], p["high"])[1]
 
+    def symbolic_degree(self) -> float:
+        """An upper bound on the degree (numerator plus denominator, over a common denominator) of the
+        variance as a rational function of the fans: what SymPy's simplification will have to work through.
+
+        >>> parse_distribution("normal(0, sqrt(2/fan_in))").symbolic_degree()
+        1.0
+        >>> parse_distribution("normal(0, 1/(fan_in+1) + 1/(fan_in+2))").symbolic_degree()
+        6
+        """
+        fan_trees = [t for t in self.trees if _fans_in(t)]
+        if not fan_trees:
+            return 0
+        combined = fan_trees[0]
+        for t in fan_trees[1:]:
+            combined = ("bin", "+", combined, t)
+        num, den = _rational_degree(combined)
+        return 2 * (num + den)
+
     # ---- symbolic -----------------------------------------------------------------------------
     def sympy_params(self) -> dict:
         """The parameters as SymPy expressions in the positive symbols fan_in, fan_out."""
@@ -401,26 +423,31 @@ class Distribution:
         syms = {"fan_in": fi, "fan_out": fo, "pi": sp.pi, "e": sp.E}
         return {n: _to_sympy(t, syms) for n, t in zip(self.names, self.trees)}
 
-    def sympy_mean(self):
+    def sympy_mean(self, simplified: bool = True):
+        """The mean as a SymPy expression; ``simplified=False`` skips the simplification (for expressions
+        above :data:`MAX_SYMBOLIC_DEGREE`)."""
         p = self.sympy_params()
+        s = simplify if simplified else (lambda x: x)
         if self.kind == "normal":
-            return simplify(p["mean"])
+            return s(p["mean"])
         if self.kind == "uniform":
-            return simplify((p["low"] + p["high"]) / 2)
+            return s((p["low"] + p["high"]) / 2)
         if self.kind == "constant":
-            return simplify(p["value"])
-        return simplify(p["std"] * _sympy_truncated_unit(p["low"], p["high"])[0])
+            return s(p["value"])
+        return s(p["std"] * _sympy_truncated_unit(p["low"], p["high"])[0])
 
-    def sympy_variance(self):
+    def sympy_variance(self, simplified: bool = True):
+        """The variance as a SymPy expression (``simplified`` as in :meth:`sympy_mean`)."""
         import sympy as sp
         p = self.sympy_params()
+        s = simplify if simplified else (lambda x: x)
         if self.kind == "normal":
-            return simplify(p["std"] ** 2)
+            return s(p["std"] ** 2)
         if self.kind == "uniform":
-            return simplify((p["high"] - p["low"]) ** 2 / 12)
+            return s((p["high"] - p["low"]) ** 2 / 12)
         if self.kind == "constant":
             return sp.Integer(0)
-        return simplify(p["std"] ** 2 * _sympy_truncated_unit(p["low"], p["high"])[1])
+        return s(p["std"] ** 2 * _sympy_truncated_unit(p["low"], p["high"])[1])
 
 
 def _sympy_truncated_unit(a, b):
@@ -465,7 +492,11 @@ def parse_distribution(text) -> Distribution:
     call = tree.body
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.func.id not in SIGNATURES:
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id != "sqrt":
-            _refuse("unknown distribution", call.func, src, f"known: {', '.join(KINDS)}")
+            import difflib
+            close = difflib.get_close_matches(call.func.id, KINDS, n=2)
+            hint = (f"did you mean {' or '.join(close)}? " if close else "") + f"known: {', '.join(KINDS)}"
+            _refuse("unknown distribution", call.func, src, hint + "; an initializer name such as he_normal is "
+                    "written alone, its options given separately")
         if isinstance(call, (ast.Call, ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp)):
             # an arithmetic expression alone is not a distribution, but check it first so that a hostile
             # part is named as such
@@ -564,3 +595,29 @@ def _degree(tree) -> float:
     if op == "**":
         return a * abs(_evaluate(tree[3], _CONSTANT_NAMES))
     return max(a, b) if op in "+-" else a + b
+
+
+def _rational_degree(tree) -> tuple[float, float]:
+    """Upper bounds (numerator, denominator) on the degrees of a tree written as one fraction of polynomials
+    in fan_in and fan_out: a/b + c/d = (ad + bc)/(bd); a square root halves both."""
+    tag = tree[0]
+    if tag == "num":
+        return 0, 0
+    if tag == "name":
+        return (1, 0) if tree[1] in FAN_NAMES else (0, 0)
+    if tag == "neg":
+        return _rational_degree(tree[1])
+    if tag == "sqrt":
+        n, d = _rational_degree(tree[1])
+        return n / 2, d / 2
+    op = tree[1]
+    na, da = _rational_degree(tree[2])
+    if op == "**":
+        k = _evaluate(tree[3], _CONSTANT_NAMES)
+        return (k * na, k * da) if k >= 0 else (-k * da, -k * na)
+    nb, db = _rational_degree(tree[3])
+    if op == "*":
+        return na + nb, da + db
+    if op == "/":
+        return na + db, da + nb
+    return max(na + db, nb + da), da + db

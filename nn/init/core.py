@@ -198,6 +198,16 @@ class Initializer:
     def _mean(self, dims) -> float:
         return 0.0
 
+    def as_expression(self) -> str | None:
+        """The law as a distribution written in fan_in and fan_out (:mod:`varprop.expr`'s grammar, the one
+        ``varprop check`` audits), or None for laws that are not iid or not expressible there.
+
+        >>> from varprop.nn.init import get
+        >>> get("xavier_uniform").as_expression()
+        'uniform(-sqrt(3*1.0/((fan_in+fan_out)/2)), sqrt(3*1.0/((fan_in+fan_out)/2)))'
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"<Initializer {self.name} ({self.distribution})>"
 
@@ -224,6 +234,9 @@ class Normal(Initializer):
     def _params(self, dims):
         return {"mean": self.mean_, "std": self.std_}
 
+    def as_expression(self):
+        return f"normal({self.mean_!r}, {self.std_!r})"
+
 
 class Uniform(Initializer):
     """U(low, high) iid: mean (low + high) / 2, variance (high - low)^2 / 12."""
@@ -247,6 +260,9 @@ class Uniform(Initializer):
 
     def _params(self, dims):
         return {"low": self.low, "high": self.high}
+
+    def as_expression(self):
+        return f"uniform({self.low!r}, {self.high!r})"
 
 
 class TruncatedNormal(Initializer):
@@ -278,6 +294,10 @@ class TruncatedNormal(Initializer):
     def _params(self, dims):
         return {"loc": self.loc, "scale": self.sigma, "a": self.low, "b": self.high}
 
+    def as_expression(self):
+        # the expression's std is the parent normal's sigma (bounds in units of it); a shifted law has no form
+        return None if self.loc else f"truncated_normal({self.sigma!r}, {self.low!r}, {self.high!r})"
+
 
 class Deterministic(Initializer):
     """An initializer that draws nothing (constant, eye, dirac): ``rng`` is checked, then ignored."""
@@ -307,6 +327,9 @@ class Constant(Deterministic):
 
     def _params(self, dims):
         return {"value": self.value}
+
+    def as_expression(self):
+        return f"constant({self.value!r})"
 
 
 class VarianceScaling(Initializer):
@@ -346,6 +369,18 @@ class VarianceScaling(Initializer):
 
     def _params(self, dims):
         return self.law(dims)._params(dims)
+
+    _FAN_TEXT = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "((fan_in+fan_out)/2)",
+                 "fan_geo_avg": "sqrt(fan_in*fan_out)"}
+
+    def as_expression(self):
+        var = f"{self.scale!r}/{self._FAN_TEXT[self.mode]}"
+        if self.distribution == "normal":
+            return f"normal(0, sqrt({var}))"
+        if self.distribution == "uniform":
+            return f"uniform(-sqrt(3*{var}), sqrt(3*{var}))"
+        # std sqrt(var) exactly: the parent normal's sigma is that over the std of N(0, 1) cut at +-2
+        return f"truncated_normal(sqrt({var})/{truncnorm.std(-2.0, 2.0)!r})"
 
     def __repr__(self) -> str:
         return (f"<Initializer {self.name}: variance_scaling({self.scale!r}, {self.mode!r}, "

@@ -209,7 +209,10 @@ def get(name, /, **kwargs) -> Initializer:
         raise ValueError(f"an initializer is named by a string, got {name!r}")
     key = ALIASES.get(name.lower(), name.lower())
     if key not in PRESETS:
-        raise ValueError(f"unknown initializer {name!r}; known: {', '.join(names())}")
+        import difflib
+        close = difflib.get_close_matches(name.lower(), names(), n=3)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise ValueError(f"unknown initializer {name!r}; {hint}known: {', '.join(names())}")
     builder = PRESETS[key]
     try:
         inspect.signature(builder).bind(**kwargs)
