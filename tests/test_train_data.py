@@ -181,3 +181,30 @@ def test_installed_fashion_mnist_has_the_published_counts():
     assert shape == (28, 28) and X.shape == (60000, 784) and Xt.shape == (10000, 784)
     assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
     assert X.dtype == np.float32 and X.min() == 0.0 and X.max() == 1.0
+
+
+def test_labels_that_are_not_class_indices_are_refused_before_any_cast(tmp_path):
+    X = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="imply 1000001 classes but only 2"):
+        data.validate(X, [0, 1000000, 0, 1000000])
+    with pytest.raises(ValueError, match=r"label 1e\+30 is not a class index") as e:
+        data.validate(X, [0.0, 1e30, 0.0, 1.0])
+    assert "-9223372036854775808" not in str(e.value)
+    with pytest.raises(TypeError, match="complex"):
+        data.validate(X + 1j, [0, 1, 0, 1])
+    with pytest.raises(TypeError, match="complex"):
+        data.validate(X, np.array([0, 1, 0, 1]) + 0j)
+    X3, y3 = data.validate(np.zeros((3, 2)), [0, 2, 2])      # 2 of 3 classes present: fine
+    assert y3.tolist() == [0, 2, 2]
+    p = tmp_path / "bad.npz"
+    p.write_bytes(b"PK\x03\x04not really")
+    with pytest.raises(ValueError, match="not a zip archive"):
+        data.load_npz(p)
+
+
+def test_trainer_labels_out_of_range_quote_the_value_written():
+    from varprop.nn import build_mlp
+    from varprop.nn.trainer import Trainer
+    t = Trainer(build_mlp(2, [4], 2, seed=0), "cross_entropy", "sgd", epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"found 0 \.\. 1e\+30"):
+        t.fit(np.zeros((2, 2), np.float32), np.array([0.0, 1e30]))

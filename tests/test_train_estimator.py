@@ -128,3 +128,26 @@ def test_bad_parameters_raise_at_fit():
             MLPClassifier(max_iter=1, **bad).fit(X, y)
     with pytest.raises(ValueError, match="class"):
         MLPClassifier(max_iter=1).fit(X, np.zeros(len(X), int))
+
+
+def test_far_apart_labels_are_encoded_as_scikit_learn_does():
+    """Labels 0 and 1000000 are two classes (np.unique, LabelEncoder), not a million-class softmax."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y01 = (X[:, 0] > 0).astype(int)
+    y = y01 * 1000000
+    kw = dict(hidden_layer_sizes=(8,), max_iter=100, learning_rate_init=0.01, random_state=0)
+    clf = MLPClassifier(**kw).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, [0, 1000000])
+    assert clf.network_.n_out == 2
+    # the same run as on labels 0 and 1: only the names of the classes differ
+    ref = MLPClassifier(**kw).fit(X, y01)
+    np.testing.assert_array_equal(clf.predict(X), ref.predict(X) * 1000000)
+    assert clf.score(X, y) > 0.9
+
+
+def test_complex_input_is_refused_not_cast():
+    X = np.ones((10, 2)) + 1j
+    y = np.arange(10) % 2
+    with pytest.raises((TypeError, ValueError), match="[Cc]omplex"):
+        MLPClassifier(max_iter=1).fit(X, y)
