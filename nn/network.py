@@ -243,8 +243,9 @@ def _layer_seed(seed: int, layer: int, sub: int = 0) -> int:
 
 
 def mlp_shapes(n_in: int, hidden, n_out: int, arity: int = 1, extra_residual: bool = False) -> list[tuple]:
-    """The weight shapes of :func:`build_mlp`'s dense layers (maxout keeps ``arity`` rows per unit;
-    ``extra_residual``: the linear output layer of each equal-width residual block).
+    """(inputs, outputs) of each of :func:`build_mlp`'s dense layers, whose weights are stored
+    (outputs, inputs) (maxout keeps ``arity`` rows per unit; ``extra_residual``: the linear output layer
+    of each equal-width residual block).
 
     >>> mlp_shapes(64, [256, 256], 10)
     [(64, 256), (256, 256), (256, 10)]

@@ -103,8 +103,8 @@ _SLOTS = {"sgd": 1, "momentum": 1, "nesterov": 1, "adagrad": 2, "rmsprop": 2, "a
 
 
 def memory_estimate(shapes, batch_size: int, optimizer: str = "adam", itemsize: int = 4) -> int:
-    """Bytes a training run allocates beyond its data, from the dense layers' weight ``shapes``
-    (:func:`~varprop.nn.network.mlp_shapes`): every parameter held ``4 + slots`` times (value, gradient,
+    """Bytes a training run allocates beyond its data, from the dense layers' (inputs, outputs)
+    ``shapes`` (:func:`~varprop.nn.network.mlp_shapes`): every parameter held ``4 + slots`` times (value, gradient,
     the last good copy, the optimizer's pre-step copy and its slots), plus the per-batch activations
     (input, pre-activation, derivative and output of every layer) and the evaluation chunk.
 

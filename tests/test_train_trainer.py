@@ -261,3 +261,35 @@ def test_digits_end_to_end():
     t.optimizer.lr = t.base_lr = 3e-3
     t.fit(ds.X_train, ds.y_train, ds.X_val, ds.y_val)
     assert t.evaluate(ds.X_test, ds.y_test)[1] > 0.95
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "rmsprop", "adagrad"])
+def test_memory_estimate_counts_the_arrays_training_really_holds(optimizer):
+    """The per-parameter part of memory_estimate against the bytes of every array a fitted trainer keeps."""
+    from varprop.nn.network import mlp_shapes
+    from varprop.nn.trainer import _EVAL_CHUNK, memory_estimate
+    X, y = _blobs()
+    net = build_mlp(5, [16, 8], 3, seed=0)
+    t = Trainer(net, "cross_entropy", get_optimizer(optimizer, lr=1e-3), batch_size=16, epochs=1, progress=False)
+    t.fit(X, y)
+    held = sum(p.value.nbytes + p.grad.nbytes for p in net.parameters())
+    held += sum(a.nbytes for s in t.optimizer.state.values() for a in s.values())   # slots and pre-step copies
+    held += sum(b.nbytes for b in t._backup)
+    shapes = mlp_shapes(5, [16, 8], 3)
+    assert [tuple(p.value.shape)[::-1] for p in net.parameters() if p.value.ndim == 2] == shapes   # (out, in)
+    widths = [5, 16, 8, 3]
+    activations = 4 * 4 * 16 * sum(widths) + 4 * 2 * _EVAL_CHUNK * max(widths)
+    assert memory_estimate(shapes, 16, optimizer) - activations == held
+
+
+def test_a_network_too_large_for_memory_is_refused_before_drawing():
+    with pytest.raises(ValueError, match=r"an MLP 64-100000000-10 .* needs about .* GiB"):
+        build_mlp(64, [100_000_000], 10)
+
+
+def test_the_epoch_ceiling_is_one_number():
+    from varprop.cli import train as cli_train
+    from varprop.nn.trainer import MAX_EPOCHS
+    assert cli_train.MAX_EPOCHS == MAX_EPOCHS
+    with pytest.raises(ValueError, match="epochs must be at most"):
+        Trainer(build_mlp(2, [2], 2), epochs=MAX_EPOCHS + 1)
