@@ -302,3 +302,29 @@ def test_basic_laws_whose_draws_overflow_are_refused():
         Normal(1e39)((3, 3), rng=0)
     with pytest.raises(ValueError, match="overflow float32"):
         Uniform(-1e39, 1e39)((3, 3), rng=0)
+
+
+def test_an_expression_is_an_initializer_wherever_a_name_is():
+    """get("normal(0, sqrt(2/fan_in))") draws what he_normal draws, bit for bit (same law, same source)."""
+    shape = (64, 48)
+    np.testing.assert_array_equal(init.get("normal(0, sqrt(2/fan_in))")(shape, rng=3),
+                                  init.get("he_normal")(shape, rng=3))
+    with pytest.raises(ValueError, match="options apply to an initializer name"):
+        init.get("normal(0, 1)", mode="fan_in")
+    with pytest.raises(ValueError, match="underflows to 0"):
+        init.get("normal(0, 1e-400)")
+
+
+@pytest.mark.parametrize("text,variance", [
+    ("uniform(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out)))", 2 / (300 + 200)),
+    ("truncated_normal(sqrt(2/fan_in), -2, 2)", 2 / 300 * 0.7737413),     # Var of N(0,1) cut at +-2
+    ("normal(0.1, sqrt(1/fan_out))", 1 / 200),
+])
+def test_expression_draws_have_the_expression_variance(text, variance):
+    e = init.get(text)
+    assert e.variance((200, 300)) == pytest.approx(variance, rel=1e-6)
+    w = e((200, 300), rng=0, dtype=np.float64).ravel()
+    # sample variance within 5 standard errors (SE of s^2 ~ sqrt((m4 - s^4)/n), m4 estimated)
+    se = math.sqrt((np.mean((w - w.mean()) ** 4) - w.var() ** 2) / w.size)
+    assert abs(w.var() - variance) < 5 * se
+    assert abs(w.mean() - e.mean((200, 300))) < 5 * w.std() / math.sqrt(w.size)

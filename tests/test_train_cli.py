@@ -165,3 +165,20 @@ def test_describe_reads_widths_and_activation_from_the_network():
     cfg = build_mlp(4, [8, 8, 5], 3, activation="tanh", batchnorm=True, dropout=0.1, residual=True).config()
     assert describe(cfg) == ([8, 8, 5], "tanh")
     assert describe(build_mlp(4, [], 3).config()) == ([], "linear")
+
+
+def test_init_takes_an_expression_as_simulate_does(tmp_path, capsys):
+    """--init "normal(0, sqrt(2/fan_in))" trains exactly as --init he_normal, and resumes from its checkpoint."""
+    rc, by_text = _train(tmp_path, "--epochs", "2", "--init", "normal(0, sqrt(2/fan_in))", name="t")
+    assert rc == 0
+    rc, by_name = _train(tmp_path, "--epochs", "2", "--init", "he_normal", name="n")
+    assert rc == 0
+    a, b = json.loads(by_text.read_text()), json.loads(by_name.read_text())
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+    ck = tmp_path / "e.ckpt"
+    assert _train(tmp_path, "--epochs", "1", "--init", "normal(0, sqrt(2/fan_in))", "--checkpoint", str(ck),
+                  name="c")[0] == 0
+    rc, resumed = _train(tmp_path, "--epochs", "2", "--resume", str(ck), name="r")
+    assert rc == 0 and [e["train_loss"] for e in json.loads(resumed.read_text())["epochs"]] == \
+        [e["train_loss"] for e in a["epochs"]]
+    capsys.readouterr()

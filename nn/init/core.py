@@ -36,7 +36,7 @@ from .checks import distribution_name
 from .draw import Source, check_dtype
 
 __all__ = ["MODES", "DISTRIBUTIONS", "LAYOUTS", "Initializer", "Deterministic", "Normal", "Uniform", "TruncatedNormal",
-           "Constant", "VarianceScaling", "variance_scaling", "fans", "fans_from_axes", "fan",
+           "Constant", "VarianceScaling", "Expression", "variance_scaling", "fans", "fans_from_axes", "fan",
            "check_shape", "check_scale", "check_layout"]
 
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
@@ -391,3 +391,58 @@ def variance_scaling(scale: float, mode: str = "fan_in", distribution: str = "tr
                      layout="torch", name: str = "variance_scaling") -> VarianceScaling:
     """The initializer with iid entries of variance ``scale / fan(mode)`` (module docstring)."""
     return VarianceScaling(scale, mode, distribution, layout, name)
+
+
+class Expression(Initializer):
+    """iid entries from a distribution written in fan_in and fan_out (:mod:`varprop.expr`), its parameters
+    evaluated at the fans of the shape being drawn: the grammar ``varprop simulate --init`` and
+    ``varprop check`` take, usable wherever an initializer name is (``get("normal(0, sqrt(2/fan_in))")``).
+
+    ``truncated_normal(std, low, high)`` there is N(0, std^2) cut to [low std, high std]; here that is
+    :class:`TruncatedNormal` with sigma = std, so the variance is the expression's exactly.
+
+    >>> e = Expression("uniform(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out)))")
+    >>> e.variance((30, 70))                 # 2 / (fan_in + fan_out)
+    0.02
+    >>> e((30, 70), rng=0).shape
+    (30, 70)
+    """
+    min_ndim = 2
+
+    def __init__(self, text: str, layout="torch"):
+        from varprop.expr import parse_distribution
+        self.dist = parse_distribution(text)
+        self.name = self.dist.text
+        self.distribution = self.dist.kind
+        self.layout = check_layout(layout)
+
+    def law(self, shape) -> Initializer:
+        """The law of the entries for ``shape``: a Normal, Uniform, TruncatedNormal or Constant."""
+        fi, fo = fans(shape, self.layout)
+        p = self.dist.params(fi, fo)
+        if self.dist.kind == "normal":
+            return Normal(p["std"], p["mean"], name=self.name)
+        if self.dist.kind == "uniform":
+            return Uniform(p["low"], p["high"], name=self.name)
+        if self.dist.kind == "constant":
+            return Constant(p["value"], name=self.name)
+        return TruncatedNormal(p["std"] * truncnorm.std(p["low"], p["high"]), p["low"], p["high"], name=self.name)
+
+    def _draw(self, dims, src, dt):
+        law = self.law(dims)
+        return law._draw(dims, None if isinstance(law, Deterministic) else src, dt)
+
+    def _variance(self, dims):
+        return self.dist.variance(*fans(dims, self.layout))
+
+    def _mean(self, dims):
+        return self.dist.mean(*fans(dims, self.layout))
+
+    def _params(self, dims):
+        return self.law(dims)._params(dims)
+
+    def as_expression(self):
+        return self.dist.text
+
+    def __repr__(self) -> str:
+        return f"<Initializer {self.name!r} ({self.distribution}, layout={self.layout!r})>"

@@ -207,6 +207,11 @@ def get(name, /, **kwargs) -> Initializer:
         return name
     if not isinstance(name, str):
         raise ValueError(f"an initializer is named by a string, got {name!r}")
+    if "(" in name:      # a distribution written in fan_in and fan_out, as simulate --init takes it
+        from .core import Expression
+        if kwargs:
+            raise ValueError(f"options apply to an initializer name, not to the expression {name!r}")
+        return Expression(name)
     key = ALIASES.get(name.lower(), name.lower())
     if key not in PRESETS:
         import difflib

@@ -33,8 +33,9 @@ def add_arguments(p):
     p.add_argument("--activation", default="relu", help="a registered activation (default relu)")
     add_param_option(p)
     p.add_argument("--init", default="auto",
-                   help="initializer name (he_normal, xavier_uniform, ...) or auto: the scheme derived for "
-                        "the activation (default)")
+                   help="initializer name (he_normal, xavier_uniform, ...), a distribution in fan_in and "
+                        "fan_out as `varprop simulate --init` takes (\"normal(0, sqrt(2/fan_in))\"), or auto: the "
+                        "scheme derived for the activation (default)")
     p.add_argument("--optimizer", default="adam",
                    help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw (default adam)")
     p.add_argument("--lr", default="1e-3", help="learning rate > 0 (default 1e-3)")
