@@ -1,7 +1,10 @@
 """Datasets for the trainer: digits, MNIST-1D, Fashion-MNIST (IDX files), and any CSV or NPZ file.
 
 Every loader returns features ``X`` (n, d) float and integer labels ``y`` (n,) in ``[0, K)``; images are
-flattened row-major and scaled to [0, 1]. ``load(spec, seed)`` turns a name into a ``Dataset`` with
+flattened row-major and scaled to [0, 1]. Labels are class indices: K is the largest label + 1 (over the
+training and test labels), and at least half of those K classes must appear, so labels 0 and 1000000 are
+refused (relabel them 0 .. K-1 first) rather than trained as a million-class softmax. Complex data, labels
+that are not integers in [0, 2^31) and archives that are not what they claim are refused in one line. ``load(spec, seed)`` turns a name into a ``Dataset`` with
 train/validation/test splits fixed by the seed:
 
 - ``digits``: scikit-learn's 8x8 handwritten digits (1797 images, shipped inside scikit-learn).

@@ -379,6 +379,7 @@ class Trainer:
             X, y, X_val, y_val = self._split(X, y)
         if self.network.n_out < 2 and self.loss.classification:
             raise ValueError("a classification loss needs at least 2 outputs")
+        self._check_memory(len(X))
         with self._sigint_guard():
             try:
                 with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is handled below
@@ -393,6 +394,19 @@ class Trainer:
         if self.checkpoint is not None:
             self.save_checkpoint(self.checkpoint)
         return self.history
+
+    def _check_memory(self, n_rows: int) -> None:
+        """Refuse, before the first step allocates them, optimizer slots, backups and activations that do not
+        fit (the network's values and gradients exist already)."""
+        from varprop.memory import check
+        params = self.network.parameters()
+        item = self.network.dtype.itemsize
+        n_params = sum(p.value.size for p in params)
+        extra = item * (_COPIES - 2 + _SLOTS.get(self.optimizer.name, 2)) * n_params
+        width = max([self.network.n_in, self.network.n_out] + [p.value.shape[0] for p in params])
+        acts = item * 4 * min(self.batch_size, n_rows) * width * max(len(params) // 2, 1)
+        check(extra + acts, f"training this network ({n_params:.3g} parameters, {self.optimizer.name})",
+              "use a smaller network or batch")
 
     def _split(self, X, y):
         n = len(X)

@@ -293,3 +293,15 @@ def test_the_epoch_ceiling_is_one_number():
     assert cli_train.MAX_EPOCHS == MAX_EPOCHS
     with pytest.raises(ValueError, match="epochs must be at most"):
         Trainer(build_mlp(2, [2], 2), epochs=MAX_EPOCHS + 1)
+
+
+def test_fit_refuses_training_state_beyond_the_memory_available(monkeypatch):
+    import varprop.memory
+    X, y = _blobs()
+    net = build_mlp(5, [16], 3, seed=0)
+    before = [p.value.copy() for p in net.parameters()]
+    monkeypatch.setattr(varprop.memory, "available_memory", lambda: 1000)   # bytes
+    t = Trainer(net, "cross_entropy", "adam", batch_size=16, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"training this network \(.* parameters, adam\) needs about"):
+        t.fit(X, y)
+    assert all(np.array_equal(p.value, b) for p, b in zip(net.parameters(), before))   # nothing moved

@@ -10,7 +10,8 @@ EXIT_DIVERGED = 3      # the exit status of a run that diverged (its results are
 HELP = "train an MLP (Numba kernels, BLAS products) and report train/validation curves and test accuracy"
 DESCRIPTION = (
     "Train a multilayer perceptron on digits (default), mnist1d, fashion-mnist[:DIR], or a .csv/.npz file "
-    "of features and labels. Splits are fixed by --seed; preprocessing is fitted on the training split "
+    "of features and labels (labels are class indices 0..K-1, at least half of the K classes present). "
+    "Splits are fixed by --seed; preprocessing is fitted on the training split "
     "only. Prints one line per epoch (train/validation loss and accuracy) and the final test accuracy; "
     "--json, --plot and --checkpoint write results atomically. --init auto draws each hidden layer with "
     "the variance-preserving scale derived for the activation (2/fan_in for ReLU). A run that diverges (a "
