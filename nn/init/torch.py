@@ -25,7 +25,8 @@ Deliberate differences:
   std or gain, a sparsity outside [0, 1], a truncation with std <= 0 or a >= b;
 * every refusal is a ValueError, as everywhere in varprop, and also the exception PyTorch raises for the same
   mistake: :class:`InitError` is a ValueError and a RuntimeError (torch's samplers raise RuntimeError for a
-  bad range), :class:`InitTypeError` a ValueError and a TypeError (an argument that is not a number).
+  bad range), :class:`InitTypeError` a ValueError and a TypeError (an argument that is not a number, or a
+  tensor argument that is not a tensor).
 
 Scalars may be given as 0-dim tensors, as PyTorch allows; ``constant_`` fills any value ``Tensor.fill_``
 takes (``-inf`` for a mask included).
@@ -43,7 +44,6 @@ import math
 import numbers
 import sys
 import warnings
-
 
 
 class TorchNotInstalled(ModuleNotFoundError):
