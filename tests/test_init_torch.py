@@ -161,3 +161,174 @@ def test_bad_input_raises_value_error():
             call()
     with pytest.warns(UserWarning, match="no-op"):
         vinit.kaiming_normal_(torch.empty(0, 3))
+
+
+# -- a drop-in for torch.nn.init: its names, its helpers, its errors ------------------------------------
+
+DEPRECATED = ["uniform", "normal", "constant", "eye", "dirac", "xavier_uniform", "xavier_normal",
+              "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse"]
+
+
+def _replaceable():
+    import types
+    return sorted(n for n, f in vars(TI).items()
+                  if isinstance(f, types.FunctionType) and isinstance(getattr(vinit, n, None), types.FunctionType))
+
+
+def test_every_name_of_torch_nn_init_is_here():
+    assert set(TI.__all__) <= set(_replaceable())
+    assert {"_calculate_fan_in_and_fan_out", "_calculate_correct_fan"} <= set(_replaceable())
+    assert set(DEPRECATED) <= set(vinit.__all__)
+
+
+@pytest.mark.parametrize("old", DEPRECATED)
+def test_deprecated_names_warn_as_torch_and_fill_as_the_new_name(old):
+    args = {"constant": (0.5,), "sparse": (0.3,), "dirac": ()}.get(old, ())
+    shape = (6, 4, 3) if old == "dirac" else (6, 5)
+    kw = {} if old in ("constant", "eye", "dirac") else {"generator": _gen(9)}
+    with pytest.warns(FutureWarning, match=rf"`nn\.init\.{old}` is now deprecated in favor of `nn\.init\.{old}_`"):
+        a = getattr(vinit, old)(torch.empty(shape), *args, **kw)
+    kw = {} if old in ("constant", "eye", "dirac") else {"generator": _gen(9)}
+    b = getattr(vinit, old + "_")(torch.empty(shape), *args, **kw)
+    assert torch.equal(a, b)
+
+
+def test_deprecated_warning_points_at_the_caller():
+    with pytest.warns(FutureWarning) as record:
+        vinit.normal(torch.empty(3, 3))
+    assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (4, 3, 2), (8, 3, 5, 5), (2, 3, 1, 2, 2), (0, 3), (3, 0, 2), (4, 3, 0)],
+                         ids=str)
+def test_fan_helpers_match_torch(shape):
+    t = torch.empty(shape)
+    assert vinit._calculate_fan_in_and_fan_out(t) == TI._calculate_fan_in_and_fan_out(t)
+    for mode in ("fan_in", "fan_out", "FAN_OUT", "Fan_In"):
+        assert vinit._calculate_correct_fan(t, mode) == TI._calculate_correct_fan(t, mode)
+
+
+def test_fan_helpers_refuse_as_torch():
+    for call in (lambda m: m._calculate_fan_in_and_fan_out(torch.empty(3)),
+                 lambda m: m._calculate_correct_fan(torch.empty(3, 3), "fan_avg")):
+        with pytest.raises(ValueError):
+            call(TI)
+        with pytest.raises(ValueError, match="Fan in and fan out|Mode fan_avg not supported"):
+            call(vinit)
+
+
+def test_torch_nn_init_patched_with_ours_works_and_gives_torchs_numbers(monkeypatch):
+    """With every torch.nn.init function replaced by ours, torch's own layers and trunc_normal_ still work."""
+    reference = {"trunc": TI.trunc_normal_(torch.empty(50, 40), generator=_gen(2), std=0.5, a=-1.0, b=1.0)}
+    for n in ("linear", "conv"):
+        torch.manual_seed(5)
+        reference[n] = torch.nn.Linear(30, 20) if n == "linear" else torch.nn.Conv2d(4, 6, 3)
+    for n in _replaceable():
+        monkeypatch.setattr(TI, n, getattr(vinit, n))
+    # trunc_normal_ draws by torch's sampler, captured at import: no call back into the patched module
+    got = TI.trunc_normal_(torch.empty(50, 40), generator=_gen(2), std=0.5, a=-1.0, b=1.0)
+    assert torch.equal(got, reference["trunc"])
+    for n in ("linear", "conv"):
+        torch.manual_seed(5)
+        layer = torch.nn.Linear(30, 20) if n == "linear" else torch.nn.Conv2d(4, 6, 3)
+        assert torch.equal(layer.weight, reference[n].weight) and torch.equal(layer.bias, reference[n].bias)
+    with pytest.warns(UserWarning, match="no-op"):
+        empty = torch.nn.Linear(0, 3)                      # fans of an empty weight, as torch computes them
+    assert empty.weight.shape == (3, 0) and (empty.bias == 0).all()
+    w = torch.empty(30, 20)
+    with pytest.warns(FutureWarning):
+        TI.normal(w)                                       # the deprecated names are ours too
+
+
+@pytest.mark.filterwarnings("ignore:To copy construct from a tensor:UserWarning")   # torch's, given tensors
+def test_scalars_may_be_zero_dim_tensors_as_in_torch():
+    s = torch.tensor
+    for fn, kwargs in [("normal_", {"mean": s(0.5), "std": s(2.0)}), ("uniform_", {"a": s(-1.0), "b": s(3.0)}),
+                       ("trunc_normal_", {"mean": s(0.1), "std": s(0.5), "a": s(-0.5), "b": s(1.0)}),
+                       ("xavier_normal_", {"gain": s(2.0)}), ("orthogonal_", {"gain": s(1.5)}),
+                       ("sparse_", {"sparsity": s(0.25), "std": s(0.1)})]:
+        theirs = getattr(TI, fn)(torch.empty(20, 16), generator=_gen(1), **kwargs)
+        ours = getattr(vinit, fn)(torch.empty(20, 16), generator=_gen(1), **kwargs)
+        if fn == "sparse_":                                 # torch draws sparse_'s zeros from the global generator
+            both = (ours != 0) & (theirs != 0)
+            assert ((ours == 0).sum(0) == 5).all() and torch.equal(ours[both], theirs[both])
+        else:
+            assert torch.equal(ours, theirs), fn
+
+
+def test_constant_fills_what_fill_takes():
+    for val in (torch.tensor(2.0), 3, -math.inf, math.nan, np.float32(0.25)):
+        ours, theirs = vinit.constant_(torch.empty(3, 4), val), TI.constant_(torch.empty(3, 4), val)
+        assert torch.equal(ours, theirs) or (ours.isnan().all() and theirs.isnan().all())
+    i = vinit.constant_(torch.empty(3, dtype=torch.int64), torch.tensor(7))
+    assert i.dtype == torch.int64 and (i == 7).all()
+    with pytest.raises(RuntimeError, match="0-dimension"):      # torch's own refusal, as torch raises it
+        vinit.constant_(torch.empty(3), torch.tensor([2.0]))
+    with pytest.raises(TypeError) as e:
+        vinit.constant_(torch.empty(3), "2")
+    assert isinstance(e.value, ValueError)
+
+
+T = torch.empty
+# (call, the exception torch raises for the same mistake)
+SAME_MISTAKE = [
+    (lambda m: m.normal_(T(3, 3), std=-1.0), RuntimeError),
+    (lambda m: m.normal_(T(3, 3), std=math.nan), RuntimeError),
+    (lambda m: m.uniform_(T(3, 3), 2.0, 1.0), RuntimeError),
+    (lambda m: m.uniform_(T(3, 3), 0.0, math.inf), RuntimeError),
+    (lambda m: m.xavier_uniform_(T(3, 3), gain=-1.0), RuntimeError),
+    (lambda m: m.xavier_normal_(T(3, 3), gain=-1.0), RuntimeError),
+    (lambda m: m.sparse_(T(3, 3), 0.5, std=-1.0), RuntimeError),
+    (lambda m: m.trunc_normal_(T(3, 3), a=1.0, b=-1.0), RuntimeError),
+    (lambda m: m.normal_(T(3, 3), std="1"), TypeError),
+    (lambda m: m.normal_(T(3, 3), std=torch.tensor([1.0])), TypeError),
+    (lambda m: m.uniform_(T(3, 3), "0", 1.0), TypeError),
+    (lambda m: m.constant_(T(3, 3), "1"), TypeError),
+    (lambda m: m.eye_(T(2, 2, 2)), ValueError),
+    (lambda m: m.dirac_(T(3, 3)), ValueError),
+    (lambda m: m.dirac_(T(4, 2, 3), 3), ValueError),
+    (lambda m: m.xavier_normal_(T(3)), ValueError),
+    (lambda m: m.kaiming_uniform_(T(3)), ValueError),
+    (lambda m: m.kaiming_normal_(T(3, 3), mode="fan_avg"), ValueError),
+    (lambda m: m.kaiming_normal_(T(3, 3), nonlinearity="gelu"), ValueError),
+    (lambda m: m.kaiming_normal_(T(3, 3), a="x"), ValueError),
+    (lambda m: m.orthogonal_(T(3)), ValueError),
+    (lambda m: m.sparse_(T(3, 3, 3), 0.1), ValueError),
+    (lambda m: m.calculate_gain("leaky_relu", [1]), ValueError),
+    (lambda m: m.calculate_gain("swish"), ValueError),
+]
+
+
+@pytest.mark.parametrize("call,torch_raises", SAME_MISTAKE)
+def test_errors_are_what_torch_raises_and_a_value_error(call, torch_raises):
+    with pytest.raises(torch_raises):
+        call(TI)                              # the table is right about torch
+    with pytest.raises(torch_raises) as e:
+        call(vinit)
+    assert isinstance(e.value, ValueError) and len(str(e.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.normal_(T(3, 3), mean=math.inf),
+    lambda m: m.trunc_normal_(T(3, 3), std=-1.0),
+    lambda m: m.trunc_normal_(T(3, 3), std=0.0),
+    lambda m: m.sparse_(T(3, 3), 2.0),
+    lambda m: m.sparse_(T(3, 3), -0.5),
+    lambda m: m.orthogonal_(T(3, 3), gain=-1.0),
+    lambda m: m.dirac_(T(4, 2, 3), 0),
+    lambda m: m.normal_(T(3, 3), std=True),
+])
+def test_refused_where_torch_fills_something_meaningless(call):
+    with pytest.raises(ValueError):
+        call(vinit)
+
+
+def test_kaiming_mode_is_case_blind_as_in_torch():
+    a = TI.kaiming_normal_(torch.empty(20, 10), mode="FAN_OUT", generator=_gen(3))
+    assert torch.equal(vinit.kaiming_normal_(torch.empty(20, 10), mode="FAN_OUT", generator=_gen(3)), a)
+
+
+def test_zero_element_warning_points_at_the_caller():
+    with pytest.warns(UserWarning, match="no-op") as record:
+        vinit.kaiming_uniform_(torch.empty(0, 3))
+    assert record[0].filename == __file__
