@@ -505,6 +505,9 @@ def _complex_variance_scaling(jax, law: Initializer, key, dims, dt):
 
 
 def _orthogonal_jax(jax, init: _ColumnOrthogonal, key, dims, dt):
+    jnp = jax.numpy
     rows, cols = init._rows_cols(dims)
-    q = jax.random.orthogonal(key, rows, (), dt, cols)
-    return jax.numpy.asarray(init.gain, dt) * init._columns_last(q, dims, jax.numpy)
+    # the QR behind it has no kernel below 32 bits (bfloat16, float16): drawn in float32, then cast
+    work = dt if jnp.finfo(dt).bits >= 32 else jnp.float32
+    q = jax.random.orthogonal(key, rows, (), work, cols).astype(dt)
+    return jnp.asarray(init.gain, dt) * init._columns_last(q, dims, jnp)
