@@ -416,6 +416,8 @@ def test_out_sharding(jax):
     assert placed(jinit.normal()(key, (0, 6), out_sharding=sharding))
     with jax.set_mesh(mesh):
         assert placed(jinit.he_normal()(key, (4, 6), out_sharding=PartitionSpec("x")))
+        assert placed(jinit.ones(key, (4, 6), out_sharding=PartitionSpec("x")))
+        assert placed(jinit.orthogonal()(key, (4, 6), out_sharding=PartitionSpec("x")))
 
 
 @pytest.mark.slow

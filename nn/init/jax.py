@@ -189,7 +189,7 @@ class KeyInitializer:
             dt = _jax_dtype(jax, dtype)
             if 0 in dims:
                 self._check_empty(dims)
-                return jax.numpy.zeros(dims, dt, out_sharding=out_sharding)
+                return _reshard(jax, jax.numpy.zeros(dims, dt), out_sharding)
             return _draw_jax(jax, self.initializer, key, self.initializer.check_shape(dims), dt,
                              out_sharding)
         if out_sharding is not None:
@@ -455,7 +455,7 @@ def _draw_jax(jax, init: Initializer, key, dims, dt, sharding):
             raise ValueError(f"{init.name} draws real numbers: dtype must be floating, got {dt.name}")
         return _draw_law(jax, init, key, dims, dt, sharding)
     if isinstance(init, Constant):
-        return jnp.full(dims, init.value, dt, out_sharding=sharding)
+        return _reshard(jax, jnp.full(dims, init.value, dt), sharding)
     if isinstance(init, _DeltaOrthogonal):
         inner = _orthogonal_jax(jax, init.inner, key, dims[-2:], dt)
         return _reshard(jax, jnp.zeros(dims, dt).at[init.tap(dims)].set(inner), sharding)
@@ -465,6 +465,7 @@ def _draw_jax(jax, init: Initializer, key, dims, dt, sharding):
 
 
 def _reshard(jax, x, sharding):
+    # only asked for when given: an older JAX without out_sharding still draws
     return x if sharding is None else jax.sharding.reshard(x, sharding)
 
 
