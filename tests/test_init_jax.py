@@ -182,7 +182,11 @@ from varprop.nn.init import jax as jinit
 w = jinit.he_normal()(0, (30, 20))
 jinit.orthogonal()(1, (3, 3)); jinit.zeros(None, (2,))
 print("jax" in sys.modules, type(w).__name__, w.dtype)
-sys.modules["jax"] = None                       # as if jax were not installed
+class NoJax:                                    # as if jax were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("jax", "jaxlib"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoJax())
 try:
     jinit.he_normal()(np.array([0, 0], np.uint32), (30, 20))   # raw JAX key data
 except ModuleNotFoundError as e:

@@ -163,7 +163,7 @@ def _jax_dtype(jax, dtype):
     if canonical != dt:
         warnings.warn(f"Explicitly requested dtype {dt.name} is not available, and will be truncated to dtype "
                       f"{canonical.name}; enable it with jax.config.update('jax_enable_x64', True)",
-                      stacklevel=4)
+                      stacklevel=3)
     return canonical
 
 
