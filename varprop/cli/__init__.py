@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "derive": "derive",
     "check": "check",
     "simulate": "simulate",
+    "phase": "phase",
     "train": "train",
     "report": "report",
 }
