@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "check": "check",
     "simulate": "simulate",
     "phase": "phase",
+    "spectrum": "spectrum",
     "train": "train",
     "report": "report",
 }
