@@ -331,8 +331,11 @@ def chi_c(activation, sigma_w2, sigma_b2=0.0, **params) -> tuple[float, float]:
     hi = 1.0 - 1e-6
     if g(hi) >= 0:             # chi_1 barely above 1: c* is within 1e-6 of 1
         return 1.0, c1
-    lo = 0.0 if g(0.0) >= 0 else -1.0
-    c_star = brentq(g, lo, hi, xtol=1e-14)
+    g0 = g(0.0)
+    if abs(g0) <= 1e-12:       # an odd phi without bias maps c = 0 to itself: the chaotic phase's c* = 0
+        c_star = 0.0
+    else:
+        c_star = brentq(g, 0.0 if g0 > 0 else -1.0, hi, xtol=1e-14)
     return c_star, sw * k * _pair(b, qs, c_star, True)
 
 

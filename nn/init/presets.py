@@ -11,6 +11,8 @@ scale 1 / E[phi'(sqrt(q) z)^2] keeps a gradient variance (mode ``fan_out``). So
 * Fixup (Zhang et al. 2019): He inside each of L residual branches of m layers, times L^(-1/(m-1)) in
   variance (L^(-1/(2m-2)) in std), and the branch's last layer zero.
 * ``for_activation(name, **params)``: the exact scale of any registered activation (gelu, silu, mish, ...).
+* random walk (Sussillo & Abbott 2014): the variance that makes E[log ||x_l||^2] stay put at the layer's finite
+  width, exp(-E[psi(K/2)]) / 2 for ReLU (exp(-psi(n/2)) / 2 linear), from :mod:`varprop.derive.finite_width`.
 
 ``gain`` picks where a gain comes from: "exact" (derived, the default here), "torch" (PyTorch's
 ``calculate_gain`` table: tanh 5/3, selu 3/4) or a number.
@@ -25,11 +27,12 @@ from __future__ import annotations
 import inspect
 
 from .checks import distribution_name, positive_int
-from .core import Constant, Initializer, Normal, TruncatedNormal, Uniform, VarianceScaling, check_scale
+from .core import (Constant, Initializer, Normal, TruncatedNormal, Uniform, VarianceScaling, check_layout,
+                   check_scale, fans)
 from .structured import Dirac, Eye, Orthogonal, Sparse
 
 __all__ = ["get", "names", "for_activation", "activation_scale", "dropout_he", "fixup", "fixup_branch",
-           "fixup_scale", "PRESETS", "ALIASES", "TORCH_NONLINEARITIES"]
+           "fixup_scale", "RandomWalk", "PRESETS", "ALIASES", "TORCH_NONLINEARITIES"]
 
 # PyTorch's linear-layer names, which calculate_gain maps to gain 1
 TORCH_NONLINEARITIES = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -154,6 +157,47 @@ def for_activation(name: str, mode: str = "fan_in", distribution: str = "normal"
                            name=f"for_activation({name})")
 
 
+class RandomWalk(Initializer):
+    """Random-walk initialization (Sussillo & Abbott 2014), with the exact finite-width variance.
+
+    Var(w) = exp(-E[psi(K/2)]) / 2, K ~ Binomial(fan_out, 1/2), for ``nonlinearity="relu"`` and
+    exp(-psi(fan_out/2)) / 2 for ``"linear"``: the variance at which E[log R] = 0 for the layer's factor
+    R = ||phi(W x)||^2 / ||x||^2, so the typical network's squared norm neither grows nor shrinks with depth.
+    It tends to He's 2 / n (LeCun's 1 / n) for wide layers. Exact for dense layers with iid weights.
+
+    >>> rw = RandomWalk("relu")
+    >>> round(rw.variance((16, 16)) * 16 / 2, 4)       # (gain / sqrt 2)^2 at width 16: 19% above He
+    1.1929
+    """
+    min_ndim = 2
+
+    def __init__(self, nonlinearity: str = "relu", distribution: str = "normal", layout="torch",
+                 name: str = "random_walk"):
+        from varprop.derive import finite_width
+        if str(nonlinearity).lower() not in finite_width.ACTIVATIONS:
+            raise ValueError(f"random_walk is exact for {' and '.join(finite_width.ACTIVATIONS)}, "
+                             f"got nonlinearity={nonlinearity!r}")
+        self.nonlinearity = str(nonlinearity).lower()
+        self.distribution = _distribution(distribution)
+        self.layout = check_layout(layout)
+        self.name = name
+
+    def _variance(self, dims):
+        from varprop.derive import finite_width
+        return finite_width.random_walk_variance(self.nonlinearity, fans(dims, self.layout)[1])
+
+    def law(self, shape) -> Initializer:
+        dims = self.check_shape(shape)
+        scale = self._variance(dims) * fans(dims, self.layout)[1]
+        return VarianceScaling(scale, "fan_out", self.distribution, self.layout, self.name).law(dims)
+
+    def _draw(self, dims, src, dt):
+        return self.law(dims)._draw(dims, src, dt)
+
+    def _params(self, dims):
+        return self.law(dims)._params(dims)
+
+
 def _distribution_preset(builder, distribution):
     def make(**kwargs):
         return builder(distribution, **kwargs)
@@ -176,6 +220,7 @@ PRESETS = {
     "variance_scaling": VarianceScaling,
     "for_activation": for_activation,
     "fixup": fixup,
+    "random_walk": RandomWalk,
 }
 for _d in ("normal", "uniform", "truncated_normal"):
     PRESETS[f"lecun_{_d}"] = _distribution_preset(lecun, _d)

@@ -19,6 +19,8 @@ SUBCOMMANDS = {
     "derive": "derive",
     "check": "check",
     "simulate": "simulate",
+    "phase": "phase",
+    "spectrum": "spectrum",
     "train": "train",
     "report": "report",
 }
