@@ -16,8 +16,8 @@ import numpy as np
 
 from varprop.io import Progress
 
-from .config import Config, check_memory
-from .engines import STAT_FIELDS, Workspace, simulate_trial
+from .config import Config, check_memory, check_work
+from .engines import OVERFLOW, STAT_FIELDS, Workspace, simulate_trial
 from .result import Result
 from .theory import theory
 
@@ -47,9 +47,11 @@ def run(widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0
 def run_config(cfg: Config, progress=None) -> Result:
     """Run a validated :class:`Config` (see :func:`run`)."""
     need, keep_weights = check_memory(cfg)
+    check_work(cfg)
     pred = theory(cfg)
     start = time.perf_counter()
     rows = {f: [] for f in STAT_FIELDS}
+    overflows = []
     hist = None
     interrupted = False
     ws = Workspace()  # one set of arrays for all trials; freed when the run returns
@@ -59,6 +61,7 @@ def run_config(cfg: Config, progress=None) -> Result:
                 stats, h = simulate_trial(cfg, t, keep_weights, workspace=ws)
                 for f in STAT_FIELDS:  # appended together, so an interrupt never leaves a partial trial
                     rows[f].append(stats[f])
+                overflows.append(stats["overflow"])
                 if h is not None:
                     hist = {k: v.copy() for k, v in h.items()} if hist is None else \
                         {k: hist[k] + h[k] for k in hist}
@@ -74,5 +77,17 @@ def run_config(cfg: Config, progress=None) -> Result:
         edges = {"act": np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1),
                  "grad": np.linspace(-cfg.grad_range, cfg.grad_range, cfg.bins + 1)}
     return Result(cfg.summary(), cfg.engine, cfg.seed, time.perf_counter() - start, per_trial, pred,
-                  interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need)
+                  interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need,
+                  overflow=_overflow(overflows[:n]))
+
+
+def _overflow(per_trial) -> dict | None:
+    """The first overflow in the order of the computation (forward from layer 1, then backward from layer
+    L) over the trials: ``{"layer", "quantity", "trials"}`` (how many trials overflowed somewhere), or None."""
+    hit = [(int(layer), int(code)) for layer, code in per_trial if layer > 0]
+    if not hit:
+        return None
+    forward = (0, 1)
+    layer, code = min(hit, key=lambda h: (0, h[0]) if h[1] in forward else (1, -h[0]))
+    return {"layer": layer, "quantity": OVERFLOW[code], "trials": len(hit)}
 

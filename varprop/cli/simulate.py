@@ -11,7 +11,10 @@ DESCRIPTION = (
     "inputs forward and a standard normal upstream gradient backward, and prints per layer the activation "
     "mean and std and the gradient std (trial mean +- standard error) beside derive/mean_field's prediction. "
     "--widths takes NxK (K widths of N, so K-1 weight layers) or a comma list. The gaussian engine (auto for "
-    "Gaussian weights) never forms W; the dense engine materializes every W."
+    "Gaussian weights) never forms W; the dense engine materializes every W. Output paths are checked before "
+    "any work, and so are the run's memory and time (refused above the memory available or a lower-bound "
+    "estimate of 24 hours; at most 10000 layers and 10^6 trials). Exit status 1 when a value overflowed "
+    "(the message names the layer and the quantity; the files are written, with nulls from there on)."
 )
 
 
@@ -70,11 +73,16 @@ def _load_inputs(path):
 
 def run(args) -> int:
     from varprop.activations import get, parse_params
-    from varprop.io import atomic_write_text
+    from varprop.io import atomic_write_text, check_distinct, check_writable
     from varprop.simulate.config import Config
     from varprop.simulate.runner import run_config
     from varprop.simulate.weights import parse_init_params
 
+    outputs = {"--json": args.json, "--csv": args.csv, "--plot": args.plot}
+    for option, path in outputs.items():
+        if path is not None:
+            check_writable(path, option)
+    check_distinct(outputs)
     params = parse_params(args.param)
     act = get(args.activation, **params)
     hist_range = args.hist_range
@@ -86,7 +94,12 @@ def run(args) -> int:
                        batchnorm=args.batchnorm, residual=args.residual, inputs=inputs,
                        histograms=bool(args.plot or args.histograms), bins=args.bins, hist_range=hist_range,
                        dtype=args.dtype, init_params=parse_init_params(args.init_param))
-    result = run_config(cfg)
+    try:
+        result = run_config(cfg)
+    except MemoryError:
+        from varprop.simulate.config import memory_estimate
+        raise ValueError(f"out of memory (the estimate was {memory_estimate(cfg)[0] / 2 ** 30:.3g} GiB per "
+                         "trial); use smaller widths, batch or bins") from None
     if not args.quiet:
         print(result.table())
     if args.json:
@@ -100,4 +113,7 @@ def run(args) -> int:
         print(f"varprop: interrupted after {result.trials} of {cfg.trials} trials; wrote the finished ones",
               file=sys.stderr)
         return 130
+    if result.overflow is not None:
+        print(f"varprop: {result.overflow_message()}", file=sys.stderr)
+        return 1
     return 0
