@@ -260,3 +260,14 @@ def test_check_distinct(tmp_path):
     check_distinct({"--json": "/dev/null", "--csv": "/dev/null"})
     with pytest.raises(ValueError, match="--json and --csv name the same file"):
         check_distinct({"--json": tmp_path / "a", "--csv": tmp_path / "b"})
+
+
+def test_check_folder(tmp_path):
+    from varprop.io import check_folder
+    (tmp_path / "f.txt").write_text("x")
+    assert check_folder(tmp_path / "a" / "b") == str(tmp_path / "a" / "b")
+    assert check_folder(tmp_path) == str(tmp_path)
+    for bad, fragment in [("", "--out is empty"), (tmp_path / "f.txt", "exists and is not a folder"),
+                          (tmp_path / "f.txt" / "d", "which is not a folder")]:
+        with pytest.raises(ValueError, match=fragment):
+            check_folder(bad, "--out")

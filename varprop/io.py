@@ -37,7 +37,7 @@ import tempfile
 import time
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_open", "atomic_savez", "check_writable",
-           "check_distinct", "resolve_target", "sweep_stale", "WriteError", "Progress"]
+           "check_distinct", "check_folder", "resolve_target", "sweep_stale", "WriteError", "Progress"]
 
 STALE_DEAD_S = 60.0        # a temporary file of a process that is gone, this old, is stale
 STALE_S = 3600.0           # any temporary file untouched this long is stale
@@ -139,6 +139,32 @@ def check_writable(path, option: str = "output") -> str:
         raise ValueError(f"{option} {text} {why} {probe}, which is not writable")
     if st is not None and not os.access(real, os.W_OK):
         raise ValueError(f"{option} {text} exists and is not writable")
+    return real
+
+
+def check_folder(path, option: str = "--out") -> str:
+    """The real path of an output folder that exists or can be created and written into, or ValueError
+    (one line naming ``option``). Files are written into it; the folder itself is never replaced.
+
+    >>> check_folder("", "--out")
+    Traceback (most recent call last):
+    ...
+    ValueError: --out is empty: name a folder
+    """
+    text = os.fsdecode(os.fspath(path))
+    if text.strip() == "":
+        raise ValueError(f"{option} is empty: name a folder")
+    if "\0" in text:
+        raise ValueError(f"{option} {text!r} contains a NUL character")
+    real = os.path.realpath(text)
+    probe = real
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        what = "exists and is not a folder" if probe == real else f"is under {probe}, which is not a folder"
+        raise ValueError(f"{option} {text} {what}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {text}: {probe} is not writable")
     return real
 
 

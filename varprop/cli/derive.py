@@ -99,12 +99,14 @@ def _list() -> int:
 
 def run(args) -> int:
     if not args.names:
-        if args.out or args.json:
+        if args.out is not None or args.json:
             raise ValueError("name the derivations to render, or `all`")
         return _list()
     from varprop.derive import derivations, render
-    from varprop.io import Progress
+    from varprop.io import Progress, check_folder
 
+    if args.out is not None:
+        check_folder(args.out, "--out")      # before any work: a run never ends by failing to save
     names = derivations.resolve(args.names)
     opts = options(args)
     fmt = "json" if args.json else args.format
