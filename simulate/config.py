@@ -124,6 +124,8 @@ class Config:
         if engine == "auto":
             engine = "gaussian" if law.gaussian else "dense"
         if inputs is not None:
+            if np.iscomplexobj(inputs):
+                raise TypeError("inputs are complex: the network takes real values")
             inputs = np.asarray(inputs, dtype=np.float64)
             if inputs.ndim != 2 or inputs.shape[1] != widths[0]:
                 raise ValueError(f"inputs must have shape (batch, {widths[0]}), got {inputs.shape}")

@@ -6,6 +6,16 @@ import pytest
 
 from badinput import Case, check_case
 
+def _npy_header(shape) -> bytes:
+    """A .npy header promising an array of ``shape`` (float64), with no data after it."""
+    import io
+
+    import numpy as np
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
 CASES = [
     Case(["report", "--out", ""], 2, "--out is empty"),
     Case(["report", "--out", "."], 2, "not a varprop report", files={"keep.txt": "x\n"}),
@@ -43,6 +53,11 @@ CASES = [
          "overflow in 2 of 2 trials, first: the pre-activations h of layer 1"),
     Case(["simulate", "--widths", "16x3", "--inputs", "x.csv"], 2, "mean square overflows",
          files={"x.csv": "\n".join([",".join(["1e300"] * 16)] * 16) + "\n"}),
+    # hostile inputs files
+    Case(["simulate", "--widths", "16x3", "--inputs", "x.npz"], 2, "not a zip file", files={"x.npz": b"PK\x03\x04junk"}),
+    Case(["simulate", "--widths", "16x3", "--inputs", "x.npy"], 2, "not a .npy file", files={"x.npy": b"junk"}),
+    Case(["simulate", "--widths", "16x3", "--inputs", "x.npy"], 2, "would take about",
+         files={"x.npy": _npy_header((100000, 100000000))}),
 ]
 
 

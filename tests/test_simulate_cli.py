@@ -255,3 +255,26 @@ def test_time_estimate_grows_with_the_work():
     dense = Config.build("1024x4", trials=1, init="he_uniform", batch=16)
     # two B n^2 products per layer at the assumed rate, at least
     assert time_estimate(dense) >= 3 * 2 * 16 * 1024 ** 2 / 5e10
+
+
+@pytest.mark.parametrize("name,content,fragment", [
+    ("x.npy", b"hello, not an array", "is not a .npy file"),
+    ("x.npz", b"PK\x03\x04garbage", "File is not a zip file"),
+    ("x.npy", None, "would take about"),               # a header promising 10^13 float64 values
+    ("x.npy", "complex", "inputs are complex"),
+])
+def test_inputs_files_are_checked_before_loading(name, content, fragment, tmp_path, capsys):
+    import io
+    f = tmp_path / name
+    if content is None:
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                                   "shape": (100000, 100000000)})
+        f.write_bytes(buf.getvalue() + b"\0" * 64)
+    elif content == "complex":
+        np.save(f, np.ones((16, 16), dtype=complex))
+    else:
+        f.write_bytes(content)
+    assert main(["simulate", "--widths", "16x3", "--inputs", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("varprop: error: ") and err.count("\n") == 1 and fragment in err, err

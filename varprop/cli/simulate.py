@@ -57,14 +57,55 @@ def add_arguments(p):
 _BOUNDED = {"tanh", "sigmoid", "softsign", "hardtanh", "hardsigmoid"}
 
 
-def _load_inputs(path):
+def _check_inputs_size(path):
+    """Refuse an inputs file whose array could not fit in memory, from its size or .npy header alone."""
+    import os
+
     import numpy as np
+    from varprop.simulate.config import available_memory
+    try:
+        size = os.path.getsize(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"inputs {path!r} is not a file")
+        need = 16 * size                          # loadtxt's lists of floats, then the float64 array
+        if not path.endswith(".csv"):
+            shape = None
+            with open(path, "rb") as fh:
+                magic = fh.read(6)
+                if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+                    raise ValueError(f"inputs {path!r} is not a .npy file (nor a .csv by its name)")
+                if magic == b"\x93NUMPY":
+                    fh.seek(0)
+                    version = np.lib.format.read_magic(fh)
+                    if version in ((1, 0), (2, 0)):   # the header only: nothing else is read
+                        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                            np.lib.format.read_array_header_2_0
+                        shape = read(fh, max_header_size=10000)[0]
+            if shape is not None:
+                need = 8 * int(np.prod(shape, dtype=object))      # as float64
+    except OSError as exc:
+        raise ValueError(f"cannot read inputs {path!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        if str(exc).startswith("inputs"):
+            raise
+        raise ValueError(f"cannot read inputs {path!r}: {exc}") from None
+    avail = available_memory()
+    if avail is not None and need > avail // 2:
+        raise ValueError(f"inputs {path!r} would take about {need / 2 ** 30:.3g} GiB in memory, more than half "
+                         f"the {avail / 2 ** 30:.3g} GiB available")
+
+
+def _load_inputs(path):
+    import zipfile
+
+    import numpy as np
+    _check_inputs_size(path)
     try:
         if path.endswith(".csv"):
             arr = np.loadtxt(path, delimiter=",", ndmin=2)
         else:
             arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ValueError(f"cannot read inputs {path!r}: {exc}") from None
     if not isinstance(arr, np.ndarray):
         raise ValueError(f"inputs {path!r}: expected one array (.npy or .csv), got an archive")
