@@ -47,7 +47,7 @@ def run(widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0
 def run_config(cfg: Config, progress=None) -> Result:
     """Run a validated :class:`Config` (see :func:`run`)."""
     need, keep_weights = check_memory(cfg)
-    check_work(cfg)
+    estimate = check_work(cfg)
     pred = theory(cfg)
     start = time.perf_counter()
     rows = {f: [] for f in STAT_FIELDS}
@@ -56,6 +56,10 @@ def run_config(cfg: Config, progress=None) -> Result:
     interrupted = False
     ws = Workspace()  # one set of arrays for all trials; freed when the run returns
     with Progress(cfg.trials, "simulate", enabled=progress) as bar:
+        if bar.enabled and estimate > LONG_S:
+            bar.stream.write(f"simulate: {cfg.trials} trials of {cfg.depth} layers, at least {_duration(estimate)} "
+                             "(a lower bound; Ctrl-C keeps the finished trials)\n")
+            bar.stream.flush()
         try:
             for t in range(cfg.trials):
                 stats, h = simulate_trial(cfg, t, keep_weights, workspace=ws)
@@ -79,6 +83,18 @@ def run_config(cfg: Config, progress=None) -> Result:
     return Result(cfg.summary(), cfg.engine, cfg.seed, time.perf_counter() - start, per_trial, pred,
                   interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need,
                   overflow=_overflow(overflows[:n]))
+
+
+LONG_S = 10.0   # runs estimated longer than this announce their estimate on a terminal before starting
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min``, ``2.1 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _overflow(per_trial) -> dict | None:

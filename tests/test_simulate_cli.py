@@ -278,3 +278,14 @@ def test_inputs_files_are_checked_before_loading(name, content, fragment, tmp_pa
     assert main(["simulate", "--widths", "16x3", "--inputs", str(f)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("varprop: error: ") and err.count("\n") == 1 and fragment in err, err
+
+
+def test_a_long_run_announces_its_estimate_on_a_terminal(monkeypatch, capsys):
+    import varprop.simulate.runner as run_module
+    monkeypatch.setattr(run_module, "check_work", lambda cfg: 5400.0)
+    run(widths="8x3", trials=2, progress=True)
+    err = capsys.readouterr().err
+    assert err.startswith("simulate: 2 trials of 2 layers, at least 90.0 min (a lower bound")
+    run(widths="8x3", trials=2, progress=False)
+    assert capsys.readouterr().err == ""
+    assert run_module._duration(42) == "42 s" and run_module._duration(7.2e3) == "2.0 h"
