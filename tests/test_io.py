@@ -271,3 +271,22 @@ def test_check_folder(tmp_path):
                           (tmp_path / "f.txt" / "d", "which is not a folder")]:
         with pytest.raises(ValueError, match=fragment):
             check_folder(bad, "--out")
+
+
+def test_check_writable_reports_what_is_not_writable(tmp_path, monkeypatch):
+    """The permission checks themselves (root passes every access test, so they are simulated here)."""
+    import varprop.io as vio
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "f.txt").write_text("keep")
+    real_access = os.access
+    monkeypatch.setattr(vio.os, "access", lambda p, m: False if str(p).startswith(str(ro)) else real_access(p, m))
+    with pytest.raises(ValueError, match=r"--json .*new\.json is in .*ro, which is not writable"):
+        vio.check_writable(ro / "new.json", "--json")
+    with pytest.raises(ValueError, match="cannot be created in .*ro, which is not writable"):
+        vio.check_writable(ro / "sub" / "new.json", "--json")
+    with pytest.raises(ValueError, match="--out .*: .*ro is not writable"):
+        vio.check_folder(ro / "sub", "--out")
+    with pytest.raises(vio.WriteError, match="exists and is not writable"):
+        vio.atomic_write_text(ro / "f.txt", "x")
+    assert (ro / "f.txt").read_text() == "keep"
