@@ -403,8 +403,14 @@ class Prediction:
                             "saturated")}}
 
 
-def parse_widths(widths) -> tuple:
+MAX_LAYERS = 10 ** 6   # weight layers parse_widths accepts unless told otherwise: the list stays a few MB
+
+
+def parse_widths(widths, max_layers: int = MAX_LAYERS) -> tuple:
     """(n_0, ..., n_L) from a sequence of ints, "NxK" (K widths of N: K - 1 weight layers) or "a,b,c".
+
+    More than ``max_layers`` weight layers are refused before any list is built (callers pass the ceiling
+    of the work they do per layer).
 
     >>> parse_widths("64x3"), parse_widths("10,20,5"), parse_widths([3, 4])
     ((64, 64, 64), (10, 20, 5), (3, 4))
@@ -414,9 +420,14 @@ def parse_widths(widths) -> tuple:
         try:
             if "x" in text:
                 n, k = text.split("x", 1)
-                out = [int(n)] * int(k)
+                n, k = int(n), int(k)
+                if k - 1 > max_layers:
+                    raise OverflowError
+                out = [n] * k
             else:
                 out = [int(t) for t in text.split(",")]
+        except OverflowError:
+            raise ValueError(f"widths {widths!r}: {k - 1} weight layers exceed the ceiling of {max_layers}") from None
         except ValueError:
             raise ValueError(f"widths must be NxK or a comma list of integers, got {widths!r}") from None
     elif isinstance(widths, (list, tuple, np.ndarray)):
@@ -429,6 +440,8 @@ def parse_widths(widths) -> tuple:
         raise TypeError(f"widths must be a sequence of integers or a string like 256x6, got {type(widths).__name__}")
     if len(out) < 2 or any(n < 1 for n in out):
         raise ValueError(f"widths needs at least two positive widths (the input and one layer), got {widths!r}")
+    if len(out) - 1 > max_layers:
+        raise ValueError(f"widths: {len(out) - 1} weight layers exceed the ceiling of {max_layers}")
     return tuple(out)
 
 
@@ -565,7 +578,14 @@ def predict(widths, activation, weight_var, sigma_b2=0.0, input_second_moment=1.
             q_eff = 1.0 if batch_var > 0 else 0.0
         else:
             batch_var, q_eff = 1.0, q
-        m = gaussian_moments(b, q_eff)
+        if not math.isfinite(q_eff):
+            raise ValueError(f"the pre-activation second moment overflows at layer {i + 1} of {L} "
+                             "(beyond floating point): the signal explodes; use a smaller weight variance")
+        with np.errstate(over="ignore", invalid="ignore"):
+            m = gaussian_moments(b, q_eff)
+        if not (math.isfinite(m.second) and math.isfinite(m.deriv2)):
+            raise ValueError(f"E[phi(h)^2] overflows at layer {i + 1} of {L} (q = {q_eff:.3g}): the signal "
+                             "explodes; use a smaller weight variance")
         branch_var = max(m.second - m.mean ** 2, 0.0)
         mean_l, var_l = (mean_prev + m.mean, var_prev + branch_var) if res else (m.mean, branch_var)
         drop = p if i < L - 1 else 1.0

@@ -1,7 +1,14 @@
-"""A validated simulation configuration, and the memory estimate made before anything is allocated.
+"""A validated simulation configuration, and the memory and work estimates made before anything is allocated.
 
 Every check raises ValueError or TypeError with one line that names the problem, so the command line can
 print it and exit 2.
+
+Ceilings (each refused with the option and the number): widths up to ``MAX_WIDTH`` (2^24), at most
+``MAX_LAYERS`` (10 000) weight layers, ``MAX_TRIALS`` (10^6) trials, ``MAX_BINS`` (10^6) histogram bins;
+the memory of one trial (:func:`memory_estimate`) within the memory available to the process
+(:func:`available_memory`); and the work of the whole run (:func:`time_estimate`, a lower bound from the
+configuration's multiply-adds, random numbers and per-layer overhead on a fast core) at most
+``MAX_HOURS`` (24) hours.
 
 >>> cfg = Config.build(widths="4096x7", batch=16, activation="tanh", init="normal(0, 0.01)", trials=20)
 >>> cfg.widths[:2], cfg.depth, cfg.engine
@@ -18,10 +25,15 @@ import numpy as np
 
 from .weights import WeightLaw, resolve
 
-__all__ = ["Config", "parse_widths", "memory_estimate", "available_memory", "ENGINES"]
+__all__ = ["Config", "parse_widths", "memory_estimate", "available_memory", "time_estimate", "check_work",
+           "ENGINES", "MAX_WIDTH", "MAX_LAYERS", "MAX_TRIALS", "MAX_BINS", "MAX_HOURS"]
 
 ENGINES = ("auto", "dense", "gaussian")
 MAX_WIDTH = 1 << 24
+MAX_LAYERS = 10_000
+MAX_TRIALS = 1_000_000
+MAX_BINS = 1_000_000
+MAX_HOURS = 24.0
 
 
 def parse_widths(widths) -> tuple[int, ...]:
@@ -31,7 +43,7 @@ def parse_widths(widths) -> tuple[int, ...]:
     on the width so that a typo cannot ask for an absurd allocation.
     """
     from varprop.derive.mean_field import parse_widths as parse
-    out = parse(widths)
+    out = parse(widths, max_layers=MAX_LAYERS)
     for w in out:
         if w > MAX_WIDTH:
             raise ValueError(f"widths {widths!r}: width {w} exceeds {MAX_WIDTH}")
@@ -87,6 +99,8 @@ class Config:
         widths = parse_widths(widths)
         batch = _int("batch", batch, 1)
         trials = _int("trials", trials, 1)
+        if trials > MAX_TRIALS:
+            raise ValueError(f"trials must be at most {MAX_TRIALS}, got {trials}")
         seed = _int("seed", seed, 0)
         if seed >= 2 ** 63:
             raise ValueError(f"seed must be < 2**63, got {seed}")
@@ -95,6 +109,8 @@ class Config:
         sigma_b2 = _float("sigma_b2", sigma_b2, 0.0)
         dropout = _float("dropout (the drop probability)", dropout, 0.0, 1.0, high_open=True)
         bins = _int("bins", bins, 1)
+        if bins > MAX_BINS:
+            raise ValueError(f"bins must be at most {MAX_BINS}, got {bins}")
         hist_range = _float("hist_range", hist_range, 0.0)
         if hist_range == 0.0:
             raise ValueError("hist_range must be > 0")
@@ -108,6 +124,8 @@ class Config:
         if engine == "auto":
             engine = "gaussian" if law.gaussian else "dense"
         if inputs is not None:
+            if np.iscomplexobj(inputs):
+                raise TypeError("inputs are complex: the network takes real values")
             inputs = np.asarray(inputs, dtype=np.float64)
             if inputs.ndim != 2 or inputs.shape[1] != widths[0]:
                 raise ValueError(f"inputs must have shape (batch, {widths[0]}), got {inputs.shape}")
@@ -115,6 +133,15 @@ class Config:
                 raise ValueError(f"inputs have {inputs.shape[0]} rows but batch is {batch}")
             if not np.isfinite(inputs).all():
                 raise ValueError("inputs contain NaN or infinity")
+            with np.errstate(over="ignore"):
+                square = float(np.mean(np.square(inputs))) if inputs.size else 0.0
+            top = float(np.max(np.abs(inputs))) if inputs.size else 0.0
+            if not math.isfinite(square):
+                raise ValueError(f"inputs: their mean square overflows float64 (largest |value| {top:.3g}); "
+                                 "rescale them")
+            if engine == "dense" and dtype == "float32" and top > float(np.finfo(np.float32).max):
+                raise ValueError(f"inputs: values up to {top:.3g} do not fit in float32; rescale them or use "
+                                 "--dtype float64")
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             v = law.variance(fan_in, fan_out * act.arity)
             if not (math.isfinite(v) and v >= 0):
@@ -160,46 +187,133 @@ class Config:
                 "dtype": self.dtype if self.engine == "dense" else "float64", "backward": self.backward}
 
 
-def memory_estimate(cfg: Config) -> tuple[int, bool]:
-    """``(bytes, keep_weights)``: peak bytes of one trial, and whether the dense engine keeps every W for
-    the backward pass (else it regenerates each W from its stream, trading time for memory)."""
+def _memory_parts(cfg: Config) -> tuple[dict, bool]:
+    """Peak bytes of one trial by what drives them, and whether the dense engine keeps every W."""
     b = cfg.batch
     acts = 0
     for layer in range(1, cfg.depth + 1):
         rows, cols = cfg.shape(layer)
         acts += 8 * b * (cols + 3 * rows)          # the layer input, h, phi'(h) and the output kept for backward
-    largest = max(rows * cols for rows, cols in map(cfg.shape, range(1, cfg.depth + 1)))
+    widest = max(cfg.widths) * cfg.act.arity
+    # histograms: a trial's counts, the running sum and its copy (int64), the edges and np.histogram's
+    # sorted copy of one layer's values
+    hist = 8 * (4 * 2 * cfg.depth * cfg.bins + 2 * (cfg.bins + 1) + 2 * b * widest) if cfg.histograms else 0
     if cfg.engine == "gaussian":
-        work = 8 * 4 * b * (max(cfg.widths) * cfg.act.arity + 1) + 8 * 4 * b * b
-        return acts + work, False
+        work = 8 * 4 * b * (widest + 1) + 8 * 4 * b * b
+        return {"acts": acts + work, "weights": 0, "hist": hist}, False
     item = np.dtype(cfg.dtype).itemsize
     all_w = item * sum(r * c for r, c in map(cfg.shape, range(1, cfg.depth + 1)))
-    one_w = item * largest
+    one_w = item * max(r * c for r, c in map(cfg.shape, range(1, cfg.depth + 1)))
     avail = available_memory()
     keep = cfg.backward and (avail is None or acts + all_w < avail // 2)
-    return acts + (all_w if keep else one_w) + 8 * 4 * b * max(cfg.widths) * cfg.act.arity, keep
+    return {"acts": acts + 8 * 4 * b * widest, "weights": all_w if keep else one_w, "hist": hist}, keep
+
+
+def memory_estimate(cfg: Config) -> tuple[int, bool]:
+    """``(bytes, keep_weights)``: peak bytes of one trial, and whether the dense engine keeps every W for
+    the backward pass (else it regenerates each W from its stream, trading time for memory)."""
+    parts, keep = _memory_parts(cfg)
+    return sum(parts.values()), keep
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None when unknown."""
+    """Bytes a new allocation of this process can get, or None when unknown: the least of Linux's
+    MemAvailable (or the free physical pages), the cgroup's memory.max less its usage, and the address-space
+    limit (``RLIMIT_AS``) less the address space already mapped."""
+    found = []
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                    found.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:
+            limit = fh.read().strip()
+        if limit != "max":
+            with open("/sys/fs/cgroup/memory.current") as fh:
+                found.append(max(int(limit) - int(fh.read().strip()), 0))
+    except (OSError, ValueError):
         pass
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as fh:
+                mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            found.append(max(soft - mapped, 0))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return min(found) if found else None
+
+
+_WHY = {"acts": ("the activations kept for the backward pass", "use smaller widths or batch"),
+        "weights": ("the dense engine's weight matrices", "use smaller widths or the gaussian engine (Gaussian "
+                    "weights)"),
+        "hist": ("the histograms", "use fewer bins")}
 
 
 def check_memory(cfg: Config) -> tuple[int, bool]:
-    """The estimate, or a ValueError when it exceeds the memory available."""
-    need, keep = memory_estimate(cfg)
+    """The estimate, or a ValueError naming what needs the memory when it exceeds the memory available."""
+    parts, keep = _memory_parts(cfg)
+    need = sum(parts.values())
     avail = available_memory()
     if avail is not None and need > avail:
-        raise ValueError(f"this run needs about {need / 2 ** 30:.2f} GiB but only {avail / 2 ** 30:.2f} GiB "
-                         "is available; use smaller widths or batch, or the gaussian engine")
+        top = max(parts, key=parts.get)
+        what, advice = _WHY[top]
+        size = {"acts": f"widths {_widths_text(cfg.widths)}, batch {cfg.batch}",
+                "weights": f"widths {_widths_text(cfg.widths)}", "hist": f"bins {cfg.bins}"}[top]
+        raise ValueError(f"this run needs about {_gib(need)} ({size}: {what} take {_gib(parts[top])}) but only "
+                         f"{_gib(avail)} is available; {advice}")
     return need, keep
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:.3g} GiB"
+
+
+def _widths_text(ws) -> str:
+    return f"{ws[0]}x{len(ws)}" if len(set(ws)) == 1 else ",".join(map(str, ws)) if len(ws) <= 6 else \
+        f"{ws[0]},...,{ws[-1]} ({len(ws)} widths)"
+
+
+# a fast core's rates, so that the estimate is a lower bound and a refusal is certain
+_FLOPS = 5e10            # multiply-adds per second
+_NORMALS = 5e8           # random numbers per second
+_LAYER_S = 1e-4          # Python, LAPACK and kernel-launch overhead of one layer forward and backward
+_TRIAL_S = 1e-4
+
+
+def time_estimate(cfg: Config) -> float:
+    """A lower bound on the run's seconds on one core: its multiply-adds, random numbers and per-layer
+    overhead (the dense engine: B n_in n_out twice and n_in n_out normals per layer; the Gaussian one:
+    about 3 B^2 (n_in + n_out) and B (n_in + n_out) normals)."""
+    b = cfg.batch
+    flops = normals = 0.0
+    for layer in range(1, cfg.depth + 1):
+        rows, cols = cfg.shape(layer)
+        if cfg.engine == "gaussian":
+            flops += 3.0 * b * b * (rows + cols) + 4.0 * b ** 3
+            normals += b * (rows + cols)
+        else:
+            flops += 2.0 * b * rows * cols + 2.0 * b * b * (rows + cols)
+            normals += rows * cols
+    per_trial = flops / _FLOPS + normals / _NORMALS + cfg.depth * _LAYER_S + _TRIAL_S
+    return cfg.trials * per_trial
+
+
+def check_work(cfg: Config) -> float:
+    """The time estimate, or a ValueError when even that lower bound exceeds ``MAX_HOURS``."""
+    est = time_estimate(cfg)
+    if est > MAX_HOURS * 3600:
+        raise ValueError(f"this run would take at least {est / 3600:.3g} hours ({cfg.trials} trials of "
+                         f"{cfg.depth} layers, widths {_widths_text(cfg.widths)}, batch {cfg.batch}); the "
+                         f"ceiling is {MAX_HOURS:g} hours: use fewer trials, layers or a smaller batch")
+    return est

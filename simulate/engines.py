@@ -43,11 +43,13 @@ from .gram import gram
 from .rng import fill_normal
 from .rng import normal as stream_normal
 
-__all__ = ["PURPOSE", "STAT_FIELDS", "Dense", "Gaussian", "Workspace", "simulate_trial", "BN_EPS"]
+__all__ = ["PURPOSE", "STAT_FIELDS", "OVERFLOW", "Dense", "Gaussian", "Workspace", "simulate_trial", "BN_EPS"]
 
 PURPOSE = {"weights": 0, "conditional": 1, "bias": 2, "dropout": 3, "inputs": 4, "upstream": 5}
 STAT_FIELDS = ("pre_mean", "pre_std", "pre_second", "act_mean", "act_std", "act_second", "saturated", "dead",
                "grad_std", "grad_second", "weight_grad_norm")
+# what overflowed first in a trial: stats["overflow"] = [layer, index into OVERFLOW] (layer 0: nothing did)
+OVERFLOW = ("pre-activations h", "activations x", "gradients", "weight-gradient norm")
 BN_EPS = 1e-5
 
 
@@ -270,8 +272,9 @@ def _moments(s1, s2, count):
 
 
 def simulate_trial(cfg, trial: int, keep_weights: bool = True, workspace: Workspace | None = None):
-    """One random network: ``(stats, hist)`` with ``stats[field]`` an array over the L layers and
-    ``hist`` (``{"act": (L, bins), "grad": (L, bins)}`` counts) or None. Pass the same ``workspace`` to
+    """One random network: ``(stats, hist)`` with ``stats[field]`` an array over the L layers (NaN from the
+    layer where a value overflowed on; ``stats["overflow"]`` = ``[layer, i]`` names it, ``OVERFLOW[i]``,
+    ``[0, 0]`` when nothing did) and ``hist`` (``{"act": (L, bins), "grad": (L, bins)}`` counts) or None. Pass the same ``workspace`` to
     successive trials of one configuration to reuse their arrays (same results, less allocation)."""
     ws = Workspace() if workspace is None else workspace
     team = None
@@ -293,6 +296,7 @@ def _trial(cfg, trial, keep_weights, ws, team):
     depth = cfg.depth
     act = cfg.act
     stats = {f: np.full(depth, np.nan) for f in STAT_FIELDS}
+    over = stats["overflow"] = np.zeros(2, np.int64)
     edges = np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1) if cfg.histograms else None
     gedges = np.linspace(-cfg.grad_range, cfg.grad_range, cfg.bins + 1) if cfg.histograms else None
     hist = {"act": np.zeros((depth, cfg.bins), np.int64), "grad": np.zeros((depth, cfg.bins), np.int64)} \
@@ -304,7 +308,8 @@ def _trial(cfg, trial, keep_weights, ws, team):
     for layer in range(1, depth + 1):
         try:
             h = engine.forward(layer, x)
-        except FloatingPointError:
+        except FloatingPointError:   # the Gram matrix of the layer's input: h's covariance
+            over[:] = layer, 0
             finite = False
             break
         raw = None
@@ -319,6 +324,7 @@ def _trial(cfg, trial, keep_weights, ws, team):
         x_new, d, s = kernels.forward(act, h, res, mkey, keep, out=(ws.alloc(f"x{layer}"), ws.alloc(f"d{layer}")),
                                       parallel=par)
         if not np.isfinite(s).all():   # overflow: this layer and the deeper ones have no statistics
+            over[:] = layer, 0 if not np.isfinite(s[:2]).all() else 1
             finite = False
             break
         nh, nx = h.size, x_new.size
@@ -346,6 +352,7 @@ def _trial(cfg, trial, keep_weights, ws, team):
         dh, gt, s = kernels.backward(act, g, d.astype(np.float64, copy=False) if d.dtype != g.dtype else d,
                                      mkey, keep, out=ws.alloc("dh"), parallel=par)
         if not np.isfinite(s).all():
+            over[:] = layer, 2
             break
         count = g.size
         _, stats["grad_std"][layer - 1], stats["grad_second"][layer - 1] = _moments(s[0], s[1], count)
@@ -355,9 +362,14 @@ def _trial(cfg, trial, keep_weights, ws, team):
         dd = gram(dh64, parallel=par)   # shared with the Gaussian engine's backward, which needs it too
         xx = engine.input_gram(layer, x_in)
         stats["weight_grad_norm"][layer - 1] = math.sqrt(max(float(np.sum(xx * dd)), 0.0))
+        if not math.isfinite(stats["weight_grad_norm"][layer - 1]):   # the norm alone: the gradients go on
+            stats["weight_grad_norm"][layer - 1] = np.nan
+            if not over[0]:
+                over[:] = layer, 3
         try:
             g_prev = np.asarray(engine.backward(layer, dh, dd), dtype=np.float64)
-        except FloatingPointError:
+        except FloatingPointError:   # the Gram matrix of dLoss/dh
+            over[:] = layer, 2
             break
         if residual:
             g_prev += gt

@@ -3,7 +3,8 @@
 For a statistic s measured once per trial (t = 1..T), the reported value is the trial mean
 ``s_bar = sum_t s_t / T`` and its standard error ``se = sd(s_1..s_T) / sqrt(T)`` (sample sd, ddof 1;
 NaN for a single trial). Each ``layers`` row carries ``theory_<field>`` from derive/mean_field where the
-theory speaks.
+theory speaks. A value that overflowed leaves its layer and the deeper ones without statistics (null in
+JSON), and ``overflow`` says where it happened first.
 
 >>> import numpy as np
 >>> r = Result({"widths": [4, 4]}, "gaussian", 0, 0.1, {"act_std": np.array([[1.0], [3.0]])}, {})
@@ -46,6 +47,7 @@ class Result:
     histograms: dict | None = None       # {"act": (L, bins), "grad": (L, bins)} counts summed over trials
     hist_edges: dict | None = None       # {"act": edges, "grad": edges}
     memory_estimate: int = 0
+    overflow: dict | None = None         # {"layer", "quantity", "trials"}: the shallowest overflow, if any
     extra: dict = field(default_factory=dict)
 
     @property
@@ -86,11 +88,21 @@ class Result:
             rows.append(row)
         return rows
 
+    def overflow_message(self) -> str | None:
+        """One line saying where the simulation overflowed (None when it did not)."""
+        o = self.overflow
+        if o is None:
+            return None
+        dtype = self.config.get("dtype", "float64")
+        lost = "that norm is null" if o["quantity"] == "weight-gradient norm" else "no statistics from there on"
+        return (f"overflow in {o['trials']} of {self.trials} trials, first: the {o['quantity']} of layer "
+                f"{o['layer']} exceed {dtype}; {lost} (the weights or inputs are too large)")
+
     def to_dict(self) -> dict:
         out = {"config": self.config, "engine": self.engine, "seed": self.seed,
                "elapsed_s": round(self.elapsed_s, 6), "trials_done": self.trials,
                "interrupted": self.interrupted, "memory_estimate_bytes": int(self.memory_estimate),
-               "layers": self.layers}
+               "overflow": self.overflow, "layers": self.layers}
         if self.histograms is not None:
             out["histograms"] = {k: {"edges": [float(e) for e in self.hist_edges[k]], "counts": v.tolist()}
                                  for k, v in self.histograms.items()}
@@ -118,10 +130,8 @@ class Result:
                          f"{_g(r.get('theory_grad_std')):>9}  {_g(r['saturated'], '.4f'):>9}  "
                          f"{_g(r['dead'], '.3f'):>5}")
         status = " (interrupted)" if self.interrupted else ""
-        bad = np.isnan(self.per_trial["act_std"]).any(axis=0)
-        if bad.any():
-            lines.append(f"non-finite values (overflow) from layer {int(np.argmax(bad)) + 1} on in some trials: "
-                         "no statistics there")
+        if self.overflow is not None:
+            lines.append(self.overflow_message())
         lines.append(f"{self.trials} trials{status}, engine {self.engine}, seed {self.seed}, "
                      f"{self.elapsed_s:.2f} s")
         return "\n".join(lines)

@@ -16,8 +16,8 @@ import numpy as np
 
 from varprop.io import Progress
 
-from .config import Config, check_memory
-from .engines import STAT_FIELDS, Workspace, simulate_trial
+from .config import Config, check_memory, check_work
+from .engines import OVERFLOW, STAT_FIELDS, Workspace, simulate_trial
 from .result import Result
 from .theory import theory
 
@@ -47,18 +47,25 @@ def run(widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0
 def run_config(cfg: Config, progress=None) -> Result:
     """Run a validated :class:`Config` (see :func:`run`)."""
     need, keep_weights = check_memory(cfg)
+    estimate = check_work(cfg)
     pred = theory(cfg)
     start = time.perf_counter()
     rows = {f: [] for f in STAT_FIELDS}
+    overflows = []
     hist = None
     interrupted = False
     ws = Workspace()  # one set of arrays for all trials; freed when the run returns
     with Progress(cfg.trials, "simulate", enabled=progress) as bar:
+        if bar.enabled and estimate > LONG_S:
+            bar.stream.write(f"simulate: {cfg.trials} trials of {cfg.depth} layers, at least {_duration(estimate)} "
+                             "(a lower bound; Ctrl-C keeps the finished trials)\n")
+            bar.stream.flush()
         try:
             for t in range(cfg.trials):
                 stats, h = simulate_trial(cfg, t, keep_weights, workspace=ws)
                 for f in STAT_FIELDS:  # appended together, so an interrupt never leaves a partial trial
                     rows[f].append(stats[f])
+                overflows.append(stats["overflow"])
                 if h is not None:
                     hist = {k: v.copy() for k, v in h.items()} if hist is None else \
                         {k: hist[k] + h[k] for k in hist}
@@ -74,5 +81,29 @@ def run_config(cfg: Config, progress=None) -> Result:
         edges = {"act": np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1),
                  "grad": np.linspace(-cfg.grad_range, cfg.grad_range, cfg.bins + 1)}
     return Result(cfg.summary(), cfg.engine, cfg.seed, time.perf_counter() - start, per_trial, pred,
-                  interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need)
+                  interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need,
+                  overflow=_overflow(overflows[:n]))
+
+
+LONG_S = 10.0   # runs estimated longer than this announce their estimate on a terminal before starting
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min``, ``2.1 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _overflow(per_trial) -> dict | None:
+    """The first overflow in the order of the computation (forward from layer 1, then backward from layer
+    L) over the trials: ``{"layer", "quantity", "trials"}`` (how many trials overflowed somewhere), or None."""
+    hit = [(int(layer), int(code)) for layer, code in per_trial if layer > 0]
+    if not hit:
+        return None
+    forward = (0, 1)
+    layer, code = min(hit, key=lambda h: (0, h[0]) if h[1] in forward else (1, -h[0]))
+    return {"layer": layer, "quantity": OVERFLOW[code], "trials": len(hit)}
 

@@ -133,3 +133,9 @@ def test_maxout_sympy_form_is_a_max():
     e = A.get("maxout", k=3).sympy()
     assert isinstance(e, sp.Max) and len(e.args) == 3
     assert A.get("maxout", k=3).arity == 3
+
+
+def test_maxout_k_has_a_ceiling():
+    assert A.get("maxout", k=A.MAXOUT_K_MAX).arity == A.MAXOUT_K_MAX
+    with pytest.raises(ValueError, match=f"must be at most {A.MAXOUT_K_MAX}"):
+        A.get("maxout", k=100000000)

@@ -28,7 +28,7 @@ def test_an_unwritable_out_path_is_one_line(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["derive", "symmetry", "--out", str(blocker)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "File exists" in err
+    assert err.count("\n") == 1 and "exists and is not a folder" in err
 
 
 def test_an_arithmetic_error_is_one_line(monkeypatch, capsys):

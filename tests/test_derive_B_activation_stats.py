@@ -135,3 +135,31 @@ def test_doctests():
     import doctest
     result = doctest.testmod(st)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_depth_ceiling_is_refused_before_any_work():
+    import time
+    t = time.perf_counter()
+    with pytest.raises(ValueError, match="100000 weight layers exceed the ceiling of 1000"):
+        st.build(widths="64x100001")
+    with pytest.raises(ValueError, match="exceed the ceiling of 1000"):
+        st.build(widths=[8] * 1002)
+    assert time.perf_counter() - t < 2
+
+
+def test_an_exploding_signal_is_named_at_its_layer():
+    from varprop.derive.mean_field import predict
+    # q_l = (10^6)^l: E[relu(h)^2] = q/2 leaves float64 at layer 52 (1.8e308 ~ 10^308.3)
+    with pytest.raises(ValueError, match=r"overflows at layer 5[1-4] of 129"):
+        st.build(widths="1000000x130", init="normal(0, 1)")
+    with pytest.raises(ValueError, match="overflows at layer"):
+        predict([10 ** 6] * 60, "relu", 1.0)
+
+
+def test_parse_widths_bounds_the_list_before_building_it():
+    from varprop.derive.mean_field import parse_widths
+    with pytest.raises(ValueError, match="999999999 weight layers exceed the ceiling of 1000000"):
+        parse_widths("64x1000000000")
+    with pytest.raises(ValueError, match="exceed the ceiling of 3"):
+        parse_widths("4,4,4,4,4", max_layers=3)
+    assert parse_widths("4x4", max_layers=3) == (4, 4, 4, 4)

@@ -121,14 +121,37 @@ def test_api_type_errors():
 
 
 @pytest.mark.parametrize("engine", ["gaussian", "dense"])
-def test_overflow_leaves_the_deep_layers_empty(engine, tmp_path, capsys):
+def test_overflow_leaves_the_deep_layers_empty_and_says_where(engine, tmp_path, capsys):
     j = tmp_path / "r.json"
     assert main(["simulate", "--widths", "64x200", "--activation", "linear", "--init", "normal(0, 1)",
-                 "--trials", "2", "--engine", engine, "--json", str(j)]) == 0
+                 "--trials", "2", "--engine", engine, "--json", str(j)]) == 1
     out, err = capsys.readouterr()
-    assert "non-finite values (overflow) from layer" in out and err == ""
-    layers = json.loads(j.read_text())["layers"]
-    assert layers[0]["act_std"] > 1 and layers[-1]["act_std"] is None
+    data = json.loads(j.read_text())
+    layers, over = data["layers"], data["overflow"]
+    # q_l ~ 64^l: float32 holds h up to 3.4e38 (64^21.3), float64's sum of squares up to 1.8e308 (64^170);
+    # the gradients grow as 64^(L - l) on the way back
+    assert over["trials"] == 2
+    if engine == "dense":
+        assert over == {"layer": 21, "quantity": "pre-activations h", "trials": 2}
+        assert all(r["act_std"] is not None for r in layers[:20]) and all(r["act_std"] is None for r in layers[20:])
+    else:
+        assert over["quantity"] == "pre-activations h" and 150 < over["layer"] < 190
+        assert layers[0]["act_std"] > 1 and layers[-1]["act_std"] is None
+    line = f"overflow in 2 of 2 trials, first: the pre-activations h of layer {over['layer']} exceed"
+    assert line in out and err.startswith("varprop: " + line) and err.count("\n") == 1
+
+
+def test_no_overflow_means_no_overflow_entry(tmp_path):
+    j = tmp_path / "r.json"
+    assert main(["simulate", "--widths", "16x3", "--trials", "2", "--quiet", "--json", str(j)]) == 0
+    assert json.loads(j.read_text())["overflow"] is None
+
+
+def test_the_weight_gradient_norm_alone_overflowing_is_named():
+    from varprop.simulate.runner import _overflow
+    assert _overflow([[0, 0], [0, 0]]) is None
+    assert _overflow([[0, 0], [2, 3], [5, 2]]) == {"layer": 5, "quantity": "gradients", "trials": 2}
+    assert _overflow([[7, 1], [2, 3], [9, 0]]) == {"layer": 7, "quantity": "activations x", "trials": 3}
 
 
 def test_init_parameters(capsys):
@@ -140,3 +163,129 @@ def test_init_parameters(capsys):
     assert "apply to an initializer name" in capsys.readouterr().err
     assert main(["simulate", "--widths", "8x3", "--init", "he_normal", "--init-param", "scale"]) == 2
     assert "malformed parameter" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--widths", "64x1000000000"], "999999999 weight layers exceed the ceiling of 10000"),
+    (["--widths", "64x" + "9" * 30], "weight layers exceed the ceiling"),
+    (["--widths", ",".join(["8"] * 10002)], "10001 weight layers exceed the ceiling of 10000"),
+    (["--widths", "16x200000", "--batch", "2"], "199999 weight layers exceed the ceiling of 10000"),
+    (["--widths", "16x3", "--trials", "1000000000"], "trials must be at most 1000000"),
+    (["--widths", "16x3", "--bins", "1000000000", "--histograms"], "bins must be at most 1000000"),
+    (["--widths", "16x1000", "--bins", "1000000", "--histograms"], "bins 1000000: the histograms take"),
+    (["--widths", "64x1000", "--trials", "1000000"], "would take at least"),
+    (["--widths", "16x3", "--batch", "1000000000"], "batch 1000000000: the activations"),
+])
+def test_ceilings_refuse_before_any_work(args, message, capsys):
+    assert main(["simulate"] + args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("varprop: error: ") and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize("opt", ["--json", "--csv", "--plot"])
+def test_outputs_are_checked_before_any_work(opt, tmp_path, monkeypatch, capsys):
+    import varprop.simulate.runner as run_module
+    monkeypatch.setattr(run_module, "simulate_trial", lambda *a, **k: pytest.fail("work started"))
+    (tmp_path / "f").write_text("keep")
+    for bad, fragment in [(str(tmp_path), "is a folder"), ("", "is empty"),
+                          (str(tmp_path / "f" / "r.out"), "is not a folder")]:
+        assert main(["simulate", "--widths", "8x3", opt, bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"varprop: error: {opt}") and fragment in err and err.count("\n") == 1, err
+    assert (tmp_path / "f").read_text() == "keep"
+
+
+def test_two_outputs_naming_one_file_are_refused(tmp_path, capsys):
+    p = tmp_path / "r.out"
+    assert main(["simulate", "--widths", "8x3", "--json", str(p), "--csv", str(p)]) == 2
+    assert "--json and --csv name the same file" in capsys.readouterr().err
+
+
+def test_json_to_a_symlink_and_a_device(tmp_path):
+    import stat
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    real.chmod(0o600)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert main(["simulate", "--widths", "8x3", "--trials", "1", "--quiet", "--json", str(link)]) == 0
+    assert link.is_symlink() and json.loads(real.read_text())["trials_done"] == 1
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert main(["simulate", "--widths", "8x3", "--trials", "1", "--quiet", "--json", "/dev/null"]) == 0
+    assert stat.S_ISCHR(__import__("os").lstat("/dev/null").st_mode)
+
+
+def test_huge_inputs_are_refused_as_overflow(tmp_path, capsys):
+    f = tmp_path / "x.npy"
+    np.save(f, np.full((16, 16), 1e300))
+    assert main(["simulate", "--widths", "16x3", "--inputs", str(f)]) == 2
+    assert "inputs: their mean square overflows float64" in capsys.readouterr().err
+    np.save(f, np.full((16, 16), 1e39))
+    assert main(["simulate", "--widths", "16x3", "--inputs", str(f), "--engine", "dense",
+                 "--init", "he_uniform"]) == 2
+    assert "do not fit in float32" in capsys.readouterr().err
+
+
+def test_huge_weights_are_reported_as_overflow_with_exit_1(tmp_path, capsys):
+    j = tmp_path / "r.json"
+    assert main(["simulate", "--widths", "16x3", "--trials", "2", "--init", "uniform(-1e30, 1e30)",
+                 "--json", str(j), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("varprop: overflow in 2 of 2 trials, first: the pre-activations h of layer 1 exceed float32; "
+                   "no statistics from there on (the weights or inputs are too large)\n")
+    data = json.loads(j.read_text())
+    assert data["overflow"] == {"layer": 1, "quantity": "pre-activations h", "trials": 2}
+    assert all(r["act_std"] is None for r in data["layers"])
+
+
+def test_available_memory_respects_the_address_space_limit():
+    import subprocess
+    import sys
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30)); "
+            "from varprop.simulate.config import available_memory; print(available_memory())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert 0 < int(out) < 2 * 2**30
+
+
+def test_time_estimate_grows_with_the_work():
+    from varprop.simulate.config import Config, time_estimate
+    small = time_estimate(Config.build("64x4", trials=10))
+    assert time_estimate(Config.build("64x4", trials=20)) == pytest.approx(2 * small)
+    assert time_estimate(Config.build("64x8", trials=10)) > 2 * small
+    dense = Config.build("1024x4", trials=1, init="he_uniform", batch=16)
+    # two B n^2 products per layer at the assumed rate, at least
+    assert time_estimate(dense) >= 3 * 2 * 16 * 1024 ** 2 / 5e10
+
+
+@pytest.mark.parametrize("name,content,fragment", [
+    ("x.npy", b"hello, not an array", "is not a .npy file"),
+    ("x.npz", b"PK\x03\x04garbage", "File is not a zip file"),
+    ("x.npy", None, "would take about"),               # a header promising 10^13 float64 values
+    ("x.npy", "complex", "inputs are complex"),
+])
+def test_inputs_files_are_checked_before_loading(name, content, fragment, tmp_path, capsys):
+    import io
+    f = tmp_path / name
+    if content is None:
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                                   "shape": (100000, 100000000)})
+        f.write_bytes(buf.getvalue() + b"\0" * 64)
+    elif content == "complex":
+        np.save(f, np.ones((16, 16), dtype=complex))
+    else:
+        f.write_bytes(content)
+    assert main(["simulate", "--widths", "16x3", "--inputs", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("varprop: error: ") and err.count("\n") == 1 and fragment in err, err
+
+
+def test_a_long_run_announces_its_estimate_on_a_terminal(monkeypatch, capsys):
+    import varprop.simulate.runner as run_module
+    monkeypatch.setattr(run_module, "check_work", lambda cfg: 5400.0)
+    run(widths="8x3", trials=2, progress=True)
+    err = capsys.readouterr().err
+    assert err.startswith("simulate: 2 trials of 2 layers, at least 90.0 min (a lower bound")
+    run(widths="8x3", trials=2, progress=False)
+    assert capsys.readouterr().err == ""
+    assert run_module._duration(42) == "42 s" and run_module._duration(7.2e3) == "2.0 h"

@@ -257,8 +257,14 @@ def _in_range(v):
     return None if v == 0 or lo <= abs(v) <= hi else "must be 0 or between 1e-9 and 1e9 in absolute value"
 
 
-def _int_at_least_2(v):
-    return None if v.denominator == 1 and v >= 2 else "must be an integer >= 2"
+MAXOUT_K_MAX = 4096   # maxout's k: every weight matrix has k rows per unit, and the moments' quadrature of the
+                      # max of k normals stays exact to the digits claimed well past this
+
+
+def _maxout_k(v):
+    if not (v.denominator == 1 and v >= 2):
+        return "must be an integer >= 2"
+    return None if v <= MAXOUT_K_MAX else f"must be at most {MAXOUT_K_MAX}"
 
 
 @dataclass(frozen=True)
@@ -571,7 +577,7 @@ _ENTRIES = [
                doc="|x|", code=16, closed=frozenset({"mean", "second", "deriv2"}), kinks=lambda: (0,),
                family="relu"),
     Activation("maxout", _maxout, _d_maxout,
-               params=(_P("k", 2, "number of independent pre-activations per unit", _int_at_least_2,
+               params=(_P("k", 2, "number of independent pre-activations per unit", _maxout_k,
                           integer=True),),
                doc="max of k independent pre-activations; the weight matrix has k rows per unit", code=17,
                closed=frozenset({"mean", "second", "deriv2"}), kernel_params=lambda k: (k, 0.0),

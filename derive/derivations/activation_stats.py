@@ -11,6 +11,7 @@ and are checked layer by layer against mpmath quadrature of the same recursion. 
 number, one number per layer, a distribution written in fan_in and fan_out (``normal(0, sqrt(2/fan_in))``) or
 an initializer object (``varprop.nn.init.get("he_normal")``: the command line resolves names, as nothing in
 derive/ imports nn/); without one, the activation's own variance-preserving gain g_f^2 / fan_in is used.
+At most ``MAX_LAYERS`` (1000) weight layers: every layer is checked by quadrature, so the work grows with depth.
 
 >>> from varprop.derive.derivations.activation_stats import build
 >>> d = build(widths="100x4", activation="relu", init="normal(0, sqrt(2/fan_in))")
@@ -26,6 +27,7 @@ from ..mean_field import parse_widths
 
 __all__ = ["build", "parse_widths", "weight_variances"]
 
+MAX_LAYERS = 1000      # weight layers: each one costs an mpmath quadrature check (about a minute at the ceiling)
 _CHECK_DIGITS = 9
 _FLOAT_DIGITS = 12
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -139,7 +141,7 @@ def build(widths="256x6", activation: str = "relu", params=None, init=None, sigm
     from ..moments import check_digits
 
     check_digits(digits)
-    ws = list(parse_widths(widths))
+    ws = list(parse_widths(widths, max_layers=MAX_LAYERS))
     b = get(activation, **(params or {}))
     sb = to_fraction(sigma_b2, "sigma_b2")
     if sb < 0:

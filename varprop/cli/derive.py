@@ -22,7 +22,8 @@ def add_arguments(p):
     add_param_option(p)
     p.add_argument("--sigma-b2", dest="sigma_b2", help="bias variance sigma_b^2 >= 0")
     p.add_argument("--sigma-w2", dest="sigma_w2", help="weight variance sigma_w^2 > 0 (fan_in Var(w))")
-    p.add_argument("--widths", help="layer widths n_0,n_1,...,n_L, comma-separated, or NxK (K widths of N)")
+    p.add_argument("--widths", help="layer widths n_0,n_1,...,n_L, comma-separated, or NxK (K widths of N); "
+                                    "at most 1000 weight layers")
     p.add_argument("--init", help="an initialization: an initializer name (he_normal), a weight variance "
                                   "(a number, or an expression in fan_in and fan_out such as 2/fan_in) or a "
                                   "distribution such as 'normal(0, sqrt(2/fan_in))'")
@@ -47,11 +48,12 @@ def _fraction(text, what, positive=False):
 def _widths(text):
     """The shared grammar of derive/mean_field.py ("256x6" or "784,100,10"), lengths bounded first."""
     import re
+    from varprop.derive.derivations.activation_stats import MAX_LAYERS
     from varprop.derive.mean_field import parse_widths
     if any(len(t) > _WIDTH_TEXT for t in re.findall(r"\d+", text)):
         raise ValueError(f"--widths: numbers of at most {_WIDTH_TEXT} digits, got {text!r}")
     try:
-        return list(parse_widths(text))
+        return list(parse_widths(text, max_layers=MAX_LAYERS))   # activation-stats, the one user of --widths
     except ValueError as exc:
         raise ValueError(f"--widths: {exc}") from None
 
@@ -99,12 +101,14 @@ def _list() -> int:
 
 def run(args) -> int:
     if not args.names:
-        if args.out or args.json:
+        if args.out is not None or args.json:
             raise ValueError("name the derivations to render, or `all`")
         return _list()
     from varprop.derive import derivations, render
-    from varprop.io import Progress
+    from varprop.io import Progress, check_folder
 
+    if args.out is not None:
+        check_folder(args.out, "--out")      # before any work: a run never ends by failing to save
     names = derivations.resolve(args.names)
     opts = options(args)
     fmt = "json" if args.json else args.format

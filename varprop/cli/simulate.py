@@ -11,7 +11,10 @@ DESCRIPTION = (
     "inputs forward and a standard normal upstream gradient backward, and prints per layer the activation "
     "mean and std and the gradient std (trial mean +- standard error) beside derive/mean_field's prediction. "
     "--widths takes NxK (K widths of N, so K-1 weight layers) or a comma list. The gaussian engine (auto for "
-    "Gaussian weights) never forms W; the dense engine materializes every W."
+    "Gaussian weights) never forms W; the dense engine materializes every W. Output paths are checked before "
+    "any work, and so are the run's memory and time (refused above the memory available or a lower-bound "
+    "estimate of 24 hours; at most 10000 layers and 10^6 trials). Exit status 1 when a value overflowed "
+    "(the message names the layer and the quantity; the files are written, with nulls from there on)."
 )
 
 
@@ -54,14 +57,55 @@ def add_arguments(p):
 _BOUNDED = {"tanh", "sigmoid", "softsign", "hardtanh", "hardsigmoid"}
 
 
-def _load_inputs(path):
+def _check_inputs_size(path):
+    """Refuse an inputs file whose array could not fit in memory, from its size or .npy header alone."""
+    import os
+
     import numpy as np
+    from varprop.simulate.config import available_memory
+    try:
+        size = os.path.getsize(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"inputs {path!r} is not a file")
+        need = 16 * size                          # loadtxt's lists of floats, then the float64 array
+        if not path.endswith(".csv"):
+            shape = None
+            with open(path, "rb") as fh:
+                magic = fh.read(6)
+                if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+                    raise ValueError(f"inputs {path!r} is not a .npy file (nor a .csv by its name)")
+                if magic == b"\x93NUMPY":
+                    fh.seek(0)
+                    version = np.lib.format.read_magic(fh)
+                    if version in ((1, 0), (2, 0)):   # the header only: nothing else is read
+                        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                            np.lib.format.read_array_header_2_0
+                        shape = read(fh, max_header_size=10000)[0]
+            if shape is not None:
+                need = 8 * int(np.prod(shape, dtype=object))      # as float64
+    except OSError as exc:
+        raise ValueError(f"cannot read inputs {path!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        if str(exc).startswith("inputs"):
+            raise
+        raise ValueError(f"cannot read inputs {path!r}: {exc}") from None
+    avail = available_memory()
+    if avail is not None and need > avail // 2:
+        raise ValueError(f"inputs {path!r} would take about {need / 2 ** 30:.3g} GiB in memory, more than half "
+                         f"the {avail / 2 ** 30:.3g} GiB available")
+
+
+def _load_inputs(path):
+    import zipfile
+
+    import numpy as np
+    _check_inputs_size(path)
     try:
         if path.endswith(".csv"):
             arr = np.loadtxt(path, delimiter=",", ndmin=2)
         else:
             arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ValueError(f"cannot read inputs {path!r}: {exc}") from None
     if not isinstance(arr, np.ndarray):
         raise ValueError(f"inputs {path!r}: expected one array (.npy or .csv), got an archive")
@@ -70,11 +114,16 @@ def _load_inputs(path):
 
 def run(args) -> int:
     from varprop.activations import get, parse_params
-    from varprop.io import atomic_write_text
+    from varprop.io import atomic_write_text, check_distinct, check_writable
     from varprop.simulate.config import Config
     from varprop.simulate.runner import run_config
     from varprop.simulate.weights import parse_init_params
 
+    outputs = {"--json": args.json, "--csv": args.csv, "--plot": args.plot}
+    for option, path in outputs.items():
+        if path is not None:
+            check_writable(path, option)
+    check_distinct(outputs)
     params = parse_params(args.param)
     act = get(args.activation, **params)
     hist_range = args.hist_range
@@ -86,7 +135,12 @@ def run(args) -> int:
                        batchnorm=args.batchnorm, residual=args.residual, inputs=inputs,
                        histograms=bool(args.plot or args.histograms), bins=args.bins, hist_range=hist_range,
                        dtype=args.dtype, init_params=parse_init_params(args.init_param))
-    result = run_config(cfg)
+    try:
+        result = run_config(cfg)
+    except MemoryError:
+        from varprop.simulate.config import memory_estimate
+        raise ValueError(f"out of memory (the estimate was {memory_estimate(cfg)[0] / 2 ** 30:.3g} GiB per "
+                         "trial); use smaller widths, batch or bins") from None
     if not args.quiet:
         print(result.table())
     if args.json:
@@ -100,4 +154,7 @@ def run(args) -> int:
         print(f"varprop: interrupted after {result.trials} of {cfg.trials} trials; wrote the finished ones",
               file=sys.stderr)
         return 130
+    if result.overflow is not None:
+        print(f"varprop: {result.overflow_message()}", file=sys.stderr)
+        return 1
     return 0
