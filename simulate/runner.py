@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from varprop import threads as core_threads
 from varprop.io import Progress
 
 from .config import Config, check_memory
@@ -53,7 +54,8 @@ def run_config(cfg: Config, progress=None) -> Result:
     hist = None
     interrupted = False
     ws = Workspace()  # one set of arrays for all trials; freed when the run returns
-    with Progress(cfg.trials, "simulate", enabled=progress) as bar:
+    with Progress(cfg.trials, "simulate", enabled=progress) as bar, \
+            core_threads.limit("numba" if cfg.engine == "gaussian" else "blas"):  # within the free cores
         try:
             for t in range(cfg.trials):
                 stats, h = simulate_trial(cfg, t, keep_weights, workspace=ws)
