@@ -17,6 +17,7 @@ import numpy as np
 from varprop import threads as core_threads
 from varprop.io import Progress
 
+from . import histograms
 from .config import Config, check_memory
 from .engines import STAT_FIELDS, Workspace, simulate_trial
 from .result import Result
@@ -27,7 +28,7 @@ __all__ = ["run"]
 
 def run(widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0, engine="auto",
         sigma_b2=0.0, dropout=0.0, batchnorm=False, residual=False, inputs=None, params=None,
-        histograms=False, bins=60, hist_range=3.0, dtype="float32", backward=True, init_params=None,
+        histograms=False, bins=60, hist_range=None, dtype="float32", backward=True, init_params=None,
         progress=None) -> Result:
     """Simulate ``trials`` random MLPs at initialization and aggregate their per-layer statistics.
 
@@ -62,8 +63,11 @@ def run_config(cfg: Config, progress=None) -> Result:
                 for f in STAT_FIELDS:  # appended together, so an interrupt never leaves a partial trial
                     rows[f].append(stats[f])
                 if h is not None:
-                    hist = {k: v.copy() for k, v in h.items()} if hist is None else \
-                        {k: hist[k] + h[k] for k in hist}
+                    if hist is None:   # the first trial's bins are every later trial's
+                        first, cfg = h, histograms.with_edges(cfg, h)
+                        hist = {k: v.copy() for k, v in histograms.counts(h).items()}
+                    else:
+                        hist = {k: hist[k] + h[k] for k in hist}
                 bar.update()
         except KeyboardInterrupt:
             if not rows[STAT_FIELDS[0]]:
@@ -73,8 +77,7 @@ def run_config(cfg: Config, progress=None) -> Result:
     per_trial = {f: np.array(rows[f][:n]).reshape(n, cfg.depth) for f in STAT_FIELDS}
     edges = None
     if cfg.histograms:
-        edges = {"act": np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1),
-                 "grad": np.linspace(-cfg.grad_range, cfg.grad_range, cfg.bins + 1)}
+        edges = {k: first[k + "_edges"] for k in histograms.KINDS}
     return Result(cfg.summary(), cfg.engine, cfg.seed, time.perf_counter() - start, per_trial, pred,
                   interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need)
 
