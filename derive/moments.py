@@ -36,8 +36,8 @@ from fractions import Fraction
 
 from varprop.activations import Bound, decimal_string, get, to_fraction
 
-__all__ = ["KINDS", "Moment", "MomentCache", "moment", "moments", "closed_form", "quadrature", "check_q", "check_digits",
-           "MAX_DIGITS"]
+__all__ = ["KINDS", "Moment", "MomentCache", "moment", "moments", "closed_form", "quadrature", "check_q",
+           "check_digits", "MAX_DIGITS"]
 
 KINDS = ("mean", "second", "deriv2")
 MAX_DIGITS = 60
@@ -373,8 +373,9 @@ class MomentCache:
     One JSON file (no pickle) per fingerprint of the code and libraries that compute the values (this
     module, the activation registry, SymPy's and mpmath's versions), so a change to any of them starts a
     fresh file. Values are stored exactly, as the integers (mantissa, binary exponent) of the mpmath number,
-    so a cached moment prints the same digits as a computed one. The folder is ``$VARPROP_CACHE_DIR``, else ``$XDG_CACHE_HOME/varprop``, else ``~/.cache/varprop``; a folder that
-    cannot be written only means nothing is kept.
+    so a cached moment prints the same digits as a computed one. The folder is ``$VARPROP_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/varprop``, else ``~/.cache/varprop``; a folder that cannot be written only means
+    nothing is kept.
     """
 
     _instances: dict = {}
