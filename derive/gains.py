@@ -29,7 +29,7 @@ from fractions import Fraction
 
 from varprop.activations import Bound, decimal_string, get
 
-from .moments import Moment, _key, check_digits, check_q, moment
+from .moments import Moment, _closed_form_cached, _key, check_digits, check_q, moment
 
 __all__ = ["Gains", "gains", "torch_gain", "TorchGain", "forward_gain_value", "backward_gain_value",
            "gain_table",
@@ -92,10 +92,16 @@ class Gains:
 
     def closed_forward(self):
         """sqrt(q / E[phi^2]) at this q as a simplified SymPy expression, or None."""
-        return _closed_gain(self.second.closed_form, self.q, forward=True)
+        return _closed_gain(self._expression(self.second), self.q, forward=True)
 
     def closed_backward(self):
-        return _closed_gain(self.deriv2.closed_form, self.q, forward=False)
+        return _closed_gain(self._expression(self.deriv2), self.q, forward=False)
+
+    def _expression(self, m: Moment):
+        # a moment read from the disk cache carries its method, not its expression: derive it when asked
+        if m.closed_form is None and m.method == "closed form":
+            return _closed_form_cached(_key(self.activation), m.kind)
+        return m.closed_form
 
     def closed_forward_latex(self) -> str | None:
         return _latex(self.closed_forward())
@@ -137,13 +143,16 @@ def _closed_gain(moment_expr, q: Fraction, forward: bool):
     return sp.simplify(g)
 
 
-def gains(act, q=1, digits: int = 15, closed: bool = True, **params) -> Gains:
-    """Exact forward and backward gains of ``act`` at ``q`` to ``digits`` significant digits."""
+def gains(act, q=1, digits: int = 15, closed: bool = True, cache: bool = False, **params) -> Gains:
+    """Exact forward and backward gains of ``act`` at ``q`` to ``digits`` significant digits.
+
+    ``cache=True`` takes the moments through the on-disk cache (:class:`varprop.derive.moments.MomentCache`).
+    """
     import mpmath as mp
     b = get(act, **params)
     qf = check_q(q)
     check_digits(digits)
-    ms = {k: moment(b, k, qf, digits, closed) for k in ("mean", "second", "deriv2")}
+    ms = {k: moment(b, k, qf, digits, closed, cache) for k in ("mean", "second", "deriv2")}
     with mp.workdps(digits + 8):
         qv = mp.mpf(qf.numerator) / qf.denominator
         fwd = mp.sqrt(qv / ms["second"].value) if ms["second"].value != 0 else mp.inf
@@ -185,7 +194,17 @@ def backward_scale_value(act, q=1, **params) -> float:
     return _gain_values(_key(get(act, **params)), check_q(q))[3]
 
 
-def gain_table(q=1, digits: int = 15) -> list[Gains]:
-    """The gains of every registered activation at its default parameters."""
+def gain_table(q=1, digits: int = 15, cache: bool = True, progress=None) -> list[Gains]:
+    """The gains of every registered activation at its default parameters.
+
+    The moments go through the on-disk cache by default: the first table pays for SymPy's integrations
+    (several seconds), later ones in any process read the values back. ``progress`` is an optional
+    callable given each activation's name as its row is done.
+    """
     from varprop.activations import names
-    return [gains(n, q, digits) for n in names()]
+    rows = []
+    for n in names():
+        rows.append(gains(n, q, digits, cache=cache))
+        if progress is not None:
+            progress(n)
+    return rows

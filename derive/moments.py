@@ -28,13 +28,16 @@ on the closed-form route; the quadrature route needs mpmath alone, so :mod:`varp
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 
 from varprop.activations import Bound, decimal_string, get, to_fraction
 
-__all__ = ["KINDS", "Moment", "moment", "moments", "closed_form", "quadrature", "check_q", "check_digits",
-           "MAX_DIGITS"]
+__all__ = ["KINDS", "Moment", "MomentCache", "moment", "moments", "closed_form", "quadrature", "check_q",
+           "check_digits", "MAX_DIGITS"]
 
 KINDS = ("mean", "second", "deriv2")
 MAX_DIGITS = 60
@@ -296,15 +299,28 @@ def _certified_digits(value, err, digits):
 # the public entry point
 # --------------------------------------------------------------------------------------------------
 
-def moment(act, kind: str, q=1, digits: int = 15, closed: bool = True, **params) -> Moment:
+def moment(act, kind: str, q=1, digits: int = 15, closed: bool = True, cache: bool = False,
+           **params) -> Moment:
     """The Gaussian moment ``kind`` of activation ``act`` at ``q`` to ``digits`` significant digits.
 
     ``closed=False`` skips SymPy and uses quadrature (what the light initializer path does).
+    ``cache=True`` reads and writes the value through the on-disk cache (see :class:`MomentCache`); a
+    moment read from it carries its method but not its SymPy expression (``closed_form`` is None, and
+    :func:`closed_form` gives the expression when it is wanted).
     """
     _check_kind(kind)
     bound = get(act, **params)
     qf = check_q(q)
     check_digits(digits)
+    if cache:
+        store = MomentCache.default()
+        key = store.key(bound, kind, qf, digits, closed)
+        hit = store.get(key, bound.label(), kind, qf, digits)
+        if hit is not None:
+            return hit
+        m = moment(bound, kind, qf, digits, closed)
+        store.put(key, m)
+        return m
     expr = _closed_form_cached(_key(bound), kind) if closed else None
     if expr is not None:
         v = _evaluate_closed(expr, qf, digits)
@@ -349,6 +365,93 @@ def _evaluate_closed(expr, qf: Fraction, digits: int):
             return None
     with mp.workdps(digits + 8):
         return +b
+
+
+class MomentCache:
+    """Computed moments kept on disk between runs, so a second ``varprop gain all`` needs no SymPy.
+
+    One JSON file (no pickle) per fingerprint of the code and libraries that compute the values (this
+    module, the activation registry, SymPy's and mpmath's versions), so a change to any of them starts a
+    fresh file. Values are stored exactly, as the integers (mantissa, binary exponent) of the mpmath number,
+    so a cached moment prints the same digits as a computed one. The folder is ``$VARPROP_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/varprop``, else ``~/.cache/varprop``; a folder that cannot be written only means
+    nothing is kept.
+    """
+
+    _instances: dict = {}
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.path = os.path.join(folder, f"moments-{_fingerprint()}.json")
+        self._data = None
+
+    @classmethod
+    def default(cls) -> "MomentCache":
+        folder = os.environ.get("VARPROP_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "varprop")
+        if folder not in cls._instances:
+            cls._instances[folder] = cls(folder)
+        return cls._instances[folder]
+
+    @staticmethod
+    def key(bound: Bound, kind: str, q: Fraction, digits: int, closed: bool) -> str:
+        params = ",".join(f"{k}={to_fraction(v, k)}" for k, v in sorted(bound.params.items()))
+        return f"{bound.name}({params})|{kind}|q={q}|digits={digits}|closed={int(closed)}"
+
+    def _load(self) -> dict:
+        if self._data is None:
+            try:
+                with open(self.path, encoding="utf-8") as fh:
+                    data = json.load(fh)
+                self._data = data if isinstance(data, dict) else {}
+            except (OSError, ValueError):
+                self._data = {}
+        return self._data
+
+    def get(self, key: str, label: str, kind: str, q: Fraction, digits: int) -> Moment | None:
+        import mpmath as mp
+        entry = self._load().get(key)
+        try:
+            man, exp = (int(v) for v in entry["value"])
+            with mp.workprec(max(man.bit_length(), 53)):
+                value = mp.mpf((man, exp))
+            return Moment(label, kind, q, value, int(entry["digits"]), str(entry["method"]), None,
+                          str(entry.get("note", "")))
+        except (TypeError, KeyError, ValueError):
+            return None
+
+    def put(self, key: str, m: Moment) -> None:
+        import mpmath as mp
+        from varprop.io import atomic_write_text
+        data = self._load()
+        value = m.value
+        if not isinstance(value, mp.mpf):
+            with mp.workdps(m.digits + 20):
+                value = mp.mpf(value)
+        sign, man, exp, _ = value._mpf_    # read as it is: mp.mpf(value) would round it to 53 bits
+        # the binary value exactly, as value = man * 2**exp: read back it prints the same digits
+        data[key] = {"value": [-man if sign else man, exp], "digits": m.digits, "method": m.method,
+                     "note": m.note}
+        try:
+            atomic_write_text(self.path, json.dumps(data, sort_keys=True, indent=0))
+        except OSError:
+            pass
+
+
+@functools.lru_cache(maxsize=1)
+def _fingerprint() -> str:
+    import importlib.metadata
+    from varprop import activations
+    h = hashlib.sha256()
+    for path in (__file__, activations.__file__):
+        with open(path, "rb") as fh:
+            h.update(fh.read())
+    for dist in ("sympy", "mpmath"):
+        try:
+            h.update(importlib.metadata.version(dist).encode())
+        except importlib.metadata.PackageNotFoundError:
+            h.update(b"-")
+    return h.hexdigest()[:16]
 
 
 def moments(act, q=1, digits: int = 15, closed: bool = True, **params) -> dict[str, Moment]:

@@ -6,7 +6,9 @@ the same derivations twice gives byte-identical files. Files are written atomica
 
 Markdown puts inline math between ``$...$`` and display math in ``$$`` blocks, which GitHub renders.
 LaTeX is one ``article`` document (amsmath, amssymb) with a section per derivation; it compiles with
-pdflatex, and :func:`write` makes the PDF too when a TeX engine is installed.
+pdflatex, and :func:`write` makes the PDF too when a TeX engine is installed. The preamble needs only what
+Debian's ``texlive-latex-base`` ships; with ``lmodern`` installed the PDF gets Latin Modern's vector fonts
+instead of bitmap EC fonts (the .tex is the same either way).
 
 >>> import sympy as sp
 >>> from varprop.derive.derivation import Derivation
@@ -165,6 +167,7 @@ def _inline_tex(text: str) -> str:
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[T1]{fontenc}
 \usepackage[utf8]{inputenc}
+\IfFileExists{lmodern.sty}{\usepackage{lmodern}}{}
 \usepackage{amsmath,amssymb}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks

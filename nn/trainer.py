@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from varprop import streams
+from varprop import streams, threads
 from varprop.io import Progress
 from varprop.nn import checkpoint as ckpt
 from varprop.nn import kernels as K
@@ -380,7 +380,7 @@ class Trainer:
         if self.network.n_out < 2 and self.loss.classification:
             raise ValueError("a classification loss needs at least 2 outputs")
         self._check_memory(len(X))
-        with self._sigint_guard():
+        with self._sigint_guard(), threads.limit("blas"):   # BLAS and Numba teams within the free cores
             try:
                 with np.errstate(over="ignore", invalid="ignore"):   # a non-finite loss is handled below
                     self._loop(X, y, X_val, y_val, self.epochs if max_epochs is None

@@ -85,15 +85,15 @@ class Config:
     inputs: np.ndarray | None = field(default=None, repr=False)
     histograms: bool = False
     bins: int = 60
-    hist_range: float = 3.0
-    grad_range: float = 4.0        # gradient histograms cover [-grad_range, grad_range] (g_L ~ N(0, 1))
+    hist_range: float | None = None   # activation histograms cover [-R, R]; None: each layer's own data range
+    hist_edges: dict | None = field(default=None, repr=False)   # {"act"|"grad": (L, bins + 1)}, see histograms
     dtype: str = "float32"         # the dense engine's weights and products (the Gaussian engine is float64)
     backward: bool = True
 
     @classmethod
     def build(cls, widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0, engine="auto",
               sigma_b2=0.0, dropout=0.0, batchnorm=False, residual=False, inputs=None, params=None,
-              histograms=False, bins=60, hist_range=3.0, dtype="float32", backward=True,
+              histograms=False, bins=60, hist_range=None, dtype="float32", backward=True,
               init_params=None) -> "Config":
         from varprop.activations import get
         widths = parse_widths(widths)
@@ -111,9 +111,10 @@ class Config:
         bins = _int("bins", bins, 1)
         if bins > MAX_BINS:
             raise ValueError(f"bins must be at most {MAX_BINS}, got {bins}")
-        hist_range = _float("hist_range", hist_range, 0.0)
-        if hist_range == 0.0:
-            raise ValueError("hist_range must be > 0")
+        if hist_range is not None:
+            hist_range = _float("hist_range", hist_range, 0.0)
+            if hist_range == 0.0:
+                raise ValueError("hist_range must be > 0")
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
         if engine not in ENGINES:

@@ -38,7 +38,7 @@ import numpy as np
 
 from varprop.streams import key as stream_key
 
-from . import kernels, threads
+from . import histograms, kernels, threads
 from .gram import gram
 from .rng import fill_normal
 from .rng import normal as stream_normal
@@ -297,10 +297,7 @@ def _trial(cfg, trial, keep_weights, ws, team):
     act = cfg.act
     stats = {f: np.full(depth, np.nan) for f in STAT_FIELDS}
     over = stats["overflow"] = np.zeros(2, np.int64)
-    edges = np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1) if cfg.histograms else None
-    gedges = np.linspace(-cfg.grad_range, cfg.grad_range, cfg.bins + 1) if cfg.histograms else None
-    hist = {"act": np.zeros((depth, cfg.bins), np.int64), "grad": np.zeros((depth, cfg.bins), np.int64)} \
-        if cfg.histograms else None
+    hist = histograms.empty(cfg) if cfg.histograms else None   # counts and their per-layer edges
     relu_family = act.act.family == "relu"
     x = _inputs(cfg, trial, ws)
     saved = []
@@ -338,7 +335,7 @@ def _trial(cfg, trial, keep_weights, ws, team):
         if relu_family:
             stats["dead"][layer - 1] = s[5] / x_new.shape[1]
         if hist is not None:
-            hist["act"][layer - 1] = np.histogram(x_new, edges)[0]
+            histograms.record(hist, cfg, "act", layer, x_new)
         if cfg.backward:
             saved.append((x, h if cfg.batchnorm else None, inv, d, mkey, keep, res is not None))
         x = x_new
@@ -348,7 +345,7 @@ def _trial(cfg, trial, keep_weights, ws, team):
     for layer in range(depth, 0, -1):
         x_in, hn, inv, d, mkey, keep, residual = saved.pop()
         if hist is not None:
-            hist["grad"][layer - 1] = np.histogram(g, gedges)[0]
+            histograms.record(hist, cfg, "grad", layer, g)
         dh, gt, s = kernels.backward(act, g, d.astype(np.float64, copy=False) if d.dtype != g.dtype else d,
                                      mkey, keep, out=ws.alloc("dh"), parallel=par)
         if not np.isfinite(s).all():

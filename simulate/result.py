@@ -45,7 +45,7 @@ class Result:
     theory: dict
     interrupted: bool = False
     histograms: dict | None = None       # {"act": (L, bins), "grad": (L, bins)} counts summed over trials
-    hist_edges: dict | None = None       # {"act": edges, "grad": edges}
+    hist_edges: dict | None = None       # {"act": (L, bins + 1), "grad": (L, bins + 1)} edges, per layer
     memory_estimate: int = 0
     overflow: dict | None = None         # {"layer", "quantity", "trials"}: the shallowest overflow, if any
     extra: dict = field(default_factory=dict)
@@ -104,8 +104,8 @@ class Result:
                "interrupted": self.interrupted, "memory_estimate_bytes": int(self.memory_estimate),
                "overflow": self.overflow, "layers": self.layers}
         if self.histograms is not None:
-            out["histograms"] = {k: {"edges": [float(e) for e in self.hist_edges[k]], "counts": v.tolist()}
-                                 for k, v in self.histograms.items()}
+            out["histograms"] = {k: {"edges": [[_num(e) for e in row] for row in self.hist_edges[k]],
+                                     "counts": v.tolist()} for k, v in self.histograms.items()}
         return out
 
     def to_json(self) -> str:

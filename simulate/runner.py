@@ -10,12 +10,15 @@ Ctrl-C (KeyboardInterrupt) between trials returns the trials that finished, mark
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 
+from varprop import threads as core_threads
 from varprop.io import Progress
 
+from . import histograms
 from .config import Config, check_memory, check_work
 from .engines import OVERFLOW, STAT_FIELDS, Workspace, simulate_trial
 from .result import Result
@@ -26,7 +29,7 @@ __all__ = ["run"]
 
 def run(widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0, engine="auto",
         sigma_b2=0.0, dropout=0.0, batchnorm=False, residual=False, inputs=None, params=None,
-        histograms=False, bins=60, hist_range=3.0, dtype="float32", backward=True, init_params=None,
+        histograms=False, bins=60, hist_range=None, dtype="float32", backward=True, init_params=None,
         progress=None) -> Result:
     """Simulate ``trials`` random MLPs at initialization and aggregate their per-layer statistics.
 
@@ -55,11 +58,13 @@ def run_config(cfg: Config, progress=None) -> Result:
     hist = None
     interrupted = False
     ws = Workspace()  # one set of arrays for all trials; freed when the run returns
-    with Progress(cfg.trials, "simulate", enabled=progress) as bar:
-        if bar.enabled and estimate > LONG_S:
-            bar.stream.write(f"simulate: {cfg.trials} trials of {cfg.depth} layers, at least {_duration(estimate)} "
-                             "(a lower bound; Ctrl-C keeps the finished trials)\n")
-            bar.stream.flush()
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    if show and estimate > LONG_S:      # said before the bar starts drawing
+        sys.stderr.write(f"simulate: {cfg.trials} trials of {cfg.depth} layers, at least {_duration(estimate)} "
+                         "(a lower bound; Ctrl-C keeps the finished trials)\n")
+        sys.stderr.flush()
+    with Progress(cfg.trials, "simulate", enabled=show) as bar, \
+            core_threads.limit("numba" if cfg.engine == "gaussian" else "blas"):  # within the free cores
         try:
             for t in range(cfg.trials):
                 stats, h = simulate_trial(cfg, t, keep_weights, workspace=ws)
@@ -67,8 +72,11 @@ def run_config(cfg: Config, progress=None) -> Result:
                     rows[f].append(stats[f])
                 overflows.append(stats["overflow"])
                 if h is not None:
-                    hist = {k: v.copy() for k, v in h.items()} if hist is None else \
-                        {k: hist[k] + h[k] for k in hist}
+                    if hist is None:   # the first trial's bins are every later trial's
+                        first, cfg = h, histograms.with_edges(cfg, h)
+                        hist = {k: v.copy() for k, v in histograms.counts(h).items()}
+                    else:
+                        hist = {k: hist[k] + h[k] for k in hist}
                 bar.update()
         except KeyboardInterrupt:
             if not rows[STAT_FIELDS[0]]:
@@ -78,8 +86,7 @@ def run_config(cfg: Config, progress=None) -> Result:
     per_trial = {f: np.array(rows[f][:n]).reshape(n, cfg.depth) for f in STAT_FIELDS}
     edges = None
     if cfg.histograms:
-        edges = {"act": np.linspace(-cfg.hist_range, cfg.hist_range, cfg.bins + 1),
-                 "grad": np.linspace(-cfg.grad_range, cfg.grad_range, cfg.bins + 1)}
+        edges = {k: first[k + "_edges"] for k in histograms.KINDS}
     return Result(cfg.summary(), cfg.engine, cfg.seed, time.perf_counter() - start, per_trial, pred,
                   interrupted=interrupted, histograms=hist, hist_edges=edges, memory_estimate=need,
                   overflow=_overflow(overflows[:n]))

@@ -197,3 +197,27 @@ def test_cli_all_every_format_deterministic_and_verified(tmp_path, fmt):
     assert len(files) >= len(derivations.names()) + 1
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed")
+def test_every_derivation_compiles_to_pdf(tmp_path, capsys):
+    # what CI builds: `varprop derive all --format tex`, each document and the combined one, through pdflatex
+    assert main(["derive", "all", "--format", "tex", "--out", str(tmp_path)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    for name in [*derivations.names(), "all"]:
+        pdf = tmp_path / f"{name}.pdf"
+        assert pdf.exists(), name
+        data = pdf.read_bytes()
+        assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed")
+def test_report_writes_the_pdfs_when_a_tex_engine_is_installed(tmp_path, monkeypatch):
+    import varprop.report as report
+    from varprop.io import Progress
+    monkeypatch.setattr(report, "_derivation_names", lambda: FAST)
+    report._derivations(str(tmp_path), "quick", 0, Progress(len(FAST), enabled=False))
+    for name in [*FAST, "all"]:
+        assert (tmp_path / "derivations" / f"{name}.pdf").read_bytes().startswith(b"%PDF-"), name

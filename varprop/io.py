@@ -346,7 +346,11 @@ def atomic_savez(path, **arrays) -> str:
 
 
 class Progress:
-    """A one-line progress bar on stderr when it is a terminal; silent when piped or disabled.
+    """A progress bar (tqdm) on stderr when it is a terminal; silent when piped or disabled.
+
+    ``enabled=None`` decides by ``stream.isatty()``; tqdm is imported only when a bar is shown, so a piped
+    run pays nothing for it. ``update(n, info)`` advances by ``n`` and shows ``info`` (what was just done)
+    after the counts.
 
     >>> with Progress(3, "trials", enabled=False) as bar:
     ...     for _ in range(3):
@@ -358,31 +362,26 @@ class Progress:
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", lambda: False)
-        self.enabled = isatty() if enabled is None else enabled
+        self.enabled = isatty() if enabled is None else bool(enabled)
         self.count = 0
-        self.start = time.monotonic()
-        self._last = 0.0
+        self._bar = None
+        if self.enabled:
+            from tqdm import tqdm
+            self._bar = tqdm(total=self.total, desc=label or None, file=self.stream, mininterval=0.1,
+                             dynamic_ncols=True, leave=True)
 
     def update(self, n: int = 1, info: str = "") -> None:
         self.count += n
-        if not self.enabled:
+        if self._bar is None:
             return
-        now = time.monotonic()
-        if now - self._last < 0.1 and self.count < self.total:
-            return
-        self._last = now
-        frac = min(self.count / self.total, 1.0)
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        elapsed = now - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        self.stream.write(f"\r{self.label} [{bar}] {self.count}/{self.total} {elapsed:5.1f}s eta {eta:5.1f}s {info}")
-        self.stream.flush()
+        if info:
+            self._bar.set_postfix_str(info, refresh=False)
+        self._bar.update(n)
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def __enter__(self):
         return self

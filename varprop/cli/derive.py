@@ -22,8 +22,9 @@ def add_arguments(p):
     add_param_option(p)
     p.add_argument("--sigma-b2", dest="sigma_b2", help="bias variance sigma_b^2 >= 0")
     p.add_argument("--sigma-w2", dest="sigma_w2", help="weight variance sigma_w^2 > 0 (fan_in Var(w))")
-    p.add_argument("--widths", help="layer widths n_0,n_1,...,n_L, comma-separated, or NxK (K widths of N); "
-                                    "at most 1000 weight layers")
+    p.add_argument("--widths", help="widths n_0,n_1,...,n_L, the input width n_0 first: 256,256,256 is an "
+                   "input of 256 and two layers of 256 (comma-separated, or NxK: K widths of N, K - 1 layers); "
+                   "at most 1000 weight layers")
     p.add_argument("--init", help="an initialization: an initializer name (he_normal), a weight variance "
                                   "(a number, or an expression in fan_in and fan_out such as 2/fan_in) or a "
                                   "distribution such as 'normal(0, sqrt(2/fan_in))'")

@@ -88,25 +88,47 @@ def _as_json(g, digits: int) -> dict:
 
 
 def _table(q, digits: int, as_json: bool) -> int:
+    from varprop.activations import names
     from varprop.derive.gains import gain_table
-    rows = gain_table(q, digits)
+    from varprop.io import Progress
+    with Progress(len(names()), "gain table") as bar:
+        rows = gain_table(q, digits, progress=lambda name: bar.update(info=name))
     if as_json:
         print(json.dumps([_as_json(g, digits) for g in rows], indent=2, sort_keys=True))
         return 0
+    print("\n".join(table_lines(rows, q, digits)))
+    return 0
+
+
+def _method(g) -> str:
+    a, b = g.second.method, g.deriv2.method
+    return a if a == b else f"{a} / {b}"
+
+
+def table_lines(rows, q, digits: int) -> list[str]:
+    """The text of ``varprop gain all``: values in the value columns, the route to them in its own."""
     w = max(len(g.activation.label()) for g in rows)
-    gw = digits + 3
-    print(f"{'activation':<{w}}  {'forward gain':<{gw}} {'backward gain':<{gw}} {'E[phi^2]':<11} "
-          f"{'torch':<8} torch vs exact")
-    for g in rows:
+    cells = [(g.activation.label(), g.forward_str(), g.backward_str(), g.second.value_str(digits),
+              g.deriv2.value_str(digits), _method(g)) for g in rows]
+    head = ("activation", "forward gain", "backward gain", "E[phi^2]", "E[phi'^2]", "method")
+    widths = [max(len(c[i]) for c in [head, *cells]) for i in range(len(head))]
+    widths[0] = w
+
+    def line(c, torch_col, rel_col):
+        return ("  ".join(f"{x:<{widths[i]}}" for i, x in enumerate(c)) + f"  {torch_col:<8} {rel_col}").rstrip()
+
+    out = [line(head, "torch", "torch vs exact")]
+    for g, c in zip(rows, cells):
         t = g.torch
         torch_col = "raises" if t is None else t.expression if len(t.expression) <= 8 else "formula"
         rel = g.torch_relative_difference()
-        rel_col = "" if rel is None else f"{rel:+.3%}"
-        print(f"{g.activation.label():<{w}}  {g.forward_str():<{gw}} {g.backward_str():<{gw}} "
-              f"{g.second.method:<11} {torch_col:<8} {rel_col}")
-    print(f"\nq = {_fmt(q)}; forward gain sqrt(q/E[phi(sqrt(q) z)^2]), backward gain 1/sqrt(E[phi'(sqrt(q) z)^2]), "
-          "z ~ N(0,1). 'closed form' moments are exact (SymPy); 'quadrature' ones are certified to the digits shown.")
-    return 0
+        out.append(line(c, torch_col, "" if rel is None else f"{rel:+.3%}"))
+    out.append("")
+    out.append(f"q = {_fmt(q)}; forward gain sqrt(q/E[phi(sqrt(q) z)^2]), backward gain 1/sqrt(E[phi'(sqrt(q) z)^2]), "
+               "z ~ N(0,1).")
+    out.append("method: how E[phi^2] / E[phi'^2] were obtained; 'closed form' is exact (SymPy), 'quadrature' is "
+               "certified to the digits shown.")
+    return out
 
 
 _CLOSED_SHOWN = 80   # characters of a closed form worth printing beside its decimal

@@ -45,16 +45,13 @@ def add_arguments(p):
                    help="the dense engine's weights and products (default float32; gaussian is float64)")
     p.add_argument("--bins", type=int, default=60, help="histogram bins for --plot (default 60)")
     p.add_argument("--hist-range", type=float, default=None,
-                   help="histograms cover [-R, R] (default 1 for bounded activations, else 3)")
+                   help="activation histograms cover [-R, R] (default: each layer's bins span its values)")
     p.add_argument("--histograms", action="store_true",
-                   help="record fixed-bin histograms of activations and gradients (in --json; implied by --plot)")
+                   help="record per-layer histograms of activations and gradients (in --json; implied by --plot)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON (atomically)")
     p.add_argument("--csv", metavar="FILE", help="write the per-layer rows as CSV (atomically)")
     p.add_argument("--plot", metavar="FILE.png", help="write histograms and std-vs-depth with the theory (PNG)")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
-
-
-_BOUNDED = {"tanh", "sigmoid", "softsign", "hardtanh", "hardsigmoid"}
 
 
 def _check_inputs_size(path):
@@ -127,8 +124,6 @@ def run(args) -> int:
     params = parse_params(args.param)
     act = get(args.activation, **params)
     hist_range = args.hist_range
-    if hist_range is None:
-        hist_range = 1.0 if act.name in _BOUNDED else 3.0
     inputs = _load_inputs(args.inputs) if args.inputs else None
     cfg = Config.build(args.widths, batch=args.batch, activation=act, init=args.init, trials=args.trials,
                        seed=args.seed, engine=args.engine, sigma_b2=args.sigma_b2, dropout=args.dropout,
