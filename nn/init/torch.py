@@ -76,7 +76,7 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_"
            "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse",
            "lecun_normal_", "lecun_uniform_", "for_activation_",
            "dropout_kaiming_normal_", "dropout_kaiming_uniform_", "fixup_", "zero_branch_",
-           "variance_scaling_", "init_", "apply_", "InitError", "InitTypeError", "TorchNotInstalled"]
+           "variance_scaling_", "init_", "apply_", "lsuv_", "InitError", "InitTypeError", "TorchNotInstalled"]
 
 
 class InitError(ValueError, RuntimeError):
@@ -422,3 +422,61 @@ def variance_scaling_(tensor, scale: float, mode: str = "fan_in", distribution: 
 def init_(tensor, name: str, generator=None, **options):
     """Fill with the preset ``name`` of :func:`varprop.nn.init.get`."""
     return apply_(tensor, get(name, **options), generator)
+
+
+_LSUV_TYPES = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+
+
+def lsuv_(model, batch, tol: float = 0.1, max_iter: int = 10, orthonormal: bool = True, generator=None):
+    """LSUV (Mishkin & Matas 2015) on any PyTorch model, in place: returns one report per layer.
+
+    The Linear and Conv layers are found in the order a forward pass of ``batch`` runs them (forward hooks);
+    each is first filled by :func:`orthogonal_` (when ``orthonormal``), then, in that order, its weight is
+    divided by the standard deviation of its output on ``batch`` until that variance is within ``tol`` of 1
+    (:func:`varprop.nn.init.lsuv.sequential_unit_variance`, the loop varprop's own networks use). The model
+    is run in eval mode (dropout off, batch norm on its running statistics) and restored to its mode after.
+    """
+    from .lsuv import sequential_unit_variance
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"lsuv_ takes a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(batch, torch.Tensor) or batch.ndim < 2 or batch.shape[0] < 2:
+        raise ValueError("batch must be a tensor of at least 2 examples")
+    order = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: order.append(mod) if mod not in order else None)
+             for m in model.modules() if isinstance(m, _LSUV_TYPES)]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not order:
+        model.train(was_training)
+        raise ValueError("the model runs no Linear or Conv layer on this batch")
+    if orthonormal:
+        with torch.no_grad():
+            for m in order:
+                orthogonal_(m.weight, generator=generator)
+    names = {m: n for n, m in model.named_modules()}
+
+    def measure(module):
+        seen = {}
+        hook = module.register_forward_hook(lambda mod, inp, out: seen.setdefault("out", out))
+        try:
+            with torch.no_grad():
+                model(batch)
+        finally:
+            hook.remove()
+        return float(seen["out"].double().var())
+
+    def rescale(module, factor):
+        with torch.no_grad():
+            module.weight.mul_(factor)
+
+    try:
+        return sequential_unit_variance([(names.get(m, type(m).__name__), m) for m in order], measure, rescale,
+                                        tol, max_iter)
+    finally:
+        model.train(was_training)
