@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from varprop.memory import available_memory
 
 from .weights import WeightLaw, resolve
 
@@ -215,44 +216,6 @@ def memory_estimate(cfg: Config) -> tuple[int, bool]:
     the backward pass (else it regenerates each W from its stream, trading time for memory)."""
     parts, keep = _memory_parts(cfg)
     return sum(parts.values()), keep
-
-
-def available_memory() -> int | None:
-    """Bytes a new allocation of this process can get, or None when unknown: the least of Linux's
-    MemAvailable (or the free physical pages), the cgroup's memory.max less its usage, and the address-space
-    limit (``RLIMIT_AS``) less the address space already mapped."""
-    found = []
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    found.append(int(line.split()[1]) * 1024)
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
-    if not found:
-        try:
-            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):
-            pass
-    try:
-        with open("/sys/fs/cgroup/memory.max") as fh:
-            limit = fh.read().strip()
-        if limit != "max":
-            with open("/sys/fs/cgroup/memory.current") as fh:
-                found.append(max(int(limit) - int(fh.read().strip()), 0))
-    except (OSError, ValueError):
-        pass
-    try:
-        import resource
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
-            with open("/proc/self/statm") as fh:
-                mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-            found.append(max(soft - mapped, 0))
-    except (ImportError, OSError, ValueError, IndexError):
-        pass
-    return min(found) if found else None
 
 
 _WHY = {"acts": ("the activations kept for the backward pass", "use smaller widths or batch"),
