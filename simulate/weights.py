@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from varprop.names import is_init_name, parse_init_params  # parse_init_params is re-exported: one rule
+
 __all__ = ["WeightLaw", "resolve", "parse_init_params"]
 
 
@@ -111,7 +113,7 @@ def resolve(init, params=None) -> WeightLaw:
     if not text:
         raise ValueError("init is empty: give an initializer name (e.g. he_normal) or an expression "
                          "(e.g. 'normal(0, 0.01)')")
-    if "(" in text or not text.replace("_", "").isalnum():
+    if not is_init_name(text):
         if params:
             raise ValueError(f"init parameters apply to an initializer name, not to the expression {text!r}")
         dist = _parse_distribution(text)
@@ -135,20 +137,3 @@ def _parse_distribution(text: str):
 def _initializer(name: str, params: dict):
     from varprop.nn.init import get
     return get(name, **params)
-
-
-def parse_init_params(items) -> dict:
-    """``["mode=fan_out", "scale=2"]`` -> ``{"mode": "fan_out", "scale": 2}`` (integers become ints, other
-    numbers floats; anything else stays a string, never evaluated)."""
-    from varprop.activations import parse_params
-    out = {}
-    for k, v in parse_params(items).items():
-        for conv in (int, float):
-            try:
-                out[k] = conv(v)
-                break
-            except ValueError:
-                continue
-        else:
-            out[k] = v
-    return out

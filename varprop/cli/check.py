@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from varprop.cli import add_param_option
+from varprop.names import is_init_name, parse_init_params
 
 HELP = "audit an initialization written in fan_in/fan_out: forward and backward variance ratios and a verdict"
 DESCRIPTION = (
@@ -33,28 +34,6 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def is_name(text: str) -> bool:
-    """An initializer name rather than an expression: the rule of ``varprop simulate --init``."""
-    return "(" not in text and text.strip().replace("_", "").isalnum() and not text.strip()[:1].isdigit()
-
-
-def init_params(items) -> dict:
-    """``["mode=fan_out", "gain=2"]`` -> ``{"mode": "fan_out", "gain": 2}``: integers become ints, other
-    numbers floats, anything else stays a string (never evaluated), as ``varprop simulate --init-param``."""
-    from varprop.activations import parse_params
-    out = {}
-    for k, v in parse_params(items).items():
-        for conv in (int, float):
-            try:
-                out[k] = conv(v)
-                break
-            except ValueError:
-                continue
-        else:
-            out[k] = v
-    return out
-
-
 def resolve(text: str, params: dict | None = None):
     """INIT as a :class:`varprop.expr.Distribution`: a distribution as written, or the law an initializer
     name (with ``params``) draws from, written in fan_in and fan_out (``Initializer.as_expression``)."""
@@ -62,7 +41,7 @@ def resolve(text: str, params: dict | None = None):
 
     from varprop.expr import parse_distribution
     params = dict(params or {})
-    if not is_name(text):
+    if not is_init_name(text):
         import re
 
         from varprop.expr import KINDS
@@ -92,7 +71,7 @@ def run(args) -> int:
     from varprop.activations import parse_params
     from varprop.derive.check import check
 
-    dist = resolve(args.init, init_params(args.init_param))
+    dist = resolve(args.init, parse_init_params(args.init_param))
     result = check(dist, args.activation, q=args.q, params=parse_params(args.param), digits=args.digits)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
