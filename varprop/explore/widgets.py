@@ -1,0 +1,30 @@
+"""Small pieces the three panels share: named Bokeh models the page (and its tests) can find, messages."""
+from __future__ import annotations
+
+import html
+
+__all__ = ["div", "show_error", "clear", "ERROR_STYLE"]
+
+ERROR_STYLE = {"color": "#a40000", "font-weight": "bold"}
+
+
+def div(name: str, text: str = "", **kw):
+    """A Bokeh Div called ``name`` (``Bokeh.documents[0].get_model_by_name(name)`` in the page)."""
+    from bokeh.models import Div
+    return Div(name=name, text=text, **kw)
+
+
+def show_error(target, exc: Exception) -> None:
+    """One clear line in ``target`` (a Div): what the command line would print after ``varprop: error:``."""
+    target.text = f"error: {html.escape(str(exc))}"
+    target.styles = ERROR_STYLE
+    target.visible = True
+
+
+def clear(target) -> None:
+    target.text = ""
+    target.visible = False
+
+
+def pre(lines) -> str:
+    return "<pre style='font-size: 13px; margin: 0'>" + html.escape("\n".join(lines)) + "</pre>"
