@@ -19,13 +19,13 @@ class CheckPanel:
     def __init__(self, init: str = "normal(0, sqrt(2/fan_in))", activation: str = "relu"):
         import panel as pn
         from varprop.activations import names
-        self.init = pn.widgets.TextInput(name="init: a distribution in fan_in, fan_out", value=init, width=420,
+        self.init = pn.widgets.TextInput(label="init: a distribution in fan_in, fan_out", value=init, width=420,
                                          css_classes=["vp-check-init"])
-        self.activation = pn.widgets.Select(name="activation", options=names(), value=activation, width=150,
+        self.activation = pn.widgets.Select(label="activation", options=names(), value=activation, width=150,
                                             css_classes=["vp-check-activation"])
-        self.params = pn.widgets.TextInput(name="activation parameters (name=value, ...)", value="", width=260,
+        self.params = pn.widgets.TextInput(label="activation parameters (name=value, ...)", value="", width=260,
                                            css_classes=["vp-check-params"])
-        self.q = pn.widgets.TextInput(name="q (0: small-signal limit)", value="1", width=120,
+        self.q = pn.widgets.TextInput(label="q (0: small-signal limit)", value="1", width=120,
                                       css_classes=["vp-check-q"])
         self.message = div("check_message", visible=False)
         self.output = div("check_output")

@@ -36,32 +36,32 @@ class SignalPanel:
         import panel as pn
         from varprop.activations import names
         s = settings or model.SignalSettings()
-        self.activation = pn.widgets.Select(name="activation", options=names(), value=s.activation,
+        self.activation = pn.widgets.Select(label="activation", options=names(), value=s.activation,
                                             css_classes=["vp-signal-activation"], width=150)
-        self.params = pn.widgets.TextInput(name="activation parameters (name=value, ...)",
+        self.params = pn.widgets.TextInput(label="activation parameters (name=value, ...)",
                                            value=_param_text(s.activation), css_classes=["vp-signal-params"],
                                            width=260)
-        self.preset = pn.widgets.Select(name="init preset", options=["(typed)"] + list(INIT_PRESETS),
+        self.preset = pn.widgets.Select(label="init preset", options=["(typed)"] + list(INIT_PRESETS),
                                         value=s.init if s.init in INIT_PRESETS else "(typed)", width=230,
                                         css_classes=["vp-signal-preset"])
-        self.init = pn.widgets.TextInput(name="init: a name or a distribution in fan_in, fan_out", value=s.init,
+        self.init = pn.widgets.TextInput(label="init: a name or a distribution in fan_in, fan_out", value=s.init,
                                          css_classes=["vp-signal-init"], width=330)
-        self.width = pn.widgets.IntInput(name="width", value=s.width, start=1, step=64, width=100,
+        self.width = pn.widgets.IntInput(label="width", value=s.width, start=1, step=64, width=100,
                                          css_classes=["vp-signal-width"])
-        self.depth = pn.widgets.IntSlider(name="depth (weight layers)", value=s.depth, start=1, end=50,
+        self.depth = pn.widgets.IntSlider(label="depth (weight layers)", value=s.depth, start=1, end=50,
                                           width=200, css_classes=["vp-signal-depth"])
-        self.batch = pn.widgets.IntInput(name="batch", value=s.batch, start=1, width=80,
+        self.batch = pn.widgets.IntInput(label="batch", value=s.batch, start=1, width=80,
                                          css_classes=["vp-signal-batch"])
-        self.trials = pn.widgets.IntInput(name="trials", value=s.trials, start=1, width=80,
+        self.trials = pn.widgets.IntInput(label="trials", value=s.trials, start=1, width=80,
                                           css_classes=["vp-signal-trials"])
-        self.sigma_b2 = pn.widgets.FloatInput(name="sigma_b^2", value=s.sigma_b2, start=0.0, step=0.05, width=90,
+        self.sigma_b2 = pn.widgets.FloatInput(label="sigma_b^2", value=s.sigma_b2, start=0.0, step=0.05, width=90,
                                               css_classes=["vp-signal-sigma-b2"])
-        self.dropout = pn.widgets.FloatSlider(name="dropout (drop probability)", value=s.dropout, start=0.0,
+        self.dropout = pn.widgets.FloatSlider(label="dropout (drop probability)", value=s.dropout, start=0.0,
                                               end=0.9, step=0.05, width=200, css_classes=["vp-signal-dropout"])
-        self.batchnorm = pn.widgets.Checkbox(name="batch norm", value=s.batchnorm,
+        self.batchnorm = pn.widgets.Checkbox(label="batch norm", value=s.batchnorm,
                                              css_classes=["vp-signal-batchnorm"])
-        self.residual = pn.widgets.Checkbox(name="residual", value=s.residual, css_classes=["vp-signal-residual"])
-        self.seed = pn.widgets.IntInput(name="seed", value=s.seed, start=0, width=80, css_classes=["vp-signal-seed"])
+        self.residual = pn.widgets.Checkbox(label="residual", value=s.residual, css_classes=["vp-signal-residual"])
+        self.seed = pn.widgets.IntInput(label="seed", value=s.seed, start=0, width=80, css_classes=["vp-signal-seed"])
         self.message = div("signal_message", visible=False)
         self.info = div("signal_info")
         self._build_figures()
@@ -178,8 +178,8 @@ class SignalPanel:
                 if k < len(shown):
                     layer, left, right, counts = shown[k]
                     src.data = {"left": left, "right": right, "top": counts}
-                    extra = f" mean {act_mean[layer - 1]:.2f}" if kind == "act" else ""
-                    f.title.text = f"layer {layer}:{extra} std {std[layer - 1]:.3g}"
+                    extra = f"mean {act_mean[layer - 1]:.2f}, " if kind == "act" else ""
+                    f.title.text = f"layer {layer}\n{extra}std {std[layer - 1]:.3g}"
                     f.visible = True
                 else:
                     src.data = {"left": [], "right": [], "top": []}

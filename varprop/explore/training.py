@@ -22,27 +22,27 @@ class TrainingPanel:
         import panel as pn
         from varprop.activations import names
         s = settings or model.TrainSettings()
-        self.problem = pn.widgets.Select(name="problem", options=list(model.TOY_PROBLEMS), value=s.problem,
+        self.problem = pn.widgets.Select(label="problem", options=list(model.TOY_PROBLEMS), value=s.problem,
                                          width=110, css_classes=["vp-train-problem"])
-        self.noise = pn.widgets.FloatInput(name="noise", value=s.noise, start=0.0, end=2.0, step=0.05, width=80,
+        self.noise = pn.widgets.FloatInput(label="noise", value=s.noise, start=0.0, end=2.0, step=0.05, width=80,
                                            css_classes=["vp-train-noise"])
-        self.init = pn.widgets.Select(name="init", options=list(model.train_init_options()), value=s.init,
+        self.init = pn.widgets.Select(label="init", options=list(model.train_init_options()), value=s.init,
                                       width=260, css_classes=["vp-train-init"])
-        self.activation = pn.widgets.Select(name="activation", options=names(), value=s.activation, width=130,
+        self.activation = pn.widgets.Select(label="activation", options=names(), value=s.activation, width=130,
                                             css_classes=["vp-train-activation"])
-        self.depth = pn.widgets.IntSlider(name="hidden layers", value=s.depth, start=1, end=12, width=160,
+        self.depth = pn.widgets.IntSlider(label="hidden layers", value=s.depth, start=1, end=12, width=160,
                                           css_classes=["vp-train-depth"])
-        self.width = pn.widgets.IntInput(name="width", value=s.width, start=2, end=256, width=80,
+        self.width = pn.widgets.IntInput(label="width", value=s.width, start=2, end=256, width=80,
                                          css_classes=["vp-train-width"])
-        self.optimizer = pn.widgets.Select(name="optimizer", options=list(model.OPTIMIZERS), value=s.optimizer,
+        self.optimizer = pn.widgets.Select(label="optimizer", options=list(model.OPTIMIZERS), value=s.optimizer,
                                            width=110, css_classes=["vp-train-optimizer"])
-        self.lr = pn.widgets.FloatInput(name="learning rate", value=s.lr, start=0.0, step=0.005, width=110,
+        self.lr = pn.widgets.FloatInput(label="learning rate", value=s.lr, start=0.0, step=0.005, width=110,
                                         css_classes=["vp-train-lr"])
-        self.seed = pn.widgets.IntInput(name="seed", value=s.seed, start=0, width=80, css_classes=["vp-train-seed"])
-        self.start = pn.widgets.Button(name="Start", button_type="success", width=80, css_classes=["vp-train-start"])
-        self.pause = pn.widgets.Button(name="Pause", button_type="warning", width=80, css_classes=["vp-train-pause"])
-        self.step_button = pn.widgets.Button(name="One epoch", width=100, css_classes=["vp-train-step"])
-        self.reset_button = pn.widgets.Button(name="Reset", button_type="danger", width=80,
+        self.seed = pn.widgets.IntInput(label="seed", value=s.seed, start=0, width=80, css_classes=["vp-train-seed"])
+        self.start = pn.widgets.Button(label="Start", color="success", width=80, css_classes=["vp-train-start"])
+        self.pause = pn.widgets.Button(label="Pause", color="warning", width=80, css_classes=["vp-train-pause"])
+        self.step_button = pn.widgets.Button(label="One epoch", width=100, css_classes=["vp-train-step"])
+        self.reset_button = pn.widgets.Button(label="Reset", color="danger", width=80,
                                               css_classes=["vp-train-reset"])
         self.message = div("train_message", visible=False)
         self.info = div("train_info")
