@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 
 from . import model
-from .widgets import clear, div, pre, show_error
+from .widgets import clear, div, pre, redraws, show_error
 
 __all__ = ["CheckPanel"]
 
@@ -36,6 +36,7 @@ class CheckPanel:
             w.param.watch(lambda e: self.update(), "value")
         self.update()
 
+    @redraws
     def update(self) -> bool:
         try:
             lines = model.check_lines(self.init.value, self.activation.value, self.params.value, self.q.value)
@@ -46,6 +47,7 @@ class CheckPanel:
         self.output.text = pre(lines)
         return True
 
+    @redraws
     def fill_table(self) -> bool:
         """Compute the gain table once (at q = 1, 15 digits, as ``varprop gain all``)."""
         if self.table_done:

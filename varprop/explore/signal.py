@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from . import model
-from .widgets import clear, div, show_error
+from .widgets import clear, div, redraws, show_error
 
 __all__ = ["SignalPanel", "INIT_PRESETS"]
 
@@ -138,6 +138,7 @@ class SignalPanel:
                                     batchnorm=self.batchnorm.value, residual=self.residual.value,
                                     seed=self.seed.value)
 
+    @redraws
     def update(self) -> bool:
         """Recompute and redraw; on bad input show the message and leave the figures as they were."""
         start = time.perf_counter()

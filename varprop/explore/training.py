@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import model
-from .widgets import clear, div, show_error
+from .widgets import clear, div, redraws, show_error
 
 __all__ = ["TrainingPanel", "TICK_MS"]
 
@@ -86,6 +86,7 @@ class TrainingPanel:
                                    optimizer=self.optimizer.value, lr=self.lr.value, seed=self.seed.value)
 
     # -- the controls -----------------------------------------------------------------------------------
+    @redraws
     def reset(self) -> bool:
         """Rebuild the network and the trainer from the controls (training stops)."""
         self.stop()
@@ -118,6 +119,7 @@ class TrainingPanel:
     def running(self) -> bool:
         return self._callback is not None
 
+    @redraws
     def tick(self) -> None:
         """One epoch, then redraw; stops at the end of training or when it diverges."""
         if self.session is None:

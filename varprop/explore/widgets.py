@@ -1,9 +1,10 @@
 """Small pieces the three panels share: named Bokeh models the page (and its tests) can find, messages."""
 from __future__ import annotations
 
+import functools
 import html
 
-__all__ = ["div", "show_error", "clear", "ERROR_STYLE"]
+__all__ = ["div", "show_error", "clear", "ERROR_STYLE", "redraws"]
 
 ERROR_STYLE = {"color": "#a40000", "font-weight": "bold"}
 
@@ -28,3 +29,17 @@ def clear(target) -> None:
 
 def pre(lines) -> str:
     return "<pre style='font-size: 13px; margin: 0'>" + html.escape("\n".join(lines)) + "</pre>"
+
+
+def redraws(method):
+    """Run ``method`` (which changes Bokeh models directly) so its changes reach the page from any callback.
+
+    Panel runs widget callbacks without Bokeh's document lock; its ``unlocked`` context collects the
+    changes of the body and sends them to the browser. Outside a server session it does nothing.
+    """
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        from panel.io.document import unlocked
+        with unlocked():
+            return method(*args, **kwargs)
+    return wrapper
