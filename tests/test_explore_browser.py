@@ -132,8 +132,10 @@ def _inner(driver, css, tag):
 
 def _type(driver, css, text):
     el = _inner(driver, css, "input")
-    driver.execute_script("arguments[0].focus(); arguments[0].select();", el)   # typed over: no empty value sent
-    el.send_keys(text + "\n")
+    from selenium.webdriver.common.keys import Keys
+    old = driver.execute_script("return arguments[0].value", el)
+    # delete the old text key by key, then type: the value is sent once, on Enter
+    el.send_keys(Keys.END, *[Keys.BACKSPACE] * len(old), text, Keys.ENTER)
 
 
 def _choose(driver, css, value):
@@ -238,7 +240,7 @@ def test_training_loss_falls_for_he_and_stays_flat_for_zeros(page):
     loss = _train(page, 8)
     assert np.all(np.abs(loss - math.log(2)) < 5e-3), loss
     assert "1 distinct of 16 first-layer units" in _text(page, "train_info")
-    _type(page, "vp-train-lr", "-1")
+    _type(page, "vp-train-lr", "0")
     msg = _wait(page, "const m = vpModel('train_message'); return m.visible && m.text.includes('rate') && m.text")
     assert msg.startswith("error: the learning rate must be")
     _type(page, "vp-train-lr", "0.01")
