@@ -265,7 +265,8 @@ def test_check_panel_prints_varprop_check_and_the_gain_table(page):
     _type(page, "vp-check-init", "normal(0, sqrt(2/fan_in))")
     _choose(page, "vp-check-activation", "relu")
     _type(page, "vp-check-q", "1")
-    _wait(page, "return !vpModel('check_message').visible && vpModel('check_output').text.includes('relu')")
+    _wait(page, "const t = vpModel('check_output').text; return !vpModel('check_message').visible && "
+                "t.includes('relu') && t.includes('q                1\\n')")
     table = _wait(page, "const t = vpModel('gain_table').text; return t.includes('gelu_tanh') && t", 180)
     assert "5/3" in table and "raises" in table
     _screenshot(page, "check")

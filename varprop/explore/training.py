@@ -68,7 +68,8 @@ class TrainingPanel:
         self.loss_source = ColumnDataSource({"epoch": [], "loss": []}, name="train_loss")
         f = figure(height=380, width=380, title="decision boundary: P(class 1)", name="boundary_fig",
                    toolbar_location=None, match_aspect=True)
-        mapper = LinearColorMapper(palette="RdBu11", low=0.0, high=1.0)
+        from bokeh.palettes import RdBu11
+        mapper = LinearColorMapper(palette=RdBu11[::-1], low=0.0, high=1.0)   # red: class 0, blue: class 1
         f.image("image", x="x", y="y", dw="dw", dh="dh", source=self.boundary_source, color_mapper=mapper,
                 alpha=0.75)
         f.scatter("x", "y", color="color", source=self.points_source, size=5, line_color="black",
