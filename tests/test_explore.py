@@ -238,8 +238,10 @@ def test_gain_table_is_varprop_gain_all():
     lines = out.splitlines()[1:1 + len(rows)]
     assert code == 0 and len(rows) == len(lines)
     for r, line in zip(rows, lines):
-        cols = line.split()
-        assert cols[:3] == [r["activation"], r["forward"], r["backward"]]
+        assert line.startswith(r["activation"] + " ")
+        rest = line[len(r["activation"]):].split()
+        assert rest[:3] == [r["forward"], r["backward"], r["method"].split()[0]]
+        assert rest[-1] == r["difference"] if r["difference"] else rest[-1] == "raises"
 
 
 # ---- the command line ------------------------------------------------------------------------------------
@@ -250,7 +252,7 @@ def test_explore_is_a_subcommand_with_its_options():
     assert (args.port, args.host, args.no_browser) == (5100, "127.0.0.1", True)
 
 
-@pytest.mark.parametrize("argv, message", [(["--port", "70000"], "port must be"),
+@pytest.mark.parametrize("argv, message", [(["--port", "70000"], "port must be"), (["--port", "0"], "port must be"),
                                            (["--host", "a b"], "not a host name"),
                                            (["--port", "x"], "invalid int")])
 def test_explore_refuses_bad_addresses(argv, message, capsys):

@@ -13,7 +13,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p):
-    p.add_argument("--port", type=int, default=5006, help="port to listen on (default 5006; 0: any free port)")
+    p.add_argument("--port", type=int, default=5006, help="port to listen on (default 5006)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")

@@ -56,8 +56,8 @@ def is_loopback(host: str) -> bool:
 
 def check_address(port, host) -> tuple[int, str]:
     """A valid (port, host), or ValueError naming the problem."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be an integer in [0, 65535], got {port!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port must be an integer in [1, 65535], got {port!r}")
     if not isinstance(host, str) or not host.strip():
         raise ValueError("host must be a host name or an IP address, e.g. 127.0.0.1")
     host = host.strip()

@@ -60,8 +60,8 @@ class SignalSettings:
 
 
 # The largest request the page recomputes live: the work of this configuration on the same engine. The
-# gaussian engine costs O(n B^2) per layer and trial, the dense one O(n^2 B); measured at about 0.15 s
-# for this reference on the gaussian engine with one thread.
+# gaussian engine costs O(n B^2) per layer and trial, the dense one O(n^2 B). About half of the time of
+# this reference goes to the per-layer histograms (np.histogram with an array of edges sorts the data).
 LIVE_REFERENCE = SignalSettings(width=1024, depth=10, batch=16, trials=8)
 
 _BOUNDED_RANGE, _OPEN_RANGE = 1.0, 3.0
