@@ -280,3 +280,37 @@ def test_importing_the_explorer_loads_no_web_framework(tmp_path):
 def test_app_returns_a_panel_object():
     page = __import__("varprop.explore", fromlist=["app"]).app()
     assert isinstance(page, pn.viewable.Viewable)
+
+
+def test_in_a_notebook_each_redraw_is_pushed_to_the_page():
+    """A comm-rendered view (as Jupyter renders it): a training tick, which changes no widget, still sends
+    the new loss and boundary to the front end."""
+    from bokeh.document import Document
+    from panel.io.notebook import render_mimebundle
+    from pyviz_comms import Comm
+
+    from varprop.explore.training import TrainingPanel
+
+    class RecordingComm(Comm):
+        def __init__(self):
+            super().__init__()
+            self._comm = True
+            self.sent = []
+
+        def init(self):
+            pass
+
+        def send(self, data=None, metadata=None, buffers=()):
+            self.sent.append(data)
+
+        def close(self):
+            pass
+
+    p = TrainingPanel()
+    doc, comm = Document(), RecordingComm()
+    render_mimebundle(p.view()._render_model(doc, comm), doc, comm)
+    before = len(comm.sent)
+    p.tick()
+    sent = [m for m in comm.sent[before:] if isinstance(m, str)]
+    assert any(p.loss_source.id in m and "ColumnsStreamed" in m for m in sent)
+    assert any("epoch 1: training loss" in m for m in sent)

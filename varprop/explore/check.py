@@ -76,6 +76,7 @@ class CheckPanel:
         import panel as pn
         from bokeh.layouts import column
         controls = pn.Row(self.init, self.activation, self.params, self.q)
-        return pn.Column(controls, pn.pane.Bokeh(column(self.message, self.output)),
-                         pn.pane.Markdown("### Gains of every activation beside PyTorch's"),
-                         pn.pane.Bokeh(column(self.table_message, self.table)), name="Check an init")
+        self.panes = [pn.pane.Bokeh(column(self.message, self.output)),
+                      pn.pane.Bokeh(column(self.table_message, self.table))]
+        return pn.Column(controls, self.panes[0], pn.pane.Markdown("### Gains of every activation beside PyTorch's"),
+                         self.panes[1], name="Check an init")

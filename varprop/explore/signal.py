@@ -197,4 +197,5 @@ class SignalPanel:
         )
         plots = column(self.message, self.info, row(*self.hist_figures["act"]), row(*self.hist_figures["grad"]),
                        self.std_figures["linear"], self.std_figures["log"])
-        return pn.Column(controls, pn.pane.Bokeh(plots), name="Signal at initialization")
+        self.panes = [pn.pane.Bokeh(plots)]
+        return pn.Column(controls, *self.panes, name="Signal at initialization")

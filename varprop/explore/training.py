@@ -161,4 +161,5 @@ class TrainingPanel:
             pn.Row(self.start, self.pause, self.step_button, self.reset_button),
         )
         plots = column(self.message, self.info, row(self.boundary_figure, self.loss_figure))
-        return pn.Column(controls, pn.pane.Bokeh(plots), name="Training on a toy problem")
+        self.panes = [pn.pane.Bokeh(plots)]
+        return pn.Column(controls, *self.panes, name="Training on a toy problem")

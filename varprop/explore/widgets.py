@@ -34,12 +34,17 @@ def pre(lines) -> str:
 def redraws(method):
     """Run ``method`` (which changes Bokeh models directly) so its changes reach the page from any callback.
 
-    Panel runs widget callbacks without Bokeh's document lock; its ``unlocked`` context collects the
-    changes of the body and sends them to the browser. Outside a server session it does nothing.
+    Served: Panel runs widget callbacks without Bokeh's document lock; its ``unlocked`` context collects
+    the changes of the body and sends them to the browser. In a notebook, changes made to Bokeh models
+    directly travel only when pushed (``push_notebook``) on the panes the panel rendered (``self.panes``).
+    Elsewhere both do nothing.
     """
     @functools.wraps(method)
-    def wrapper(*args, **kwargs):
+    def wrapper(self, *args, **kwargs):
         from panel.io.document import unlocked
+        from panel.io.notebook import push_notebook
         with unlocked():
-            return method(*args, **kwargs)
+            out = method(self, *args, **kwargs)
+        push_notebook(*getattr(self, "panes", ()))
+        return out
     return wrapper
