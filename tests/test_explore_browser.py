@@ -49,6 +49,16 @@ window.vpModel = function (name) { return Bokeh.documents[0].get_model_by_name(n
 """
 
 
+def _die_with_parent():
+    """Linux: the server gets SIGTERM if the test process dies without its teardown."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)    # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,9 +69,11 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     port = _free_port()
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    where = tmp_path_factory.mktemp("explore")
+    log = open(where / "server.log", "w")      # a file, not a pipe nobody reads (a full pipe blocks the server)
     proc = subprocess.Popen([sys.executable, "-m", "varprop", "explore", "--port", str(port), "--no-browser"],
-                            cwd=tmp_path_factory.mktemp("explore"), env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            cwd=where, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while True:
@@ -71,7 +83,7 @@ def server(tmp_path_factory):
                     break
         except OSError:
             if proc.poll() is not None:
-                pytest.fail(f"varprop explore exited: {proc.stdout.read()}")
+                pytest.fail(f"varprop explore exited: {(where / 'server.log').read_text()}")
             if time.time() > deadline:
                 proc.kill()
                 pytest.fail("varprop explore did not answer within 120 s")
@@ -82,6 +94,9 @@ def server(tmp_path_factory):
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
+    errors = [l for l in (where / "server.log").read_text().splitlines() if "Traceback" in l or " ERROR" in l]
+    assert errors == [], "the server logged errors: see " + str(where / "server.log")
 
 
 @pytest.fixture(scope="module")
