@@ -64,14 +64,6 @@ class SignalSettings:
 # this reference goes to the per-layer histograms (np.histogram with an array of edges sorts the data).
 LIVE_REFERENCE = SignalSettings(width=1024, depth=10, batch=16, trials=8)
 
-_BOUNDED_RANGE, _OPEN_RANGE = 1.0, 3.0
-
-
-def _hist_range(act) -> float:
-    from varprop.cli.simulate import _BOUNDED
-    return _BOUNDED_RANGE if act.name in _BOUNDED else _OPEN_RANGE
-
-
 def signal_config(s: SignalSettings):
     """The validated :class:`varprop.simulate.Config` for these settings (ValueError/TypeError if bad)."""
     from varprop.activations import get
@@ -84,7 +76,7 @@ def signal_config(s: SignalSettings):
     return Config.build([int(s.width)] * (int(s.depth) + 1), batch=s.batch, activation=act, init=s.init,
                         trials=s.trials, seed=s.seed, engine="auto", sigma_b2=s.sigma_b2, dropout=s.dropout,
                         batchnorm=s.batchnorm, residual=s.residual, histograms=True, bins=HIST_BINS,
-                        hist_range=_hist_range(act))
+                        hist_range=None)      # each layer's bins span its own values, as `varprop simulate`
 
 
 def signal_work(cfg) -> float:
@@ -109,7 +101,8 @@ def simulate_command(s: SignalSettings) -> str:
     parts = [f"varprop simulate --widths {s.width}x{s.depth + 1} --batch {s.batch} --trials {s.trials}",
              f"--activation {s.activation}"]
     parts += [f"--param {k}={v}" for k, v in dict(s.params).items()]
-    parts.append(f"--init '{s.init}'" if not s.init.replace("_", "").isalnum() else f"--init {s.init}")
+    from varprop.names import is_init_name
+    parts.append(f"--init {s.init}" if is_init_name(s.init) else f"--init '{s.init}'")
     if s.sigma_b2:
         parts.append(f"--sigma-b2 {s.sigma_b2:g}")
     if s.dropout:
@@ -156,8 +149,8 @@ def signal_data(s: SignalSettings) -> dict:
     out["act_mean"] = r.mean("act_mean")
     hist = {}
     for kind in ("act", "grad"):
-        edges = r.hist_edges[kind]
-        hist[kind] = [(i + 1, edges[:-1], edges[1:], r.histograms[kind][i].astype(float))
+        edges = np.asarray(r.hist_edges[kind])          # one row of edges per layer
+        hist[kind] = [(i + 1, edges[i][:-1], edges[i][1:], r.histograms[kind][i].astype(float))
                       for i in _panels(r.depth, MAX_PANELS)]
     out["hist"] = hist
     return out
