@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "simulate": "simulate",
     "train": "train",
     "report": "report",
+    "sweep": "sweep",
 }
 
 
