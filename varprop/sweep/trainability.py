@@ -22,7 +22,8 @@ depth-only rule, and the 95% interval of c meets [3, 12] (the paper's 6 within a
 constant depends on the training budget, and the paper's own boundary moves with training time);
 ``refuted`` when the xi_c rule misclassifies more than 25% of the cells, or it fits well but its whole
 interval lies outside [3, 12]; ``inconclusive`` otherwise (including a grid with no cell on one side
-of the boundary, or a boundary beyond the grid's ratios).
+of the boundary, a boundary beyond the grid's ratios, fewer than 12 cells, or a best accuracy less than
+0.2 above chance).
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ __all__ = ["PRESETS", "Trainability", "trainability", "fit_boundary", "analyse"]
 
 PAPER_C = 6.0
 TOLERANCE = 2.0
+MIN_CELLS = 12          # fewer cells than this, or a best accuracy within MIN_GAIN of chance: inconclusive
+MIN_GAIN = 0.2
 
 # mode -> (grid, fixed); every mode shares tanh, sigma_b^2 = 0.05 and weights N(0, sigma_w^2 / fan_in)
 PRESETS = {
@@ -156,7 +159,11 @@ def analyse(sweep, metric: str = "train_acc", n_boot: int = 1000, seed: int = 0)
         frac = errors / len(r)
         lo, hi = PAPER_C / TOLERANCE, PAPER_C * TOLERANCE
         meets = c_hi >= lo and c_lo <= hi
-        if not inside:
+        if len(r) < MIN_CELLS or best - chance < MIN_GAIN:
+            verdict, reason = "inconclusive", (f"{len(r)} cells, best {metric} {best:.3g} against chance "
+                                               f"{chance:.3g}: too little to decide (at least {MIN_CELLS} cells and "
+                                               f"a best {metric} {MIN_GAIN:g} above chance are needed)")
+        elif not inside:
             verdict, reason = "inconclusive", "the fitted boundary lies beyond the grid's depth / xi_c ratios"
         elif frac > 0.25:
             verdict, reason = "refuted", f"the c xi_c boundary misclassifies {errors} of {len(r)} cells"
