@@ -33,10 +33,25 @@ def add_arguments(p):
                        help="LocalCluster workers (default one per core); with --scheduler, wait for this many")
         s.add_argument("--serial", action="store_true", help="run the cells one by one in this process (no Dask)")
         s.add_argument("--resume", action="store_true", help="compute only the cells DIR does not have yet")
-        s.add_argument("--seed", type=int, default=0, help="the sweep seed; each cell's is derived from it (0)")
+        s.add_argument("--seed", type=int, default=None,
+                       help="the sweep seed; each cell's is derived from it (default 0, or the resumed sweep's)")
         s.add_argument("--max-cells", type=int, default=10000, help="refuse grids of more cells (10000)")
         s.add_argument("--timeout", type=float, default=10.0, help="seconds to reach the scheduler (10)")
         s.set_defaults(_sweep=_run_sweep)
+    tr = sub.add_parser("trainability", help="Schoenholz et al. 2017's trainability sweep and its c xi_c fit",
+                        description="trains tanh MLPs (sigma_b^2 = 0.05) over sigma_w2 and depth for a fixed budget, "
+                                    "fits the trainable region's boundary depth = c xi_c (c with a bootstrap "
+                                    "interval) and gives a verdict on the paper's c = 6")
+    tr.add_argument("--mode", default="quick", choices=("quick", "full", "smoke"),
+                    help="quick: digits, 40 cells, a few minutes on 2 cores; full: MNIST-1D, 91 cells (quick)")
+    tr.add_argument("--out", required=True, metavar="DIR", help="the sweep's folder (rerun to finish it)")
+    tr.add_argument("--figure", metavar="FILE.png", help="the heat map with 6 xi_c and the fitted c xi_c")
+    tr.add_argument("--json", metavar="FILE", help="write the fit and the cells as JSON")
+    tr.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a running Dask scheduler")
+    tr.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default one per core)")
+    tr.add_argument("--serial", action="store_true", help="run the cells one by one in this process (no Dask)")
+    tr.add_argument("--seed", type=int, default=0, help="the sweep seed (0)")
+    tr.set_defaults(_sweep=_run_trainability)
     pl = sub.add_parser("plot", help="a heat map of one metric over two axes of a sweep",
                         description="a heat map of one metric (--z) over two grid axes (--x, --y) of the sweep in "
                                     "DIR; other axes are averaged over. --overlay 6xi_c draws 6 xi_c(sigma_w2) "
@@ -73,6 +88,26 @@ def _run_sweep(args) -> int:
         print(f"varprop: interrupted; the finished cells are in {args.out}; finish with --resume", file=sys.stderr)
         return 130
     print(r.summary())
+    return 0
+
+
+def _run_trainability(args) -> int:
+    from varprop.io import atomic_write_text
+    from varprop.sweep import trainability
+    if args.serial and args.scheduler:
+        raise ValueError("--serial and --scheduler exclude each other")
+    if args.figure and not args.figure.lower().endswith(".png"):
+        raise ValueError(f"--figure must name a .png file, got {args.figure!r}")
+    t = trainability(args.out, args.mode, "serial" if args.serial else args.scheduler, seed=args.seed,
+                     figure=args.figure, workers=args.workers)
+    print(t.sweep.summary())
+    c = "-" if t.c != t.c else f"{t.c:.3g} (95% interval {t.c_low:.3g} to {t.c_high:.3g}; the paper's 6)"
+    print(f"boundary depth = c xi_c: c = {c}; misclassified {t.errors} of {t.n} cells "
+          f"(a fixed depth: {t.errors_depth_only})")
+    print(f"verdict: {t.verdict}: {t.reason}")
+    if args.json:
+        from varprop.sweep.store import dumps
+        atomic_write_text(args.json, dumps(t.to_dict()))
     return 0
 
 

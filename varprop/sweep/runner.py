@@ -226,13 +226,14 @@ def _connect(client, workers, timeout):
     return c, None, True
 
 
-def run(kind=None, grid=None, fixed=None, out=None, client=None, *, seed: int = 0, workers: int | None = None,
+def run(kind=None, grid=None, fixed=None, out=None, client=None, *, seed: int | None = None, workers: int | None = None,
         resume: bool = False, max_cells: int = MAX_CELLS, progress=None, timeout: float = 10.0) -> SweepResult:
     """Run every cell of ``grid`` (see the module docstring) and return the folder's :class:`SweepResult`.
 
     ``grid``: ``["sigma_w2=1:4:31", "depth=10:300:30"]`` or a dict (axis -> spec text or values);
     ``fixed``: ``["activation=tanh", ...]`` or a dict. With ``resume=True`` the kind, grid, fixed options
-    and seed may be omitted (they are read from the folder's manifest); given, they must match it.
+    and seed may be omitted (they are read from the folder's manifest); given, they must match it. ``seed``
+    defaults to 0 for a new sweep.
     Raises ValueError/TypeError before any work for a bad request, ImportError when Dask is needed and
     missing, and :class:`SweepError` at the end when some cells failed (the rest are written).
 
@@ -249,9 +250,12 @@ def run(kind=None, grid=None, fixed=None, out=None, client=None, *, seed: int = 
         kind = m["kind"] if kind is None else kind
         grid = Grid.from_dict(m["grid"]) if grid is None else grid
         fixed = m["fixed"] if fixed is None else fixed
-        seed = m["seed"] if seed == 0 else seed
+        seed = m["seed"] if seed is None else seed
     if kind is None or grid is None:
         raise ValueError("a sweep needs a kind (simulate, train, phase) and a grid")
+    if seed is None:
+        old = store.read_manifest(out) if resume and os.path.isdir(out) else None
+        seed = old["seed"] if old else 0
     manifest, descs = plan(kind, grid, fixed, seed, max_cells)
     _check_out(out, manifest, resume)
     serial = isinstance(client, str) and client == "serial"
