@@ -217,3 +217,12 @@ def test_importing_the_sweep_loads_no_dask():
     code = "import sys, varprop.sweep; print('distributed' in sys.modules, 'dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_cli_sweep_without_a_kind_and_bad_trainability_options(tmp_path, capsys):
+    rc, err = _cli(capsys, "sweep")
+    assert rc == 2 and "name a kind" in err
+    rc, err = _cli(capsys, "sweep", "trainability", "--out", str(tmp_path / "t"), "--figure", "f.jpg")
+    assert rc == 2 and ".png" in err and not (tmp_path / "t").exists()
+    rc, err = _cli(capsys, "sweep", "trainability", "--out", str(tmp_path / "t"), "--mode", "huge")
+    assert rc == 2 and "invalid choice" in err
