@@ -226,3 +226,12 @@ def test_cli_sweep_without_a_kind_and_bad_trainability_options(tmp_path, capsys)
     assert rc == 2 and ".png" in err and not (tmp_path / "t").exists()
     rc, err = _cli(capsys, "sweep", "trainability", "--out", str(tmp_path / "t"), "--mode", "huge")
     assert rc == 2 and "invalid choice" in err
+
+
+@pytest.mark.parametrize("module", ["varprop.sweep", "varprop.sweep.grid", "varprop.sweep.runner",
+                                    "varprop.sweep.trainability"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+    res = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert res.failed == 0 and res.attempted > 0

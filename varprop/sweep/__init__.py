@@ -12,6 +12,16 @@
 Importing this package imports neither Dask nor matplotlib: Dask is an optional extra
 (``pip install "varprop[sweep]"``), needed only to run on a cluster.
 
+The same sweep on a laptop (a LocalCluster, one single-thread worker process per core) and on a cluster
+(``dask scheduler`` on one machine, ``dask worker tcp://HOST:8786 --nthreads 1`` on each of the others,
+varprop installed on all of them)::
+
+    from varprop.sweep import run
+    grid, fixed = ["sigma_w2=1:4:31", "depth=log:4:256:7"], {"activation": "tanh", "sigma_b2": 0.05, "width": 256}
+    r = run("simulate", grid, fixed, "sweep1")                          # LocalCluster, closed at the end
+    r = run("simulate", grid, fixed, "sweep2", "tcp://HOST:8786")       # an existing cluster
+    r = run(out="sweep2", client="tcp://HOST:8786", resume=True)        # after a crash: the missing cells
+
 >>> from varprop.sweep import plan
 >>> manifest, cells = plan("phase", ["sigma_w2=1:2:3"], {"activation": "tanh"})
 >>> manifest["cells"], [c["coords"]["sigma_w2"] for c in cells]
