@@ -1,4 +1,5 @@
 """varprop.sweep without a cluster: grids, seeds, cells against the library routes, resume, bad input."""
+import importlib.util
 import json
 import math
 import os
@@ -185,7 +186,9 @@ def _cli(capsys, *argv):
     (["--grid", "sigma_w2=1:2:30", "--grid", "sigma_b2=0:1:30", "--max-cells", "100"], "900 cells"),
     (["--grid", "sigma_w2=1", "--fixed", "seed=2"], "seed is the sweep's own"),
     (["--grid", "sigma_w2=1", "--fixed", "activation"], "KEY=VALUE"),
-    (["--grid", "sigma_w2=1:2:3", "--scheduler", "tcp://127.0.0.1:9", "--timeout", "1"], "cannot reach"),
+    pytest.param(["--grid", "sigma_w2=1:2:3", "--scheduler", "tcp://127.0.0.1:9", "--timeout", "1"], "cannot reach",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                          reason="needs dask distributed")),
     ([], "at least one --grid"),
 ])
 def test_cli_bad_grids_exit_2_before_any_work(tmp_path, capsys, argv, message):
