@@ -163,3 +163,13 @@ def test_local_cluster_default(tmp_path):
     serial = run("phase", ["sigma_w2=1,2,3"], {"activation": "tanh", "sigma_b2": 0.05}, str(tmp_path / "t"),
                  "serial")
     assert [row["metrics"] for row in r.rows] == [row["metrics"] for row in serial.rows]
+
+
+def test_train_cells_on_workers_equal_serial_bits(cluster, tmp_path):
+    addr, _ = cluster
+    grid = ["sigma_w2=1,2", "depth=2,3"]
+    fixed = {"width": 24, "epochs": 1, "activation": "tanh", "sigma_b2": 0.05, "batch_size": 64}
+    r = run("train", grid, fixed, str(tmp_path / "s"), addr, timeout=30)
+    _, cells = plan("train", grid, fixed)
+    serial = {d["cell_id"]: store.dumps(execute(d)["metrics"]) for d in cells}
+    assert r.complete and {row["cell_id"]: store.dumps(row["metrics"]) for row in r.rows} == serial

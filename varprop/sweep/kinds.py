@@ -29,7 +29,6 @@ import numpy as np
 
 __all__ = ["KINDS", "types", "resolve", "validate", "execute", "cell_options"]
 
-_NONE = object()
 
 # kind -> option -> (type, default); a default None means "not set"
 _SIMULATE = {
