@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "spectrum": "spectrum",
     "train": "train",
     "report": "report",
+    "sweep": "sweep",
     "explore": "explore",
 }
 
