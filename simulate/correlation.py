@@ -2,7 +2,8 @@
 
 Two inputs x1, x2 of width n_0, each of squared norm q_0 n_0 and with correlation c_0 (cosine similarity), go
 through the same random network (weights iid N(0, sigma_w^2 / n_{l-1}), biases iid N(0, sigma_b^2), optional
-inverted dropout of keep probability p on every layer's input, an independent mask per input). Per layer the
+inverted dropout of keep probability p on the hidden units, i.e. the inputs of layers 2..L, as
+``varprop simulate --dropout`` places it, an independent mask per input). Per layer the
 simulator measures the cosine similarity of the two pre-activation vectors, averaged over networks with its
 standard error. Beside it, the mean-field iteration (Poole et al. 2016, Schoenholz et al. 2017):
 
@@ -11,7 +12,8 @@ standard error. Beside it, the mean-field iteration (Poole et al. 2016, Schoenho
     c_l     = q12_l / q_l,
 
 with (u1, u2) the previous layer's pre-activations, Gaussian with variances q_{l-1} and correlation c_{l-1}
-(the first layer: q_1 = sigma_w^2 q_0 / p + sigma_b^2, q12_1 = sigma_w^2 c_0 q_0 + sigma_b^2). Dropout divides
+(the first layer, whose input is not dropped: q_1 = sigma_w^2 q_0 + sigma_b^2, q12_1 = sigma_w^2 c_0 q_0 +
+sigma_b^2). Dropout divides
 the length by p but not the covariance of independent masks, so c = 1 is no longer a fixed point.
 
 >>> r = pair_correlation([64] * 4, "tanh", 1.0, 0.0, c0=0.5, trials=8, seed=0)
@@ -57,7 +59,7 @@ def correlation_theory(activation, depth: int, sigma_w2: float, sigma_b2: float 
     if b.name == "maxout":
         raise ValueError("the correlation map of maxout is not implemented")
     p = float(keep_prob)
-    q = sigma_w2 * q0 / p + sigma_b2
+    q = sigma_w2 * q0 + sigma_b2
     q12 = sigma_w2 * c0 * q0 + sigma_b2
     out = []
     for _ in range(depth):
@@ -108,7 +110,7 @@ def pair_correlation(widths, activation, sigma_w2, sigma_b2=0.0, c0=0.5, q0=1.0,
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, t))))
         a = np.stack([x1, x2])
         for layer, (n_in, n_out) in enumerate(zip(ws[:-1], ws[1:])):
-            if keep_prob < 1:
+            if keep_prob < 1 and layer > 0:            # hidden units only, as the batch simulator
                 a = a * (rng.random(a.shape) < keep_prob) / keep_prob
             W = rng.standard_normal((n_out, n_in)) * math.sqrt(sigma_w2 / n_in)
             h = a @ W.T

@@ -9,10 +9,10 @@ from varprop.simulate.correlation import correlation_theory, pair_correlation
 def test_theory_iterates_mean_fields_correlation_map():
     q_star = mf.fixed_point("tanh", 1.5, 0.05)
     # the input's length q0 puts the first pre-activations at q* = 1.5 q0 + 0.05: every layer is at q*
-    c = correlation_theory("tanh", 30, 1.5, 0.05, c0=0.3, q0=(q_star - 0.05) / 1.5)
+    c = correlation_theory("tanh", 120, 1.5, 0.05, c0=0.3, q0=(q_star - 0.05) / 1.5)
     for a, b in zip(c[:-1], c[1:]):           # at q*, each step is the correlation map itself
         assert b == pytest.approx(mf.correlation_map("tanh", a, 1.5, 0.05), abs=1e-6)
-    assert c[-1] > 0.99                       # ordered phase: inputs collapse onto one direction
+    assert c[-1] > 0.99                       # ordered phase (xi_c = 15.8): inputs collapse onto one direction
 
 
 def test_chaotic_phase_converges_to_c_star_below_one():
@@ -25,7 +25,7 @@ def test_dropout_removes_the_fixed_point_at_one():
     # identical inputs stay identical without dropout; with independent masks they decorrelate
     assert correlation_theory("relu", 5, 2.0, 0.0, c0=1.0)[-1] == pytest.approx(1.0)
     c = correlation_theory("relu", 50, 2.0, 0.0, c0=1.0, keep_prob=0.8)
-    assert c[0] == pytest.approx(0.8) and c[-1] < 0.6
+    assert c[0] == pytest.approx(1.0) and c[1] == pytest.approx(0.8) and c[-1] < 0.6
 
 
 @pytest.mark.parametrize("act,sw,sb,p", [("tanh", 1.5, 0.05, 1.0), ("tanh", 3.0, 0.05, 1.0),
@@ -49,3 +49,22 @@ def test_reproducible_and_refusals():
         pair_correlation([16384] * 10, "tanh", 1.0, trials=1000)
     with pytest.raises(ValueError, match="trials"):
         pair_correlation([8, 8], "tanh", 1.0, trials=1)
+
+
+def test_cli(tmp_path, capsys):
+    import json
+
+    from varprop.cli import main
+    out = tmp_path / "pair.json"
+    assert main(["simulate", "--widths", "64x5", "--activation", "tanh", "--init", "normal(0, sqrt(1.5/fan_in))",
+                 "--sigma-b2", "0.05", "--pair-correlation", "0.5", "--trials", "10", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "correlation +- se" in text and len(text.strip().splitlines()) == 2 + 4
+    d = json.loads(out.read_text())
+    assert d["theory"] == pytest.approx(list(correlation_theory("tanh", 4, 1.5, 0.05, c0=0.5)))
+    for argv, frag in ((["--residual"], "takes neither"), (["--pair-correlation", "2"], "c0 is a correlation"),
+                       (["--widths", "8,16,8", "--init", "normal(0, 0.1)"], "one sigma_w^2")):
+        base = ["simulate", "--widths", "16x3", "--pair-correlation", "0.5"]
+        assert main(base + argv) == 2, argv
+        err = capsys.readouterr().err
+        assert frag in err and err.count("\n") == 1, err

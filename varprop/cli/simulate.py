@@ -48,6 +48,11 @@ def add_arguments(p):
                    help="activation histograms cover [-R, R] (default: each layer's bins span its values)")
     p.add_argument("--histograms", action="store_true",
                    help="record per-layer histograms of activations and gradients (in --json; implied by --plot)")
+    p.add_argument("--pair-correlation", type=float, default=None, metavar="C0",
+                   help="instead of a batch, run two inputs of correlation C0 (and unit second moment) through "
+                        "each network and print their correlation per layer beside the mean-field correlation "
+                        "map; the weights are Gaussian with the variance --init gives, inverted dropout draws an "
+                        "independent mask per input")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON (atomically)")
     p.add_argument("--csv", metavar="FILE", help="write the per-layer rows as CSV (atomically)")
     p.add_argument("--plot", metavar="FILE.png", help="write histograms and std-vs-depth with the theory (PNG)")
@@ -130,6 +135,8 @@ def run(args) -> int:
                        batchnorm=args.batchnorm, residual=args.residual, inputs=inputs,
                        histograms=bool(args.plot or args.histograms), bins=args.bins, hist_range=hist_range,
                        dtype=args.dtype, init_params=parse_init_params(args.init_param))
+    if args.pair_correlation is not None:
+        return _pair(args, cfg, act)
     try:
         result = run_config(cfg)
     except MemoryError:
@@ -152,4 +159,34 @@ def run(args) -> int:
     if result.overflow is not None:
         print(f"varprop: {result.overflow_message()}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _pair(args, cfg, act) -> int:
+    """``--pair-correlation C0``: the correlation of two inputs per layer, simulated and from the theory."""
+    import json
+    import math
+
+    from varprop.io import atomic_write_text
+    from varprop.simulate.correlation import pair_correlation
+    if cfg.batchnorm or cfg.residual or args.inputs or args.plot or args.csv:
+        raise ValueError("--pair-correlation runs plain MLPs on its own two inputs: it takes neither --batchnorm, "
+                         "--residual, --inputs, --plot nor --csv")
+    widths = list(cfg.widths)
+    sw = [cfg.weight_variance(layer) * widths[layer - 1] for layer in range(1, cfg.depth + 1)]
+    if max(sw) - min(sw) > 1e-12 * max(sw):
+        raise ValueError("--pair-correlation needs one sigma_w^2 = fan_in Var(w) for every layer; this init gives "
+                         + ", ".join(f"{v:.4g}" for v in sw))
+    r = pair_correlation(widths, act, sw[0], cfg.sigma_b2, c0=args.pair_correlation, keep_prob=cfg.keep,
+                         trials=cfg.trials, seed=cfg.seed)
+    if not args.quiet:
+        print(f"two inputs of correlation {args.pair_correlation:g}, {act.label()}, sigma_w^2 {sw[0]:.6g}, "
+              f"sigma_b^2 {cfg.sigma_b2:g}, keep {cfg.keep:g}, {cfg.trials} networks")
+        print("layer    correlation +- se       theory")
+        for layer, (m, se, t) in enumerate(zip(r.mean, r.se, r.theory), start=1):
+            pm = f"{m:.5f} +- {se:.1e}" if math.isfinite(se) else f"{m:.5f}"
+            print(f"{layer:>5}  {pm:>21}  {t:>11.5f}")
+    if args.json:
+        blob = {"config": r.config, "mean": r.mean.tolist(), "se": r.se.tolist(), "theory": r.theory.tolist()}
+        atomic_write_text(args.json, json.dumps(blob, indent=1) + "\n")
     return 0
