@@ -209,14 +209,8 @@ def check_out(out) -> str:
                                  f"({shown}); move them out first")
         if os.path.samefile(real, os.getcwd()) or os.path.realpath(os.getcwd()).startswith(real + os.sep):
             raise ValueError(f"--out {out} is the current folder or contains it; name a folder beside it")
-    parent = os.path.dirname(real)
-    probe = parent
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        raise ValueError(f"--out {out}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: {probe} is not writable")
+    from varprop.io import check_folder
+    check_folder(os.path.dirname(real), f"--out {out}: the folder it goes in,")   # exists or creatable, writable
     return real
 
 
