@@ -176,35 +176,73 @@ def test_gains_all_activations_verify(built):
 
 
 # -- residual ---------------------------------------------------------------------------------------------
-def _residual_second_moment(blocks, scale, n=64, N=3000, seed=5):
+def _residual_second_moment(blocks, branch, n=32, N=2000, seed=5):
+    """E[x^2] after ``blocks`` residual blocks of the branch construction ``branch`` (BRANCHES), over N
+    independent networks of width n on one standard normal input each: (mean, standard error)."""
+    from varprop.derive.derivations.residual import BRANCHES
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, n))
     for _ in range(blocks):
-        W1 = rng.normal(0, scale * math.sqrt(1 / n), (N, n, n))
-        W2 = rng.normal(0, math.sqrt(2 / n), (N, n, n))
-        h = np.maximum(np.einsum("bij,bj->bi", W1, x), 0)
-        x = x + np.einsum("bij,bj->bi", W2, h)
+        h = x
+        for layer in BRANCHES[branch]:
+            if layer[0] == "relu":
+                h = np.maximum(h, 0)
+            else:
+                W = rng.normal(0, math.sqrt(layer[1] / n), (N, n, n))
+                h = np.einsum("bij,bj->bi", W, h)
+        x = x + h
     return _mc_mean((x ** 2).mean(axis=1))
 
 
-def test_residual_he_blocks_double_by_monte_carlo(built):
+@pytest.mark.parametrize("branch, result, base", [("he_lecun", "he_lecun_blocks", 2),
+                                                  ("preact_he", "preact_he_blocks", 2),
+                                                  ("he_he", "he_he_blocks", 3)])
+def test_residual_growth_of_each_branch_by_monte_carlo(built, branch, result, base):
+    from varprop.derive.derivations.residual import BRANCHES, branch_ratio
     d = built("residual")
     L = sp.Symbol("L", positive=True, integer=True)
     vx = sp.Symbol("v_x", positive=True)
-    predicted = float(_sym(d, "he_blocks").subs({L: 3, vx: 1}))
-    est, se = _residual_second_moment(3, 1.0)
-    assert predicted == 8
+    predicted = float(_sym(d, result).subs({L: 3, vx: 1}))
+    assert predicted == base ** 3 == (1 + branch_ratio(BRANCHES[branch])) ** 3
+    est, se = _residual_second_moment(3, branch, seed=5 + base)
     assert abs(est - predicted) < K_SE * se
+    # the construction matters: 2^L and 3^L are told apart at this sample size
+    other = 3 ** 3 if base == 2 else 2 ** 3
+    assert abs(est - other) > K_SE * se
 
 
-def test_residual_fixup_growth_by_monte_carlo(built):
+def _fixup_first_step(blocks, s, n=256, eta=1e-5, seed=3):
+    """The exact change of a Fixup ReLU residual network's output (mean over its units) after one SGD step on
+    loss = sum(output), from two forward passes: branches x + W2 relu(s W1 x) with W1 He and W2 = 0."""
+    rng = np.random.default_rng(seed)
+    x0 = rng.standard_normal(n)
+    W1 = [s * rng.normal(0, math.sqrt(2 / n), (n, n)) for _ in range(blocks)]
+    W2 = [np.zeros((n, n)) for _ in range(blocks)]
+
+    def forward(W2s):
+        x, hs = x0, []
+        for a, b in zip(W1, W2s):
+            h = np.maximum(a @ x, 0)
+            hs.append(h)
+            x = x + b @ h
+        return x, hs
+    y0, hs = forward(W2)
+    # with every W2 zero, dloss/dx is the all-ones vector at every block, so dloss/dW2_i = 1 h_i^T
+    y1, _ = forward([b - eta * np.outer(np.ones(n), h) for b, h in zip(W2, hs)])
+    return float(np.mean(y1 - y0)) / (eta * float(x0 @ x0))
+
+
+def test_fixup_scale_makes_the_first_step_independent_of_depth(built):
+    """Zhang et al.'s argument, measured: the first step changes the output by L s^(2m-2) |x|^2 eta (m = 2);
+    with s = L^(-1/2) it does not grow with depth, with s = 1 it grows as L."""
     d = built("residual")
-    L = sp.Symbol("L", positive=True, integer=True)
-    m = sp.Symbol("m", positive=True, integer=True)
-    s = float(_sym(d, "fixup_scale").subs({L: 4, m: 2}))
-    assert s == pytest.approx(0.5)
-    est, se = _residual_second_moment(4, s, seed=6)
-    assert abs(est - 1.25 ** 4) < K_SE * se
+    L, m = sp.Symbol("L", positive=True, integer=True), sp.Symbol("m", positive=True, integer=True)
+    for blocks in (4, 16):
+        s = float(_sym(d, "fixup_scale").subs({L: blocks, m: 2}))
+        assert s == pytest.approx(blocks ** -0.5)
+        # E|relu(W1 x)|^2 = |x|^2 for He W1, so the derived change per unit is -eta L s^2 |x|^2
+        assert _fixup_first_step(blocks, s) == pytest.approx(-1.0, rel=0.1)
+        assert _fixup_first_step(blocks, 1.0) == pytest.approx(-blocks, rel=0.1)
 
 
 # -- sigmoid ----------------------------------------------------------------------------------------------
