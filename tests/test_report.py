@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import varprop.report as report
-from varprop.report.claims import agreement
+from varprop.report.claims import VERDICTS, agreement, counts, judge_paired, judge_theory, paired_interval
 
 
 def _tree(root):
@@ -35,6 +35,49 @@ def test_agreement_is_five_standard_errors():
     assert agreement(np.ones(2), np.zeros(2), np.zeros(2))[0] is False       # off, no spread
 
 
+def test_agreement_allows_the_named_bias():
+    theory = np.array([10.0, 10.0])
+    se = np.array([0.01, 0.01])
+    assert agreement(theory * 1.015, se, theory, bias=0.02)[0]
+    assert not agreement(theory * 1.015, se, theory)[0]
+
+
+def test_judge_theory_three_verdicts():
+    t = np.array([2.0, 4.0, 8.0])
+    se = np.full(3, 0.05)
+    assert judge_theory(t + 0.01, se, t, 100, contrast=3.0 ** np.arange(1, 4)).verdict == "verified"
+    assert judge_theory(t * 1.5, se, t, 100).verdict == "refuted"
+    # too few networks for a skewed statistic, or a contrast inside the band: the test could not fail
+    assert judge_theory(t, se, t, 20).verdict == "inconclusive"
+    assert judge_theory(t, np.full(3, 10.0), t, 100, contrast=t * 1.2).verdict == "inconclusive"
+
+
+def test_paired_interval_is_the_t_interval():
+    from scipy import stats
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1, 1, 10), rng.normal(0, 1, 10)
+    mean, lo, hi = paired_interval(a, b)
+    ref = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert mean == pytest.approx(float(np.mean(a - b)))
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))
+
+
+def test_judge_paired_three_verdicts():
+    up = [0.9, 0.91, 0.95, 0.92, 0.93]
+    down = [0.1, 0.12, 0.1, 0.11, 0.1]
+    assert judge_paired(up, down, margin=0.5).verdict == "verified"
+    assert judge_paired(down, up).verdict == "refuted"
+    # a difference within its noise is inconclusive, never refuted
+    assert judge_paired([0.5, 0.6, 0.4, 0.55, 0.45], [0.52, 0.5, 0.5, 0.5, 0.5]).verdict == "inconclusive"
+    assert judge_paired(up, down, margin=0.9).verdict == "refuted"
+
+
+def test_claim_rejects_an_unknown_verdict():
+    from varprop.report.claims import Claim
+    with pytest.raises(ValueError, match="verdict"):
+        Claim("x", "y", verdict="maybe")
+
+
 @pytest.mark.slow
 def test_smoke_report_is_complete_linked_and_deterministic(tmp_path, few_derivations):
     a, b = tmp_path / "a", tmp_path / "b"
@@ -48,9 +91,13 @@ def test_smoke_report_is_complete_linked_and_deterministic(tmp_path, few_derivat
                  "derivations/all.tex", "derivations/linear-variance.md", "tanh_small_001.png", "depth.png"):
         assert must in ta, must
     index = ta["README.md"].decode()
-    assert f"of {len(claims)} claims verified" in index
+    n = counts(claims)
+    assert f"**{len(claims)} claims: {n['verified']} verified, {n['refuted']} refuted, " \
+           f"{n['inconclusive']} inconclusive.**" in index
     summary = index.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("| verified |") + summary.count("| refuted |") == len(claims)
+    assert sum(summary.count(f"| {v} |") for v in VERDICTS) == len(claims)
+    for c in claims:           # every claim says beforehand what it measures and how it is judged
+        assert c.quantity and c.test and c.evidence, c.claim
     for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", index):
         assert link in ta, link
     text = "".join(v.decode(errors="ignore") for k, v in ta.items() if k.endswith((".md", ".json")))

@@ -15,6 +15,11 @@ import numpy as np
 
 from .claims import Claim, fmt, md_table
 
+def _v(ok) -> str:
+    """A pass/fail check as a verdict (verified or refuted)."""
+    return "verified" if ok else "refuted"
+
+
 __all__ = ["Data", "load_data", "EXPERIMENTS"]
 
 
@@ -125,7 +130,7 @@ def symmetry(data: Data, out: str, mode: str, seed: int):
                         training=f"max weight difference between units after {epochs} epochs: zeros "
                                  f"{fmt(runs['zeros']['spread'], 3)}, constant {fmt(runs['constant 0.1']['spread'], 3)}"
                                  f"; random {fmt(runs['He normal']['spread'], 3)}",
-                        verified=sym_ok and runs["He normal"]["spread"] > 0, link="training.md#symmetry"))
+                        verdict=_v(sym_ok and runs["He normal"]["spread"] > 0), link="training.md#symmetry"))
     _plot(os.path.join(out, "symmetry.png"), curves, "tanh MLP 64-32-32-10, SGD: constant vs random init")
     md = ["### (a) Zero and constant initialization: symmetry never breaks", '<a id="symmetry"></a>', "",
           f"MLP {data.X.shape[1]}-32-32-{data.n_classes}, tanh, SGD lr 0.1, batch 64, {epochs} epochs on "
@@ -155,7 +160,7 @@ def depth(data: Data, out: str, mode: str, seed: int):
     claims = [Claim("training", f"a {layers}-layer ReLU MLP trains with He initialization and stalls with Xavier "
                     "(He et al. 2015)", derived="He keeps E[x^2]; Xavier halves it per layer: 2^-30 after 30",
                     training=f"train loss after {epochs} epochs: He {fmt(he['last_loss'], 3)}, Xavier "
-                             f"{fmt(xa['last_loss'], 3)} (chance {fmt(chance, 3)})", verified=ok,
+                             f"{fmt(xa['last_loss'], 3)} (chance {fmt(chance, 3)})", verdict=_v(ok),
                     link="training.md#depth")]
     md = ["### (b) He et al. 2015's depth experiment", '<a id="depth"></a>', "",
           f"{layers} hidden ReLU layers of width {width}, plain SGD lr 0.02, batch 32, {epochs} epochs on {data.name}.",
@@ -177,7 +182,7 @@ def pairs(data: Data, out: str, mode: str, seed: int):
         rows.append([label, fmt(c["train_loss"][-1], 4), fmt(c["val_acc"][-1], 3), fmt(acc, 3)])
         claims.append(Claim("training", f"{act} with {init} trains a 2-hidden-layer MLP",
                             derived="variance-preserving pair", training=f"test accuracy {fmt(acc, 3)}",
-                            verified=acc > 0.85, link="training.md#pairs"))
+                            verdict=_v(acc > 0.85), link="training.md#pairs"))
     _plot(os.path.join(out, "pairs.png"), curves, "activation and initialization pairs, Adam")
     md = ["### (c) Activation and initialization pairs", '<a id="pairs"></a>', "",
           f"MLP {data.X.shape[1]}-128-128-{data.n_classes}, Adam lr 1e-3, batch 64, {epochs} epochs on {data.name}.",
@@ -224,13 +229,13 @@ def regularization(data: Data, out: str, mode: str, seed: int):
                             training=f"gap {fmt(r['gap'], 3)} vs {fmt(base['gap'], 3)} without; held-out accuracy "
                                      f"{fmt(r['held_out_acc'], 3)} vs {fmt(base['held_out_acc'], 3)} "
                                      f"(difference {fmt(float(d.mean()), 2)} ± {fmt(se, 2)})",
-                            verified=narrower, link="training.md#regularization"))
+                            verdict=_v(narrower), link="training.md#regularization"))
     es = res["early stopping"]
     claims.append(Claim("training", "early stopping keeps the weights of the best validation loss, below the "
                         "held-out loss of training to the end", derived="the validation loss rises once the "
                         "network overfits", training=f"held-out loss {fmt(es['held_out_loss'], 3)} (best epoch "
                         f"{es['best_epoch']}) vs {fmt(base['held_out_loss'], 3)} after {base['epochs_run']} epochs",
-                        verified=es["held_out_loss"] < base["held_out_loss"], link="training.md#regularization"))
+                        verdict=_v(es["held_out_loss"] < base["held_out_loss"]), link="training.md#regularization"))
     _plot(os.path.join(out, "regularization.png"), curves, f"{n_small} training samples: regularizers")
     md = ["### (d) Regularization on a small training set", '<a id="regularization"></a>', "",
           f"{n_small} training samples of {data.name}, MLP {data.X.shape[1]}-256-256-{data.n_classes}, ReLU + He, "
@@ -261,7 +266,7 @@ def batchnorm_lr(data: Data, out: str, mode: str, seed: int):
                     "BN is invariant to the scale of the preceding weights (derive batchnorm)",
                     training=f"test accuracy with BN {fmt(bn['test_acc'], 3)}; without: "
                              + ("diverged" if plain["diverged"] else fmt(plain["test_acc"], 3)),
-                    verified=ok, link="training.md#batchnorm_lr")]
+                    verdict=_v(ok), link="training.md#batchnorm_lr")]
     md = ["### (e) Batch norm and a large learning rate", '<a id="batchnorm_lr"></a>', "",
           f"6 hidden ReLU layers of width 128, He init, plain SGD lr {lr}, batch 64, {epochs} epochs on {data.name}.",
           "", md_table(["network", "last train loss", "test accuracy"], rows), "", "![batch norm](batchnorm_lr.png)", ""]
@@ -280,7 +285,7 @@ def differences(data: Data, out: str, mode: str, seed: int):
         if r.key in ("tanh", "selu"):
             claims.append(Claim("differences", f"PyTorch's {r.key} gain is not variance-preserving",
                                 derived=f"exact forward gain {fmt(r.exact, 6)}",
-                                training=f"PyTorch {fmt(r.theirs, 6)} ({rel:+.2%})", verified=abs(rel) > 0.01,
+                                training=f"PyTorch {fmt(r.theirs, 6)} ({rel:+.2%})", verdict=_v(abs(rel) > 0.01),
                                 link="training.md#differences"))
     md = ["### (f) Where PyTorch's and Keras's defaults differ from the derived values", '<a id="differences"></a>',
           "", md_table(["what", "framework", "exact", "relative", "note"], rows), ""]
