@@ -156,6 +156,55 @@ def test_gains_selu_ratio_is_9_16(built):
     assert float(d.results["forward_selu"][0]) == pytest.approx(1.0, rel=1e-14)
 
 
+def _scipy_tanh(kind, q):
+    """E[tanh(sqrt(q) z)^2] or E[tanh'(sqrt(q) z)^2] by QUADPACK: independent of mpmath and the float path."""
+    from scipy import integrate
+
+    def f(t):
+        y = np.tanh(math.sqrt(q) * t)
+        v = y * y if kind == "second" else (1 - y * y) ** 2
+        return v * math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
+    return integrate.quad(f, -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13)[0]
+
+
+def test_tanh_gains_are_exact_at_their_q(built):
+    """The numbers the derivation states, each by SciPy quadrature and root finding."""
+    from scipy.optimize import brentq
+    d = built("gains", activation="tanh")
+    chi_exact = _scipy_tanh("deriv2", 1) / _scipy_tanh("second", 1)
+    assert float(d.results["tanh_chi1_at_exact_gain"][0]) == pytest.approx(chi_exact, rel=1e-10)
+    assert round(chi_exact, 3) == 1.178
+    q_star = brentq(lambda q: 25 / 9 * _scipy_tanh("second", q) - q, 0.5, 3.0, xtol=1e-14)
+    assert float(d.results["tanh_torch_q_star"][0]) == pytest.approx(q_star, rel=1e-10)
+    chi_t = 25 / 9 * _scipy_tanh("deriv2", q_star)
+    assert float(d.results["tanh_torch_chi1"][0]) == pytest.approx(chi_t, rel=1e-10)
+    assert (round(q_star, 3), round(chi_t, 3)) == (1.178, 1.210)
+
+
+def test_tanh_no_gain_keeps_both_passes():
+    """g_f(q) > g_b(q) on a grid of q (what the derivation's series shows near 0), by the float quadrature of
+    derive.maps against SciPy's at a few points."""
+    from varprop.derive.maps import gain_curves
+    qs = np.geomspace(1e-3, 100, 60)
+    gf, gb = gain_curves("tanh", qs)
+    assert np.all(gf > gb)
+    for q in (0.05, 1.0, 7.0):
+        f, b = gain_curves("tanh", [q])
+        assert f[0] == pytest.approx(math.sqrt(q / _scipy_tanh("second", q)), rel=1e-10)
+        assert b[0] == pytest.approx(1 / math.sqrt(_scipy_tanh("deriv2", q)), rel=1e-10)
+    # near 0 the difference of the moments is 4/3 q^2
+    q = 1e-3
+    diff = _scipy_tanh("deriv2", q) - _scipy_tanh("second", q) / q
+    assert diff == pytest.approx(4 / 3 * q ** 2, rel=0.02)
+
+
+def test_tanh_critical_point_at_sigma_b_0_is_one():
+    from varprop.derive import mean_field as mf
+    assert mf.critical_sigma_w2("tanh", 0.0) == pytest.approx(1.0, rel=1e-9)
+    assert mf.fixed_point("tanh", 1.0, 0.0) < 1e-3          # q* -> 0 (slowly: the map is marginal there)
+    assert mf.fixed_point("tanh", 0.9, 0.0) == 0.0
+
+
 def test_gains_comparisons_against_torch(built):
     torch = pytest.importorskip("torch")
     for act in ("tanh", "selu", "relu"):
