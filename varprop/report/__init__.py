@@ -83,10 +83,11 @@ def _simulations(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]
         claims.append(c)
         parts.append(md)
         bar.update(info=f"simulate {p.key}")
-    c, md = sims.residual_blocks(out, mode, seed)
-    claims += c
-    parts.append(md)
-    bar.update(info="simulate residual blocks")
+    for extra in sims.EXTRA_SECTIONS:
+        c, md = extra(out, mode, seed)
+        claims += c
+        parts.append(md)
+        bar.update(info=f"simulate {extra.__name__}")
     head = ["# Theory against simulation", "",
             "Per-layer statistics of many random networks at initialization (`varprop simulate`), mean ± "
             "standard error over networks, beside the mean-field prediction of `varprop.derive.mean_field` "
@@ -144,7 +145,7 @@ def _index(claims: list[Claim], sections: list[str], mode: str, seed: int) -> st
 
 def _steps(mode: str) -> int:
     from . import simulations, training
-    return len(_derivation_names()) + len(simulations.pairs()) + 1 + len(training.EXPERIMENTS)
+    return len(_derivation_names()) + len(simulations.pairs()) + len(simulations.EXTRA_SECTIONS) + len(training.EXPERIMENTS)
 
 
 _SECTIONS = [_derivations, _simulations, _training]
