@@ -101,7 +101,9 @@ def judge_theory(sim, se, theory, networks: int, bias: float = 0.0, contrast=Non
     would give; the band around the theory must exclude them for the claim to be verified."""
     sim, se, theory = (np.asarray(a, dtype=float) for a in (sim, se, theory))
     ok, z = agreement(sim, se, theory, bias)
-    ev = f"{networks} networks, max |z| = {fmt(z, 3)} (K = {fmt(K)}" + (f", bias {fmt(bias)}" if bias else "") + ")"
+    _, raw = agreement(sim, se, theory)
+    ev = f"{networks} networks, max |s - t|/se = {fmt(raw, 3)}" + (
+        f" ({fmt(z, 3)} after the {fmt(bias * 100)}% bias allowance; K = {fmt(K)})" if bias else f" (K = {fmt(K)})")
     separated = True
     if contrast is not None:
         contrast = np.asarray(contrast, dtype=float)

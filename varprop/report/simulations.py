@@ -15,12 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .claims import Claim, agreement, fmt, fmt_pm, judge_theory, md_table
-
-def _v(ok) -> str:
-    """A pass/fail check as a verdict (verified or refuted)."""
-    return "verified" if ok else "refuted"
-
+from .claims import Claim, fmt, fmt_pm, judge_theory, md_table
 
 __all__ = ["Pair", "pairs", "run_pair", "residual_blocks", "gains_section", "save_figure", "EXTRA_SECTIONS"]
 
@@ -33,48 +28,67 @@ class Pair:
     run: dict
     stats: tuple = ("act_std", "grad_std")
     check: str = ""            # name of the qualitative check below
-    quick_trials: int = 20
-    full_trials: int = 100
+    contrast: dict = field(default_factory=dict)   # run overrides whose mean-field curve a wrong claim gives
+    contrast_label: str = ""
+    bias: float = 0.01         # the relative finite-width bias the theory comparison allows
+    inputs: tuple | None = None   # (mean, variance) of the inputs, standard normal when None
+    quick_trials: int = 100
+    full_trials: int = 200
+    full_widths: str = ""      # the widths of --full when they differ
     notes: tuple = field(default_factory=tuple)
 
 
 def pairs() -> list[Pair]:
-    lecture = dict(widths="4096x7", batch=16)
+    lecture = dict(widths="1024x7", batch=16)
+    # weights of a fixed std (not scaled by the fan) mean what they mean at the lecture's width only
+    fixed = dict(widths="4096x7", batch=16)
+    drop = dict(widths="1024x6", batch=16, activation="relu", dropout=0.5)
     return [
         Pair("tanh_small_001", "tanh, W = 0.01 randn", "small random weights make deep tanh activations vanish",
-             dict(lecture, activation="tanh", init="normal(0, 0.01)"), check="vanishes"),
+             dict(fixed, activation="tanh", init="normal(0, 0.01)"), check="vanishes",
+             contrast={"init": "xavier_normal"}, contrast_label="Xavier", full_widths="4096x7"),
         Pair("tanh_small_005", "tanh, W = 0.05 randn", "larger random weights push tanh into saturation: "
              "activations pile up near +-1 and a large share of units have |phi'| < 0.01 at every layer",
-             dict(lecture, activation="tanh", init="normal(0, 0.05)"), check="saturates"),
+             dict(fixed, activation="tanh", init="normal(0, 0.05)"), check="saturates",
+             contrast={"init": "xavier_normal"}, contrast_label="Xavier", full_widths="4096x7"),
         Pair("tanh_xavier", "tanh, Xavier", "Xavier keeps tanh activations in range: they decay only slowly "
-             "(sigma_w^2 = 1 is tanh's critical point), not geometrically as with W = 0.01 randn",
-             dict(lecture, activation="tanh", init="xavier_normal"), check="slow_decay"),
+             "(sigma_w^2 = 1 is tanh's critical point at sigma_b = 0), not geometrically as with W = 0.01 randn",
+             dict(lecture, activation="tanh", init="xavier_normal"), check="slow_decay",
+             contrast={"init": "normal(0, 0.01)"}, contrast_label="W = 0.01 randn", full_widths="4096x7"),
         Pair("relu_xavier", "ReLU, Xavier", "Xavier halves the second moment of ReLU activations per layer",
              dict(lecture, activation="relu", init="xavier_normal"), stats=("act_second", "grad_std"),
-             check="halves"),
+             check="halves", contrast={"init": "he_normal"}, contrast_label="He", bias=0.02,
+             full_widths="4096x7"),
         Pair("relu_he", "ReLU, He", "He keeps the second moment of ReLU activations through depth",
              dict(lecture, activation="relu", init="he_normal"), stats=("act_second", "grad_std"),
-             check="keeps_second"),
-        Pair("selu_lecun", "SELU, LeCun", "LeCun + SELU self-normalizes: mean 0, variance 1 over 50 layers",
-             dict(widths="2048x51", batch=8, activation="selu", init="lecun_normal"),
-             stats=("act_mean", "act_std"), check="self_normalizes", quick_trials=12, full_trials=48),
+             check="keeps_second", contrast={"init": "xavier_normal"}, contrast_label="Xavier", bias=0.02,
+             full_widths="4096x7"),
+        Pair("selu_lecun", "SELU, LeCun, from inputs of mean 1 and variance 4",
+             "LeCun + SELU self-normalizes: from inputs of mean 1 and variance 4 the activations reach mean 0 "
+             "and variance 1 and stay there over 30 layers",
+             dict(widths="1024x31", batch=8, activation="selu", init="lecun_normal"),
+             stats=("act_mean", "act_std", "grad_std"), check="self_normalizes",
+             contrast={"init": "normal(0, 0.75/sqrt(fan_in))"}, contrast_label="PyTorch's gain 3/4",
+             inputs=(1.0, 4.0), full_widths="2048x51"),
         Pair("relu_he_dropout", "ReLU, He, inverted dropout 0.5", "plain He under inverted dropout (keep p) "
-             "grows the pre-activation second moment by 1/p per layer", dict(widths="1024x6", batch=16, activation="relu",
-                                                             init="he_normal", dropout=0.5),
-             stats=("pre_second", "act_second", "grad_std"), check="grows_by_1_over_p"),
+             "grows the pre-activation second moment by 1/p per layer", dict(drop, init="he_normal"),
+             stats=("pre_second", "act_second", "grad_std"), check="grows_by_1_over_p",
+             contrast={"dropout": 0.0}, contrast_label="no dropout", bias=0.02),
         Pair("relu_dropout_he", "ReLU, Var(w) = 2p/fan_in, inverted dropout 0.5",
              "Var(w) = 2p/fan_in keeps the pre-activation second moment of a ReLU net under inverted dropout (keep p)",
-             dict(widths="1024x6", batch=16, activation="relu", init="normal(0, sqrt(2*0.5/fan_in))",
-                  dropout=0.5), stats=("pre_second", "act_second", "grad_std"), check="keeps_pre_second"),
+             dict(drop, init="normal(0, sqrt(2*0.5/fan_in))"), stats=("pre_second", "act_second", "grad_std"),
+             check="keeps_pre_second", contrast={"init": "he_normal"}, contrast_label="He (2/fan_in)", bias=0.02),
         Pair("relu_he_residual", "ReLU, He, residual blocks x + relu(W x)",
              "one-layer ReLU residual blocks grow E[x^2] by more than 2x per block: the branch adds its variance "
              "and, having a non-zero mean, a cross term",
              dict(widths="1024x7", batch=16, activation="relu", init="he_normal", residual=True),
-             stats=("act_second",), check="more_than_doubles"),
+             stats=("act_second",), check="more_than_doubles", contrast={"residual": False},
+             contrast_label="no residual", bias=0.02, full_widths="4096x7"),
         Pair("tanh_small_batchnorm", "tanh, W = 0.01 randn, batch norm",
              "batch norm undoes a bad scale: activations keep their scale whatever the weights",
-             dict(lecture, activation="tanh", init="normal(0, 0.01)", batchnorm=True), stats=("act_std",),
-             check="keeps_scale"),
+             dict(fixed, activation="tanh", init="normal(0, 0.01)", batchnorm=True), stats=("act_std",),
+             check="keeps_scale", contrast={"batchnorm": False}, contrast_label="no batch norm",
+             full_widths="4096x7"),
     ]
 
 
@@ -114,8 +128,14 @@ def _qualitative(check: str, r) -> tuple[bool, str]:
         return per > 2.0, f"E[x^2] x{fmt(per, 3)} per block"
     if check == "self_normalizes":
         m, s = r.mean("act_mean"), std
-        ok = float(np.max(np.abs(m))) < 0.05 and float(np.max(np.abs(s - 1))) < 0.05
-        return ok, f"|mean| <= {fmt(float(np.max(np.abs(m))), 2)}, |std - 1| <= {fmt(float(np.max(np.abs(s - 1))), 2)}"
+        tail = slice(len(m) // 2, None)
+        start = max(abs(float(m[0])), abs(float(s[0]) - 1))
+        mt, st = float(np.max(np.abs(m[tail]))), float(np.max(np.abs(s[tail] - 1)))
+        g = r.mean("grad_std")
+        ok = start > 0.1 and mt < 0.05 and st < 0.05
+        return ok, (f"layer 1: mean {fmt(float(m[0]), 3)}, std {fmt(float(s[0]), 3)}; second half of the layers: "
+                    f"|mean| <= {fmt(mt, 2)}, |std - 1| <= {fmt(st, 2)}; the gradient std grows x"
+                    f"{fmt(float(g[0] / g[-1]), 3)} from the last layer to the first (chi_1 = 1.0716 > 1)")
     raise ValueError(f"unknown check {check!r}")
 
 
@@ -124,55 +144,125 @@ def _compact(r) -> dict:
     return {"config": r.config, "engine": r.engine, "seed": r.seed, "trials": r.trials, "layers": r.layers}
 
 
+def _inputs(p: Pair, width: int, batch: int, seed: int):
+    if p.inputs is None:
+        return None
+    m, v = p.inputs
+    rng = np.random.default_rng([seed, 11])
+    return m + math.sqrt(v) * rng.standard_normal((batch, width))
+
+
+def _contrast_curve(p: Pair, kwargs: dict, stat: str, inputs) -> np.ndarray | None:
+    """The mean-field curve of ``stat`` for the contrast's configuration (no simulation)."""
+    from varprop.simulate.config import Config
+    from varprop.simulate.theory import theory
+    if not p.contrast:
+        return None
+    kw = dict(kwargs, **p.contrast)
+    cfg = Config.build(kw.pop("widths"), trials=1, inputs=inputs, **kw)
+    return theory(cfg)[stat]
+
+
+_RANK = {"verified": 0, "inconclusive": 1, "refuted": 2}
+
+
+def _worst(*verdicts: str) -> str:
+    return max(verdicts, key=_RANK.__getitem__)
+
+
+def _claim_figure(r, p: Pair, stat: str, contrast, path: str) -> None:
+    """The claimed statistic per layer: simulated (mean +- 2 se), the theory, and the contrast's theory."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    layer = np.arange(1, r.depth + 1)
+    ax.errorbar(layer, r.mean(stat), yerr=2 * np.nan_to_num(r.se(stat)), fmt="o", ms=4, color="tab:blue",
+                label="simulated (mean ± 2 se)", zorder=3)
+    ax.plot(layer, r.theory[stat], "-", color="tab:blue", alpha=0.6, label="mean-field theory")
+    if contrast is not None and np.all(np.isfinite(contrast)):
+        ax.plot(layer, contrast, "--", color="tab:red", alpha=0.8, label=f"theory with {p.contrast_label}")
+    vals = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in (r.mean(stat), r.theory[stat])
+                           + ((contrast,) if contrast is not None else ())])
+    if vals.size and vals.max() / vals.min() > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("layer")
+    ax.set_ylabel(_LABELS.get(stat, stat))
+    ax.set_title(p.title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.legend(fontsize=7, loc="outside right upper", frameon=False)
+    save_figure(fig, path)
+
+
+_LABELS = {"pre_second": "pre-activation second moment E[h^2]", "act_second": "activation second moment E[x^2]",
+           "act_std": "activation std", "act_mean": "activation mean", "grad_std": "gradient std"}
+
+
 def run_pair(p: Pair, out_dir: str, mode: str, seed: int) -> tuple[Claim, str]:
-    """Simulate one pair; write its JSON and plot; return its claim and its Markdown section."""
+    """Simulate one pair; write its JSON and plots; return its claim and its Markdown section."""
     from varprop.io import atomic_write_text
     from varprop.simulate import run
-    from varprop.simulate.plot import save_plot
+    from varprop.simulate.plot import figure
 
     trials = {"quick": p.quick_trials, "full": p.full_trials, "smoke": 3}[mode]
     kwargs = dict(p.run)
     if mode == "smoke":   # the pipeline at toy size, for tests: verdicts mean nothing there
         kwargs["widths"] = "64x4"
-    r = run(trials=trials, seed=seed, histograms=True, progress=False, **kwargs)
+    elif mode == "full" and p.full_widths:
+        kwargs["widths"] = p.full_widths
+    from varprop.derive.mean_field import parse_widths
+    ws = parse_widths(kwargs["widths"])
+    inputs = _inputs(p, ws[0], kwargs["batch"], seed)
+    r = run(trials=trials, seed=seed, histograms=True, progress=False, inputs=inputs, **kwargs)
     stem = os.path.join(out_dir, p.key)
     atomic_write_text(stem + ".json", json.dumps(_compact(r), indent=2, sort_keys=True, allow_nan=False) + "\n")
-    save_plot(r, stem + ".png")
-    fits = {s: agreement(r.mean(s), r.se(s), r.theory[s]) for s in p.stats if s in r.theory}
-    qual_ok, qual_text = _qualitative(p.check, r)
-    theory_ok = bool(fits) and all(ok for ok, _ in fits.values())
-    fit_text = "; ".join(f"{s}: max |z| = {fmt(z, 3)}" for s, (_, z) in fits.items())
-    last = r.depth - 1
+    save_figure(figure(r), stem + ".png")
     main = p.stats[0]
+    contrast = _contrast_curve(p, kwargs, main, inputs)
+    _claim_figure(r, p, main, contrast, stem + "_claim.png")
+    judged = {s: judge_theory(r.mean(s), r.se(s), r.theory[s], trials, bias=p.bias,
+                              contrast=contrast if s == main else None)
+              for s in p.stats if s in r.theory}
+    qual_ok, qual_text = _qualitative(p.check, r)
+    verdict = _worst(*(j.verdict for j in judged.values()), "verified" if qual_ok else "refuted")
+    fit_text = "; ".join(f"{s}: {j.evidence}" for s, j in judged.items())
+    last = r.depth - 1
     claim = Claim(
         section="simulation", claim=p.claim,
-        derived=f"{main} at layer {r.depth}: {fmt(r.theory[main][last])}",
-        simulated=f"{fmt_pm(r.mean(main)[last], r.se(main)[last])} ({fit_text})",
-        verdict=_v(theory_ok and qual_ok), link=f"simulations.md#{p.key}")
+        derived=f"{main} at layer {r.depth}: {fmt(r.theory[main][last])}"
+                + (f" ({p.contrast_label}: {fmt(contrast[last])})" if contrast is not None else ""),
+        simulated=fmt_pm(r.mean(main)[last], r.se(main)[last]), verdict=verdict,
+        evidence=judged[main].evidence if main in judged else f"{trials} networks",
+        quantity=f"{_LABELS.get(main, main)} per layer, mean over networks"
+                 + (f" (also {', '.join(p.stats[1:])})" if len(p.stats) > 1 else ""),
+        direction=f"follows the mean-field theory, not the {p.contrast_label} curve; {qual_text.split(';')[0]}",
+        test=f"every layer within 5 standard errors + {fmt(p.bias * 100)}% (finite width) of the theory, the "
+             f"{p.contrast_label} curve outside that band, >= 100 networks; and the lecture's qualitative claim",
+        link=f"simulations.md#{p.key}")
     rows = []
     for row in r.layers:
         cells = [row["layer"]]
-        for s in ("act_mean", "act_std", "act_second", "grad_std"):
+        for s in ("pre_second", "act_mean", "act_std", "act_second", "grad_std"):
             cells.append(fmt_pm(row[s], row[s + "_se"]))
             cells.append(fmt(row.get("theory_" + s)))
         cells.append(fmt(row["saturated"], 3))
         cells.append(fmt(row["dead"], 3))
         rows.append(cells)
-    header = ["layer", "act mean", "theory", "act std", "theory", "E[x^2]", "theory", "grad std", "theory",
-              "saturated", "dead"]
+    header = ["layer", "E[h^2]", "theory", "act mean", "theory", "act std", "theory", "E[x^2]", "theory",
+              "grad std", "theory", "saturated", "dead"]
     cfg = r.config
     extra = ", ".join(f"{k} {cfg[k]}" for k in ("dropout", "batchnorm", "residual", "sigma_b2") if cfg.get(k))
+    start = "" if p.inputs is None else f" Inputs: mean {fmt(p.inputs[0])}, variance {fmt(p.inputs[1])} (one fixed batch)."
     md = [f"### {p.title}", "", f'<a id="{p.key}"></a>', "",
-          f"**Claim.** {p.claim}.", "",
+          f"**Claim.** {p.claim}.{start}", "",
           f"`varprop simulate --widths {kwargs['widths']} --batch {p.run['batch']} --activation {p.run['activation']} "
           f"--init \"{p.run['init']}\" --trials {trials} --seed {seed}"
           + ("" if not p.run.get("dropout") else f" --dropout {p.run['dropout']}")
           + (" --batchnorm" if p.run.get("batchnorm") else "") + (" --residual" if p.run.get("residual") else "")
           + f"` ({r.engine} engine{', ' + extra if extra else ''}).", "",
           md_table(header, rows), "",
-          f"![{p.title}]({p.key}.png)", "",
-          f"**Theory vs simulation:** {fit_text} (agreement means every layer within 5 standard errors): "
-          f"{'agrees' if theory_ok else 'DISAGREES'}.  ",
+          f"![{p.title}: the claimed statistic against theory and contrast]({p.key}_claim.png)", "",
+          f"![{p.title}: histograms per layer]({p.key}.png)", "",
+          f"**Theory vs simulation:** {fit_text}.  ",
           f"**Lecture claim:** {qual_text}: {'holds' if qual_ok else 'DOES NOT HOLD'}.  ",
           f"**Verdict:** {claim.verdict}.", ""]
     return claim, "\n".join(md)
@@ -339,4 +429,56 @@ def gains_section(out_dir: str, mode: str, seed: int) -> tuple[list[Claim], str]
     return [claim], "\n".join(md)
 
 
-EXTRA_SECTIONS = (residual_blocks, gains_section)
+
+def dropout_correlation_section(out_dir: str, mode: str, seed: int) -> tuple[list[Claim], str]:
+    """Under dropout two copies of one input decorrelate to c* < 1: the correlation map has no c = 1 fixed
+    point, so there is no critical initialization for correlations (Schoenholz et al. 2017)."""
+    from matplotlib.figure import Figure
+
+    from varprop.derive import maps
+    from varprop.derive.derivations.dropout import simulated_correlation
+
+    keep = 0.5
+    depth, width, trials = (4, 32, 3) if mode == "smoke" else ((12, 512, 100) if mode == "quick" else (12, 1024, 200))
+    mean, se = simulated_correlation(keep, depth, width, trials, seed)
+    theory = [1.0]
+    for _ in range(depth - 1):
+        theory.append(maps.dropout_correlation_map("relu", theory[-1], 2 * keep, 0.0, keep, q=1.0))
+    theory = np.array(theory)
+    c_star = maps.dropout_c_star("relu", 2 * keep, 0.0, keep)
+    j = judge_theory(mean, se, theory, trials, bias=0.02, contrast=np.ones(depth))
+    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    layer = np.arange(1, depth + 1)
+    ax.errorbar(layer, mean, yerr=2 * se, fmt="o", ms=4, color="tab:blue", label="simulated (mean ± 2 se)", zorder=3)
+    ax.plot(layer, theory, "-", color="tab:blue", alpha=0.6, label="correlation map under dropout")
+    ax.axhline(c_star, color="tab:blue", ls=":", lw=1, label=f"its fixed point c* = {fmt(c_star, 4)}")
+    ax.axhline(1.0, color="tab:red", ls="--", lw=1, label="without dropout (c = 1 is fixed)")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("correlation of two copies of one input")
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3)
+    fig.legend(fontsize=7, loc="outside right upper", frameon=False)
+    save_figure(fig, os.path.join(out_dir, "dropout_correlation.png"))
+    claim = Claim("simulation", "under dropout the correlation map has no c = 1 fixed point: two copies of one "
+                  "input decorrelate to c* < 1", derived=f"c* = {fmt(c_star, 4)} (ReLU, Var(w) = 2p/fan_in, p = 1/2)",
+                  simulated=f"c at layer {depth}: {fmt_pm(mean[-1], se[-1])}", verdict=j.verdict, evidence=j.evidence,
+                  quantity="correlation between the pre-activations of two copies of one input, per layer, "
+                           "independent dropout masks per copy",
+                  direction=f"follows the correlation map under dropout down to c* = {fmt(c_star, 3)}, not c = 1",
+                  test="every layer within 5 standard errors + 2% (finite width) of the map, c = 1 outside that "
+                       "band; >= 100 networks", link="simulations.md#dropout_correlation")
+    rows = [[i + 1, fmt_pm(mean[i], se[i]), fmt(theory[i])] for i in range(depth)]
+    md = ["### Dropout: no critical initialization for correlations", "", '<a id="dropout_correlation"></a>', "",
+          f"{trials} NumPy ReLU networks of width {width}, Var(w) = 2p/fan_in with inverted dropout p = {keep} on "
+          "every hidden layer's output, two copies of one input with their own masks (`varprop derive dropout`). "
+          "The factor 1/p enters each copy's length but not their cross term, so c = 1 maps to p and the "
+          f"correlation settles at c* = {fmt(c_star, 4)}: under dropout no initialization keeps two inputs' "
+          "correlation, as Schoenholz et al. (2017) found.", "",
+          md_table(["layer", "correlation", "map"], rows), "",
+          "![correlation of two copies of one input under dropout](dropout_correlation.png)", "",
+          f"**Claim.** {claim.claim}: {j.evidence}: **{j.verdict}**.", ""]
+    return [claim], "\n".join(md)
+
+
+EXTRA_SECTIONS = (residual_blocks, gains_section, dropout_correlation_section)
