@@ -310,6 +310,32 @@ def test_sigmoid_gradient_rows_one_sign(seed):
     assert mixed_sign_rows(seed) == 0
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_sigmoid_minibatch_mixes_signs(seed):
+    """One-signed rows hold per example; summed over a minibatch the rows mix signs."""
+    from varprop.derive.derivations.sigmoid import mixed_sign_rows
+    assert mixed_sign_rows(seed, widths=(8, 16, 16, 4), batch=1) == 0
+    assert mixed_sign_rows(seed, widths=(8, 16, 16, 4), batch=32) > 0
+
+
+def test_sigmoid_minibatch_mixes_signs_with_torch_autograd():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Sigmoid(), torch.nn.Linear(8, 6)).double()
+    x = torch.randn(32, 5, dtype=torch.float64)
+    (net(x) * torch.randn(32, 6, dtype=torch.float64)).sum().backward()
+    g = net[2].weight.grad
+    assert not bool(((g > 0).all(dim=1) | (g < 0).all(dim=1)).all())
+
+
+@pytest.mark.parametrize("sigma_w", [0.5, 1.0, 2.0])
+def test_gaussian_layer_operator_norm_is_near_two_sigma(sigma_w):
+    """Bai-Yin: ||W|| -> 2 sigma_w; NumPy's SVD against the limit, within the n^(-2/3) edge fluctuation."""
+    from varprop.derive.derivations.sigmoid import gaussian_operator_norm
+    norms = [gaussian_operator_norm(400, sigma_w, seed) for seed in range(3)]
+    assert all(abs(v / (2 * sigma_w) - 1) < 0.04 for v in norms)
+
+
 def test_sigmoid_gradient_bound_holds_for_random_networks():
     rng = np.random.default_rng(7)
     for _ in range(20):
