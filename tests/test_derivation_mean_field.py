@@ -115,3 +115,13 @@ def test_cli(capsys):
     assert r["critical_sigma_w2"] == "2" and float(r["q_star"]) == pytest.approx(0.4)
     assert float(r["chi_1"]) == 0.5 and {"xi_q", "xi_c"} <= set(r)
     assert main(["derive", "mean-field", "--activation", "nope"]) == 2
+
+
+def test_forward_results_do_not_use_gradient_independence():
+    from varprop.derive.derivations import mean_field
+    d = mean_field.build(activation="tanh", sigma_b2="0.05", sigma_w2="1.5")
+    for s in d.steps:
+        if s.title.startswith(("fixed point q*", "q* is a fixed point", "pre-activation second moment")):
+            assert "grad_indep" not in s.uses, s.title
+    assert any("grad_indep" in s.uses for s in d.steps if "chi_1" in s.title)
+    assert "forward results" in d.assumptions["grad_indep"]

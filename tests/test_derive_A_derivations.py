@@ -372,6 +372,33 @@ def test_constant_init_units_stay_identical(widths, value):
     assert unit_spread("normal", steps=3, widths=widths) > 0.0
 
 
+@pytest.mark.parametrize("widths, value", [((4, 5, 5, 1), 0.3), ((3, 2, 7, 2), -0.8)])
+def test_dropout_breaks_the_symmetry(widths, value):
+    """The theorem's no-noise assumption is needed: with per-unit dropout masks a constant network's units
+    drift apart, and the spread grows over the steps."""
+    from varprop.derive.derivations.symmetry import unit_spread
+    trace = unit_spread("constant", steps=20, widths=widths, value=value, dropout=0.5, history=True)
+    assert max(trace) > 1e-3
+    assert unit_spread("constant", steps=20, widths=widths, value=value, dropout=0.0) == 0.0
+
+
+def test_dropout_breaks_the_symmetry_with_torch():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6, bias=False), torch.nn.Tanh(), torch.nn.Dropout(0.5),
+                              torch.nn.Linear(6, 1, bias=False)).double()
+    for p in net.parameters():
+        torch.nn.init.constant_(p, 0.25)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    X, Y = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 1, dtype=torch.float64)
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(net(X), Y).backward()
+        opt.step()
+    w = net[0].weight.detach()
+    assert not torch.allclose(w, w[:1].expand_as(w), rtol=0, atol=1e-12)
+
+
 def test_symmetry_with_torch():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -395,3 +422,17 @@ def test_unit_spread_rejects_unknown_init():
     from varprop.derive.derivations.symmetry import unit_spread
     with pytest.raises(ValueError):
         unit_spread("xavier")
+
+
+def test_fan_rules_backward_steps_name_the_gradient_independence(built):
+    d = built("fan-rules")
+    by_title = {s.title: s.uses for s in d.steps}
+    assert "grad_indep" in by_title["He backward"] and "grad_indep" in by_title["Glorot backward (small signal)"]
+    assert "grad_indep" not in by_title["He forward"]
+    assert "grad_indep" not in by_title["LeCun (forward, small signal)"]
+
+
+def test_symmetry_names_the_no_noise_assumption(built):
+    d = built("symmetry")
+    assert "no_noise" in d.assumptions and "dropout" in d.assumptions["no_noise"]
+    assert float(d.results["dropout_spread"][0]) > 0
