@@ -91,12 +91,15 @@ def _simulations(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]
     head = ["# Theory against simulation", "",
             "Per-layer statistics of many random networks at initialization (`varprop simulate`), mean ± "
             "standard error over networks, beside the mean-field prediction of `varprop.derive.mean_field` "
-            "(`varprop derive activation-stats`). A pair is verified when every layer's simulated statistic is "
-            "within 5 standard errors of the theory and the lecture's qualitative claim holds.", ""]
+            "(`varprop derive activation-stats`). Each claim is judged against its theory and a contrast (the "
+            "curve a wrong claim would give): *verified* when every layer is within 5 standard errors plus the "
+            "finite-width bias the claim names, the contrast lies outside that band and at least 100 networks "
+            "back the standard error; *refuted* when a layer is outside the band (or the lecture's qualitative "
+            "claim fails); *inconclusive* otherwise.", ""]
     atomic_write_text(os.path.join(out, "simulations.md"), "\n".join(head + parts))
-    rows = [[f"[{c.claim}]({c.link})", c.verdict] for c in claims]
+    rows = [[f"[{c.claim}]({c.link})", c.evidence, c.verdict] for c in claims]
     md = "\n".join(["## Theory against simulation", "", "Details, tables and figures: "
-                    "[simulations.md](simulations.md).", "", md_table(["claim", "verdict"], rows), ""])
+                    "[simulations.md](simulations.md).", "", md_table(["claim", "evidence", "verdict"], rows), ""])
     return claims, md
 
 
@@ -114,11 +117,13 @@ def _training(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
         bar.update(info=f"train {exp.__name__}")
     tr.write_json(out, blob)
     head = ["# Training", "", f"Small MLPs trained with `varprop.nn` on {data.name} (standardized with the "
-            f"training split's statistics), seed {seed}.", ""]
+            f"training split's statistics), seeds from {seed}. Every claim is judged over seeds against a contrast "
+            "trained at the same budget, by the 95% t interval of the paired differences; the validation split "
+            "only selects (early stopping), the test split judges.", ""]
     atomic_write_text(os.path.join(out, "training.md"), "\n".join(head + parts))
-    rows = [[f"[{c.claim}]({c.link})", c.training, c.verdict] for c in claims]
+    rows = [[f"[{c.claim}]({c.link})", c.training, c.evidence, c.verdict] for c in claims]
     md = "\n".join(["## Training", "", "Details, tables and figures: [training.md](training.md).", "",
-                    md_table(["claim", "outcome", "verdict"], rows), ""])
+                    md_table(["claim", "outcome", "evidence", "verdict"], rows), ""])
     return claims, md
 
 

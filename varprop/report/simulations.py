@@ -366,6 +366,15 @@ def save_figure(fig, path: str) -> None:
     for ax in fig.axes:
         if "layer" in ax.get_xlabel() or "block" in ax.get_xlabel():
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        legend = ax.get_legend()
+        if legend is not None and not getattr(legend, "_varprop_outside", False):
+            # legends go beside the axes, never over the data
+            handles, labels = ax.get_legend_handles_labels()
+            legend.remove()
+            if handles:
+                new = ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                                borderaxespad=0.0, frameon=False)
+                new._varprop_outside = True
     with atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=200, metadata={"Software": None})
 
