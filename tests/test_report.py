@@ -20,6 +20,28 @@ def _tree(root):
     return out
 
 
+def _png_dpi(data: bytes) -> float:
+    """The resolution a PNG declares in its pHYs chunk (pixels per metre), in dots per inch."""
+    import struct
+    i = data.find(b"pHYs")
+    assert i > 0, "no pHYs chunk"
+    ppm_x, _, unit = struct.unpack(">IIB", data[i + 4:i + 13])
+    assert unit == 1
+    return ppm_x * 0.0254
+
+
+def test_cli_prints_the_count_of_each_verdict(tmp_path, monkeypatch, capsys):
+    from varprop.cli import main
+    from varprop.report.claims import Claim
+    claims = [Claim("x", "a holds", verdict="verified"), Claim("x", "b holds", verdict="refuted"),
+              Claim("x", "c holds", verdict="inconclusive"), Claim("x", "d holds", verdict="verified")]
+    monkeypatch.setattr(report, "build", lambda out, mode, seed: claims)
+    assert main(["report", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("4 claims: verified 2, refuted 1, inconclusive 1")
+    assert out[1:] == ["  refuted: b holds", "  inconclusive: c holds"]
+
+
 @pytest.fixture
 def few_derivations(monkeypatch):
     monkeypatch.setattr(report, "_derivation_names", lambda: ["linear-variance", "sigmoid"])
@@ -100,6 +122,9 @@ def test_smoke_report_is_complete_linked_and_deterministic(tmp_path, few_derivat
         assert c.quantity and c.test and c.evidence, c.claim
     for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", index):
         assert link in ta, link
+    for name, data in ta.items():        # every figure at print resolution
+        if name.endswith(".png"):
+            assert _png_dpi(data) >= 200, name
     text = "".join(v.decode(errors="ignore") for k, v in ta.items() if k.endswith((".md", ".json")))
     assert "elapsed" not in text and str(tmp_path) not in text
 
