@@ -15,8 +15,8 @@ dropout, batch norm's gradient growth per layer. Float quadrature on :mod:`varpr
 
 >>> round(batchnorm_gradient_rate("relu"), 6)
 1.466942
->>> round(dropout_c_star("relu", 2.0, 0.0, 0.5), 4) < 1
-True
+>>> round(dropout_c_star("relu", 1.0, 0.0, 0.5), 4)      # ReLU at Var(w) = 2p/fan_in, p = 1/2
+0.2172
 """
 from __future__ import annotations
 
