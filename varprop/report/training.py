@@ -78,6 +78,16 @@ def _save(fig, path: str) -> None:
     save_figure(fig, path)
 
 
+def _epoch_ticks(ax, n: int) -> None:
+    """Integer epoch ticks: every epoch when there are few, an integer locator otherwise."""
+    from matplotlib.ticker import MaxNLocator
+    if n <= 12:
+        ax.set_xticks(range(1, max(n, 1) + 1))
+        ax.set_xlim(0.5, max(n, 1) + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _plot(path: str, runs: dict, title: str, key: str = "train_loss", diverged: dict | None = None) -> None:
     """Training curves of one seed: ``key`` and the validation accuracy per epoch. A run that diverged is
     drawn up to its last finite epoch and marked with an x labelled "diverged"; a run with no finite epoch
@@ -104,17 +114,15 @@ def _plot(path: str, runs: dict, title: str, key: str = "train_loss", diverged: 
                 ax.annotate("diverged", (last, yv), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
             else:
                 notes.append(f"{label}: diverged in the first epoch (no finite loss to draw)")
+    n_epochs = max((len(c["epoch"]) for c in runs.values()), default=1)
     for a, ylabel in ((ax, key.replace("_", " ")), (bx, "validation accuracy")):
         a.set_xlabel("epoch")
         a.set_ylabel(ylabel)
         a.grid(alpha=0.3)
-        from matplotlib.ticker import MaxNLocator
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if notes:
-        ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=7, va="bottom")
+        _epoch_ticks(a, n_epochs)
     fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncols=min(len(runs), 4),
                frameon=False)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle("\n".join([title, *notes]), fontsize=9)
     _save(fig, path)
 
 
@@ -185,17 +193,18 @@ def symmetry(data: Data, out: str, mode: str, seed: int):
     from matplotlib.figure import Figure
     fig = Figure(figsize=(5.6, 3.2), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
+    styles = ("--", ":", "-", "-")      # zeros and constant overlap at 0: dashes and dots keep both visible
     for k, (label, trace) in enumerate(traces.items()):
         ep = np.arange(1, len(trace) + 1)
-        ax.plot(ep, trace, marker="o", ms=3, color=f"C{k}", label=label)
+        ax.plot(ep, trace, marker="os^D"[k], ms=4, ls=styles[k], color=f"C{k}", label=label)
     ax.set_yscale("symlog", linthresh=1e-6)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("max |w_unit - w_unit'| (spread between units)")
-    from matplotlib.ticker import MaxNLocator
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("spread between hidden units")
+    ax.set_title(f"largest weight difference between two units, seed {seeds[0]}", fontsize=8)
+    _epoch_ticks(ax, max((len(t) for t in traces.values()), default=1))
     ax.grid(alpha=0.3)
     fig.legend(fontsize=7, loc="outside right upper", frameon=False)
-    fig.suptitle(f"tanh MLP {data.X.shape[1]}-32-32-{data.n_classes}, SGD, seed {seeds[0]}", fontsize=9)
+    fig.suptitle(f"tanh MLP {data.X.shape[1]}-32-32-{data.n_classes}, SGD lr 0.1", fontsize=9)
     _save(fig, os.path.join(out, "symmetry.png"))
     rows = [[label, fmt(min(v), 3), fmt(max(v), 3)] for label, v in spreads.items()]
     md = ["### (a) Zero and constant initialization: symmetry never breaks, unless per-unit noise breaks it",
