@@ -66,7 +66,7 @@ def build(digits: int = 15, activation: str | None = None, params: dict | None =
     from ..moments import moment
 
     acts = _activations(activation, params)
-    d = Derivation("gains", "Exact gains of every activation against PyTorch's table",
+    d = Derivation("gains", "Gains of every activation at q = 1, exact there, against PyTorch's table",
                    "$g_f = 1/\\sqrt{E[\\phi(z)^2]}$ and $g_b = 1/\\sqrt{E[\\phi'(z)^2]}$ at $q = 1$ for each "
                    "registered activation, in closed form where SymPy integrates and as certified numbers "
                    "elsewhere; PyTorch's calculate_gain beside them.")

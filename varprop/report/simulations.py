@@ -381,7 +381,7 @@ def save_figure(fig, path: str) -> None:
 
 def gains_section(out_dir: str, mode: str, seed: int) -> tuple[list[Claim], str]:
     """Gains are exact at their q: the figure of g_f(q), g_b(q), and PyTorch's tanh 5/3 simulated to its own
-    fixed point q* = 1.178 (not the q = 1 the exact gain keeps)."""
+    fixed point q* = 1.178 (not the q = 1 that the q = 1 gain 1.5925 keeps)."""
     from matplotlib.figure import Figure
 
     from varprop.derive import maps
@@ -417,7 +417,7 @@ def gains_section(out_dir: str, mode: str, seed: int) -> tuple[list[Claim], str]
                   simulated=f"E[h^2] at layer {r.depth}: {fmt_pm(mean[-1], se[-1])}", verdict=j.verdict,
                   evidence=j.evidence, quantity="pre-activation second moment E[h^2] per layer, tanh, "
                   "Var(w) = (5/3)^2/fan_in, mean over networks",
-                  direction="follows the length map to q* = 1.178 (not to the q = 1 of the exact gain 1.5925)",
+                  direction="follows the length map to q* = 1.178 (not to the q = 1 that the q = 1 gain 1.5925 keeps)",
                   test="every layer within 5 standard errors + 1% (finite width) of the length map, and q = 1 "
                        "outside that band; >= 100 networks", link="simulations.md#gains")
     rows = [[i + 1, fmt_pm(mean[i], se[i]), fmt(theory[i])] for i in range(r.depth)]
