@@ -68,6 +68,17 @@ def _curves(hist) -> dict:
 
 
 
+_MAX_TRAIN = 5000    # the deep and repeated runs train on at most this many samples (Fashion-MNIST in --full)
+
+
+def _subset(data: Data) -> Data:
+    """The first _MAX_TRAIN training samples (validation and test splits unchanged): a bounded budget per run."""
+    if len(data.y) <= _MAX_TRAIN:
+        return data
+    return Data(data.name + f" (first {_MAX_TRAIN} training samples)", data.X[:_MAX_TRAIN], data.y[:_MAX_TRAIN],
+                data.Xv, data.yv, data.Xt, data.yt, data.n_classes)
+
+
 def _seeds(mode: str, seed: int) -> list[int]:
     n = {"quick": 5, "full": 10, "smoke": 2}[mode]
     return [seed + k for k in range(n)]
@@ -159,6 +170,7 @@ def _interval_text(j) -> str:
 # ------------------------------------------------------------------------------------------------------
 
 def symmetry(data: Data, out: str, mode: str, seed: int):
+    data = _subset(data)
     epochs = _epochs(mode, 5, 20)
     seeds = _seeds(mode, seed)
     settings = (("zeros", "zeros", None, 0.0), ("constant 0.1", "constant", {"value": 0.1}, 0.0),
@@ -220,6 +232,7 @@ def symmetry(data: Data, out: str, mode: str, seed: int):
 
 
 def depth(data: Data, out: str, mode: str, seed: int):
+    data = _subset(data)
     layers = 4 if mode == "smoke" else 30
     epochs = _epochs(mode, 40, 40)
     width, lr, batch = 64, 0.005, 16
@@ -276,6 +289,7 @@ MISMATCHED = "W = 0.01 randn"      # the init "normal" with std 0.01
 def pairs(data: Data, out: str, mode: str, seed: int):
     """Each activation with its derived init against the lecture's mismatched W = 0.01 randn, same budget:
     a deep enough MLP (10 hidden layers) that the initialization decides whether it trains."""
+    data = _subset(data)
     epochs = _epochs(mode, 10, 30)
     layers = 3 if mode == "smoke" else 10
     width, lr, batch = 64, 0.05, 32
@@ -402,6 +416,7 @@ def regularization(data: Data, out: str, mode: str, seed: int):
 
 
 def batchnorm_lr(data: Data, out: str, mode: str, seed: int):
+    data = _subset(data)
     epochs = _epochs(mode, 8, 20)
     lr = 1.0
     seeds = _seeds(mode, seed)
