@@ -69,7 +69,7 @@ def pairs() -> list[Pair]:
              dict(widths="1024x31", batch=8, activation="selu", init="lecun_normal"),
              stats=("act_mean", "act_std", "grad_std"), check="self_normalizes",
              contrast={"init": "normal(0, 0.75/sqrt(fan_in))"}, contrast_label="PyTorch's gain 3/4",
-             inputs=(1.0, 4.0), full_widths="2048x51"),
+             inputs=(1.0, 4.0), full_widths="1024x51"),
         Pair("relu_he_dropout", "ReLU, He, inverted dropout 0.5", "plain He under inverted dropout (keep p) "
              "grows the pre-activation second moment by 1/p per layer", dict(drop, init="he_normal"),
              stats=("pre_second", "act_second", "grad_std"), check="grows_by_1_over_p",
@@ -448,7 +448,7 @@ def dropout_correlation_section(out_dir: str, mode: str, seed: int) -> tuple[lis
     from varprop.derive.derivations.dropout import simulated_correlation
 
     keep = 0.5
-    depth, width, trials = (4, 32, 3) if mode == "smoke" else ((12, 512, 100) if mode == "quick" else (12, 1024, 200))
+    depth, width, trials = (4, 32, 3) if mode == "smoke" else ((12, 512, 100) if mode == "quick" else (12, 512, 200))
     mean, se = simulated_correlation(keep, depth, width, trials, seed)
     theory = [1.0]
     for _ in range(depth - 1):
@@ -499,7 +499,7 @@ def batchnorm_gradient_section(out_dir: str, mode: str, seed: int) -> tuple[list
     from varprop.derive import maps
     from varprop.simulate import run
 
-    widths, batch, trials = {"smoke": ("32x4", 16, 3), "quick": ("256x9", 64, 100), "full": ("512x11", 128, 200)}[mode]
+    widths, batch, trials = {"smoke": ("32x4", 16, 3), "quick": ("256x9", 64, 100), "full": ("256x11", 128, 200)}[mode]
     r = run(widths=widths, batch=batch, activation="relu", init="he_normal", batchnorm=True, trials=trials, seed=seed,
             progress=False)
     rate = maps.batchnorm_gradient_rate("relu")
