@@ -119,12 +119,16 @@ def test_smoke_report_is_complete_linked_and_deterministic(tmp_path, few_derivat
     summary = index.split("## Summary", 1)[1].split("\n## ", 1)[0]
     assert sum(summary.count(f"| {v} |") for v in VERDICTS) == len(claims)
     for c in claims:           # every claim says beforehand what it measures and how it is judged
-        assert c.quantity and c.test and c.evidence, c.claim
+        assert c.quantity and c.direction and c.test and c.evidence, c.claim
+    sims, training = ta["simulations.md"].decode(), ta["training.md"].decode()
+    for c in claims:
+        if c.section in ("simulation", "training"):
+            assert f"**{c.claim}.** Measured: {c.quantity}" in (sims if c.section == "simulation" else training)
     for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", index):
         assert link in ta, link
     for name, data in ta.items():        # every figure at print resolution
         if name.endswith(".png"):
-            assert _png_dpi(data) >= 200, name
+            assert round(_png_dpi(data)) >= 200, name      # pHYs stores whole pixels per metre
     text = "".join(v.decode(errors="ignore") for k, v in ta.items() if k.endswith((".md", ".json")))
     assert "elapsed" not in text and str(tmp_path) not in text
 

@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 
-from .claims import Claim, counts, md_table
+from .claims import Claim, counts, md_table, stated
 
 __all__ = ["build", "check_out", "SECTIONS", "MODES", "MANIFEST"]
 
@@ -81,12 +81,12 @@ def _simulations(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]
     for p in sims.pairs():
         c, md = sims.run_pair(p, out, mode, seed)
         claims.append(c)
-        parts.append(md)
+        parts.append(md + "\n" + stated([c]))
         bar.update(info=f"simulate {p.key}")
     for extra in sims.EXTRA_SECTIONS:
         c, md = extra(out, mode, seed)
         claims += c
-        parts.append(md)
+        parts.append(md + "\n" + stated(c))
         bar.update(info=f"simulate {extra.__name__}")
     head = ["# Theory against simulation", "",
             "Per-layer statistics of many random networks at initialization (`varprop simulate`), mean ± "
@@ -112,7 +112,7 @@ def _training(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
     for exp in tr.EXPERIMENTS:
         c, md, j = exp(data, out, mode, seed)
         claims += c
-        parts.append(md)
+        parts.append(md + "\n" + stated(c))
         blob.update(j)
         bar.update(info=f"train {exp.__name__}")
     tr.write_json(out, blob)
@@ -129,7 +129,8 @@ def _training(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
 
 def _index(claims: list[Claim], sections: list[str], mode: str, seed: int) -> str:
     n = counts(claims)
-    rows = [[c.section, f"[{c.claim}]({c.link})" if c.link else c.claim, c.quantity or "-", c.test or "-",
+    rows = [[c.section, f"[{c.claim}]({c.link})" if c.link else c.claim,
+             f"{c.quantity}: {c.direction}" if c.quantity else "-", c.test or "-",
              c.derived or "-", c.simulated or c.training or "-", c.evidence or "-", c.verdict] for c in claims]
     return "\n".join([
         "# varprop report", "",
@@ -144,7 +145,8 @@ def _index(claims: list[Claim], sections: list[str], mode: str, seed: int) -> st
         "against a contrast trained at the same budget, selected on the validation split and judged on the "
         "test split.", "",
         "## Summary", "",
-        md_table(["part", "claim", "quantity", "test", "derived", "measured", "evidence", "verdict"], rows), "",
+        md_table(["part", "claim", "quantity: claimed direction", "test", "derived", "measured", "evidence",
+                  "verdict"], rows), "",
         *sections])
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["K", "LEVEL", "MIN_NETWORKS", "VERDICTS", "Claim", "Judgement", "agreement", "judge_theory",
-           "judge_paired", "paired_interval", "counts", "fmt", "fmt_pm", "md_table"]
+           "judge_paired", "paired_interval", "counts", "stated", "fmt", "fmt_pm", "md_table"]
 
 K = 5.0
 LEVEL = 0.95
@@ -148,6 +148,15 @@ def judge_paired(a, b, margin: float = 0.0, level: float = LEVEL) -> Judgement:
     else:
         v = "inconclusive"
     return Judgement(v, ev, {"mean": mean, "low": lo, "high": hi, "seeds": n})
+
+
+def stated(claims) -> str:
+    """Markdown: each claim with its quantity, direction and test as stated beforehand, its evidence and verdict."""
+    lines = []
+    for c in claims:
+        lines += [f"- **{c.claim}.** Measured: {c.quantity or '-'}. Claimed: {c.direction or '-'}. "
+                  f"Test: {c.test or '-'}. Evidence: {c.evidence or '-'}. Verdict: **{c.verdict}**."]
+    return "\n".join(["**The claims, as stated before the run:**", "", *lines, ""]) if lines else ""
 
 
 def fmt(v, digits: int = 4) -> str:
