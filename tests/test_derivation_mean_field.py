@@ -125,3 +125,21 @@ def test_forward_results_do_not_use_gradient_independence():
             assert "grad_indep" not in s.uses, s.title
     assert any("grad_indep" in s.uses for s in d.steps if "chi_1" in s.title)
     assert "forward results" in d.assumptions["grad_indep"]
+
+
+@pytest.mark.parametrize("act, sw, sb", [("tanh", "1.5", "0.05"), ("gelu", "1.8", "0.2"), ("selu", "1.3", "0.1")])
+def test_fixed_point_by_two_root_finders_away_from_trivial_points(act, sw, sb):
+    """sigma_b^2 > 0: Brent's method on the float length map against the secant method on the mpmath moments,
+    and both against iterating the map (the report's mean-field claims rest on these)."""
+    from fractions import Fraction
+
+    from varprop.activations import get
+    from varprop.derive import mean_field as mf
+    from varprop.derive.derivations.mean_field import polished_fixed_point
+    q_brent = mf.fixed_point(act, float(sw), float(sb))
+    q_secant = float(polished_fixed_point(get(act), Fraction(sw), Fraction(sb), q_brent, 12))
+    assert q_secant == pytest.approx(q_brent, rel=1e-9)
+    q = 1.0
+    for _ in range(400):
+        q = mf.length_map(act, q, float(sw), float(sb))
+    assert q == pytest.approx(q_secant, rel=1e-7)

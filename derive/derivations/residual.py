@@ -54,7 +54,7 @@ def build(digits: int = 15):
 
     from ..derivation import Derivation
 
-    vx, vF, s, u, eta, g, lp, c = sp.symbols("v_x v_F s u eta g ell' c", positive=True)
+    vx, vF, s, eta, g, lp, c, m2 = sp.symbols("v_x v_F s eta g ell' c m_2", positive=True)
     mx, mF, ExF = sp.symbols("mu_x mu_F E_{xF}", real=True)
     L = sp.Symbol("L", positive=True, integer=True)
     m = sp.Symbol("m", integer=True, positive=True)
@@ -100,10 +100,11 @@ def build(digits: int = 15):
            label="E[\\mathrm{relu}(h)^2] / E[h^2]",
            because="for a Gaussian $h$ by integration; for any symmetric $h$ the negative half is zeroed",
            uses=("symmetric",))
-    d.step("a dense layer multiplies it by c", sp.Sum(c / sp.Symbol("n", positive=True) * u,
+    d.step("a dense layer multiplies it by c", sp.Sum(c / sp.Symbol("n", positive=True) * m2,
                                                       (sp.Symbol("j", integer=True, positive=True), 1,
-                                                       sp.Symbol("n", positive=True))).doit(), c * u,
-           label="\\sum_{j=1}^{n} \\frac{c}{n} E[x_j^2]", uses=("layer",))
+                                                       sp.Symbol("n", positive=True))).doit(), c * m2,
+           label="\\sum_{j=1}^{n} \\frac{c}{n} E[x_j^2]", uses=("layer",),
+           because="$m_2 = E[x_j^2]$ for every input; the cross terms vanish for zero-mean independent weights")
 
     d.text("A stack of $L$ blocks with $\\operatorname{Var}(F(x_l)) = r V_l$ follows $V_{l+1} = (1 + r) V_l$. "
            "The ratio $r$ is the product of the branch's factors, in order:")
