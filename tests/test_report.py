@@ -256,3 +256,22 @@ def test_committed_derivations_are_what_the_code_renders(tmp_path):
     render.write(ds, "tex", str(tmp_path), index=True, pdf=False)
     for name in os.listdir(tmp_path):
         assert filecmp.cmp(tmp_path / name, os.path.join(REPORTS, "derivations", name), shallow=False), name
+
+
+def test_training_plot_marks_divergence_and_has_no_empty_legend_entry(monkeypatch):
+    from varprop.report import training
+    figs = []
+    monkeypatch.setattr(training, "_save", lambda fig, path: figs.append(fig))
+    nan = float("nan")
+    runs = {"plain": {"epoch": [1, 2, 3], "train_loss": [2.0, 5.0, nan], "val_acc": [0.2, 0.1, nan]},
+            "never": {"epoch": [1], "train_loss": [nan], "val_acc": [nan]},
+            "bn": {"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.3], "val_acc": [0.8, 0.9, 0.92]}}
+    training._plot("x.png", runs, "t", diverged={"plain": True, "never": True, "bn": False})
+    (fig,) = figs
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert labels == ["plain", "bn"]                       # no entry for the run with no line
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["diverged"]
+    assert "never: diverged in the first epoch" in fig._suptitle.get_text()
+    ticks = fig.axes[0].get_xticks()
+    assert all(float(t).is_integer() for t in ticks)
