@@ -133,9 +133,12 @@ def _qualitative(check: str, r) -> tuple[bool, str]:
         mt, st = float(np.max(np.abs(m[tail]))), float(np.max(np.abs(s[tail] - 1)))
         g = r.mean("grad_std")
         ok = start > 0.1 and mt < 0.05 and st < 0.05
+        k = len(m) // 2
+        n = len(m) - 1 - k
         return ok, (f"layer 1: mean {fmt(float(m[0]), 3)}, std {fmt(float(s[0]), 3)}; second half of the layers: "
-                    f"|mean| <= {fmt(mt, 2)}, |std - 1| <= {fmt(st, 2)}; the gradient std grows x"
-                    f"{fmt(float(g[0] / g[-1]), 3)} from the last layer to the first (chi_1 = 1.0716 > 1)")
+                    f"|mean| <= {fmt(mt, 2)}, |std - 1| <= {fmt(st, 2)}; there, at the fixed point, the gradient std "
+                    f"grows x{fmt(float(g[k] / g[-1]), 3)} over {n} layers towards the input (chi_1 = 1.0716 > 1 "
+                    f"gives sqrt(chi_1)^{n} = {fmt(1.0716 ** (n / 2), 3)})")
     raise ValueError(f"unknown check {check!r}")
 
 
