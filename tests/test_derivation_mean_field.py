@@ -115,3 +115,31 @@ def test_cli(capsys):
     assert r["critical_sigma_w2"] == "2" and float(r["q_star"]) == pytest.approx(0.4)
     assert float(r["chi_1"]) == 0.5 and {"xi_q", "xi_c"} <= set(r)
     assert main(["derive", "mean-field", "--activation", "nope"]) == 2
+
+
+def test_forward_results_do_not_use_gradient_independence():
+    from varprop.derive.derivations import mean_field
+    d = mean_field.build(activation="tanh", sigma_b2="0.05", sigma_w2="1.5")
+    for s in d.steps:
+        if s.title.startswith(("fixed point q*", "q* is a fixed point", "pre-activation second moment")):
+            assert "grad_indep" not in s.uses, s.title
+    assert any("grad_indep" in s.uses for s in d.steps if "chi_1" in s.title)
+    assert "forward results" in d.assumptions["grad_indep"]
+
+
+@pytest.mark.parametrize("act, sw, sb", [("tanh", "1.5", "0.05"), ("gelu", "1.8", "0.2"), ("selu", "1.3", "0.1")])
+def test_fixed_point_by_two_root_finders_away_from_trivial_points(act, sw, sb):
+    """sigma_b^2 > 0: Brent's method on the float length map against the secant method on the mpmath moments,
+    and both against iterating the map (the report's mean-field claims rest on these)."""
+    from fractions import Fraction
+
+    from varprop.activations import get
+    from varprop.derive import mean_field as mf
+    from varprop.derive.derivations.mean_field import polished_fixed_point
+    q_brent = mf.fixed_point(act, float(sw), float(sb))
+    q_secant = float(polished_fixed_point(get(act), Fraction(sw), Fraction(sb), q_brent, 12))
+    assert q_secant == pytest.approx(q_brent, rel=1e-9)
+    q = 1.0
+    for _ in range(400):
+        q = mf.length_map(act, q, float(sw), float(sb))
+    assert q == pytest.approx(q_secant, rel=1e-7)

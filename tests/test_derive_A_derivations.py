@@ -156,6 +156,55 @@ def test_gains_selu_ratio_is_9_16(built):
     assert float(d.results["forward_selu"][0]) == pytest.approx(1.0, rel=1e-14)
 
 
+def _scipy_tanh(kind, q):
+    """E[tanh(sqrt(q) z)^2] or E[tanh'(sqrt(q) z)^2] by QUADPACK: independent of mpmath and the float path."""
+    from scipy import integrate
+
+    def f(t):
+        y = np.tanh(math.sqrt(q) * t)
+        v = y * y if kind == "second" else (1 - y * y) ** 2
+        return v * math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
+    return integrate.quad(f, -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13)[0]
+
+
+def test_tanh_gains_are_exact_at_their_q(built):
+    """The numbers the derivation states, each by SciPy quadrature and root finding."""
+    from scipy.optimize import brentq
+    d = built("gains", activation="tanh")
+    chi_exact = _scipy_tanh("deriv2", 1) / _scipy_tanh("second", 1)
+    assert float(d.results["tanh_chi1_at_exact_gain"][0]) == pytest.approx(chi_exact, rel=1e-10)
+    assert round(chi_exact, 3) == 1.178
+    q_star = brentq(lambda q: 25 / 9 * _scipy_tanh("second", q) - q, 0.5, 3.0, xtol=1e-14)
+    assert float(d.results["tanh_torch_q_star"][0]) == pytest.approx(q_star, rel=1e-10)
+    chi_t = 25 / 9 * _scipy_tanh("deriv2", q_star)
+    assert float(d.results["tanh_torch_chi1"][0]) == pytest.approx(chi_t, rel=1e-10)
+    assert (round(q_star, 3), round(chi_t, 3)) == (1.178, 1.210)
+
+
+def test_tanh_no_gain_keeps_both_passes():
+    """g_f(q) > g_b(q) on a grid of q (what the derivation's series shows near 0), by the float quadrature of
+    derive.maps against SciPy's at a few points."""
+    from varprop.derive.maps import gain_curves
+    qs = np.geomspace(1e-3, 100, 60)
+    gf, gb = gain_curves("tanh", qs)
+    assert np.all(gf > gb)
+    for q in (0.05, 1.0, 7.0):
+        f, b = gain_curves("tanh", [q])
+        assert f[0] == pytest.approx(math.sqrt(q / _scipy_tanh("second", q)), rel=1e-10)
+        assert b[0] == pytest.approx(1 / math.sqrt(_scipy_tanh("deriv2", q)), rel=1e-10)
+    # near 0 the difference of the moments is 4/3 q^2
+    q = 1e-3
+    diff = _scipy_tanh("deriv2", q) - _scipy_tanh("second", q) / q
+    assert diff == pytest.approx(4 / 3 * q ** 2, rel=0.02)
+
+
+def test_tanh_critical_point_at_sigma_b_0_is_one():
+    from varprop.derive import mean_field as mf
+    assert mf.critical_sigma_w2("tanh", 0.0) == pytest.approx(1.0, rel=1e-9)
+    assert mf.fixed_point("tanh", 1.0, 0.0) < 1e-3          # q* -> 0 (slowly: the map is marginal there)
+    assert mf.fixed_point("tanh", 0.9, 0.0) == 0.0
+
+
 def test_gains_comparisons_against_torch(built):
     torch = pytest.importorskip("torch")
     for act in ("tanh", "selu", "relu"):
@@ -176,35 +225,73 @@ def test_gains_all_activations_verify(built):
 
 
 # -- residual ---------------------------------------------------------------------------------------------
-def _residual_second_moment(blocks, scale, n=64, N=3000, seed=5):
+def _residual_second_moment(blocks, branch, n=32, N=2000, seed=5):
+    """E[x^2] after ``blocks`` residual blocks of the branch construction ``branch`` (BRANCHES), over N
+    independent networks of width n on one standard normal input each: (mean, standard error)."""
+    from varprop.derive.derivations.residual import BRANCHES
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, n))
     for _ in range(blocks):
-        W1 = rng.normal(0, scale * math.sqrt(1 / n), (N, n, n))
-        W2 = rng.normal(0, math.sqrt(2 / n), (N, n, n))
-        h = np.maximum(np.einsum("bij,bj->bi", W1, x), 0)
-        x = x + np.einsum("bij,bj->bi", W2, h)
+        h = x
+        for layer in BRANCHES[branch]:
+            if layer[0] == "relu":
+                h = np.maximum(h, 0)
+            else:
+                W = rng.normal(0, math.sqrt(layer[1] / n), (N, n, n))
+                h = np.einsum("bij,bj->bi", W, h)
+        x = x + h
     return _mc_mean((x ** 2).mean(axis=1))
 
 
-def test_residual_he_blocks_double_by_monte_carlo(built):
+@pytest.mark.parametrize("branch, result, base", [("he_lecun", "he_lecun_blocks", 2),
+                                                  ("preact_he", "preact_he_blocks", 2),
+                                                  ("he_he", "he_he_blocks", 3)])
+def test_residual_growth_of_each_branch_by_monte_carlo(built, branch, result, base):
+    from varprop.derive.derivations.residual import BRANCHES, branch_ratio
     d = built("residual")
     L = sp.Symbol("L", positive=True, integer=True)
     vx = sp.Symbol("v_x", positive=True)
-    predicted = float(_sym(d, "he_blocks").subs({L: 3, vx: 1}))
-    est, se = _residual_second_moment(3, 1.0)
-    assert predicted == 8
+    predicted = float(_sym(d, result).subs({L: 3, vx: 1}))
+    assert predicted == base ** 3 == (1 + branch_ratio(BRANCHES[branch])) ** 3
+    est, se = _residual_second_moment(3, branch, seed=5 + base)
     assert abs(est - predicted) < K_SE * se
+    # the construction matters: 2^L and 3^L are told apart at this sample size
+    other = 3 ** 3 if base == 2 else 2 ** 3
+    assert abs(est - other) > K_SE * se
 
 
-def test_residual_fixup_growth_by_monte_carlo(built):
+def _fixup_first_step(blocks, s, n=256, eta=1e-5, seed=3):
+    """The exact change of a Fixup ReLU residual network's output (mean over its units) after one SGD step on
+    loss = sum(output), from two forward passes: branches x + W2 relu(s W1 x) with W1 He and W2 = 0."""
+    rng = np.random.default_rng(seed)
+    x0 = rng.standard_normal(n)
+    W1 = [s * rng.normal(0, math.sqrt(2 / n), (n, n)) for _ in range(blocks)]
+    W2 = [np.zeros((n, n)) for _ in range(blocks)]
+
+    def forward(W2s):
+        x, hs = x0, []
+        for a, b in zip(W1, W2s):
+            h = np.maximum(a @ x, 0)
+            hs.append(h)
+            x = x + b @ h
+        return x, hs
+    y0, hs = forward(W2)
+    # with every W2 zero, dloss/dx is the all-ones vector at every block, so dloss/dW2_i = 1 h_i^T
+    y1, _ = forward([b - eta * np.outer(np.ones(n), h) for b, h in zip(W2, hs)])
+    return float(np.mean(y1 - y0)) / (eta * float(x0 @ x0))
+
+
+def test_fixup_scale_makes_the_first_step_independent_of_depth(built):
+    """Zhang et al.'s argument, measured: the first step changes the output by L s^(2m-2) |x|^2 eta (m = 2);
+    with s = L^(-1/2) it does not grow with depth, with s = 1 it grows as L."""
     d = built("residual")
-    L = sp.Symbol("L", positive=True, integer=True)
-    m = sp.Symbol("m", positive=True, integer=True)
-    s = float(_sym(d, "fixup_scale").subs({L: 4, m: 2}))
-    assert s == pytest.approx(0.5)
-    est, se = _residual_second_moment(4, s, seed=6)
-    assert abs(est - 1.25 ** 4) < K_SE * se
+    L, m = sp.Symbol("L", positive=True, integer=True), sp.Symbol("m", positive=True, integer=True)
+    for blocks in (4, 16):
+        s = float(_sym(d, "fixup_scale").subs({L: blocks, m: 2}))
+        assert s == pytest.approx(blocks ** -0.5)
+        # E|relu(W1 x)|^2 = |x|^2 for He W1, so the derived change per unit is -eta L s^2 |x|^2
+        assert _fixup_first_step(blocks, s) == pytest.approx(-1.0, rel=0.1)
+        assert _fixup_first_step(blocks, 1.0) == pytest.approx(-blocks, rel=0.1)
 
 
 # -- sigmoid ----------------------------------------------------------------------------------------------
@@ -221,6 +308,32 @@ def test_sigmoid_derivative_bound_on_a_grid(built):
 def test_sigmoid_gradient_rows_one_sign(seed):
     from varprop.derive.derivations.sigmoid import mixed_sign_rows
     assert mixed_sign_rows(seed) == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sigmoid_minibatch_mixes_signs(seed):
+    """One-signed rows hold per example; summed over a minibatch the rows mix signs."""
+    from varprop.derive.derivations.sigmoid import mixed_sign_rows
+    assert mixed_sign_rows(seed, widths=(8, 16, 16, 4), batch=1) == 0
+    assert mixed_sign_rows(seed, widths=(8, 16, 16, 4), batch=32) > 0
+
+
+def test_sigmoid_minibatch_mixes_signs_with_torch_autograd():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Sigmoid(), torch.nn.Linear(8, 6)).double()
+    x = torch.randn(32, 5, dtype=torch.float64)
+    (net(x) * torch.randn(32, 6, dtype=torch.float64)).sum().backward()
+    g = net[2].weight.grad
+    assert not bool(((g > 0).all(dim=1) | (g < 0).all(dim=1)).all())
+
+
+@pytest.mark.parametrize("sigma_w", [0.5, 1.0, 2.0])
+def test_gaussian_layer_operator_norm_is_near_two_sigma(sigma_w):
+    """Bai-Yin: ||W|| -> 2 sigma_w; NumPy's SVD against the limit, within the n^(-2/3) edge fluctuation."""
+    from varprop.derive.derivations.sigmoid import gaussian_operator_norm
+    norms = [gaussian_operator_norm(400, sigma_w, seed) for seed in range(3)]
+    assert all(abs(v / (2 * sigma_w) - 1) < 0.04 for v in norms)
 
 
 def test_sigmoid_gradient_bound_holds_for_random_networks():
@@ -259,6 +372,33 @@ def test_constant_init_units_stay_identical(widths, value):
     assert unit_spread("normal", steps=3, widths=widths) > 0.0
 
 
+@pytest.mark.parametrize("widths, value", [((4, 5, 5, 1), 0.3), ((3, 2, 7, 2), -0.8)])
+def test_dropout_breaks_the_symmetry(widths, value):
+    """The theorem's no-noise assumption is needed: with per-unit dropout masks a constant network's units
+    drift apart, and the spread grows over the steps."""
+    from varprop.derive.derivations.symmetry import unit_spread
+    trace = unit_spread("constant", steps=20, widths=widths, value=value, dropout=0.5, history=True)
+    assert max(trace) > 1e-3
+    assert unit_spread("constant", steps=20, widths=widths, value=value, dropout=0.0) == 0.0
+
+
+def test_dropout_breaks_the_symmetry_with_torch():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6, bias=False), torch.nn.Tanh(), torch.nn.Dropout(0.5),
+                              torch.nn.Linear(6, 1, bias=False)).double()
+    for p in net.parameters():
+        torch.nn.init.constant_(p, 0.25)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    X, Y = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 1, dtype=torch.float64)
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(net(X), Y).backward()
+        opt.step()
+    w = net[0].weight.detach()
+    assert not torch.allclose(w, w[:1].expand_as(w), rtol=0, atol=1e-12)
+
+
 def test_symmetry_with_torch():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -282,3 +422,17 @@ def test_unit_spread_rejects_unknown_init():
     from varprop.derive.derivations.symmetry import unit_spread
     with pytest.raises(ValueError):
         unit_spread("xavier")
+
+
+def test_fan_rules_backward_steps_name_the_gradient_independence(built):
+    d = built("fan-rules")
+    by_title = {s.title: s.uses for s in d.steps}
+    assert "grad_indep" in by_title["He backward"] and "grad_indep" in by_title["Glorot backward (small signal)"]
+    assert "grad_indep" not in by_title["He forward"]
+    assert "grad_indep" not in by_title["LeCun (forward, small signal)"]
+
+
+def test_symmetry_names_the_no_noise_assumption(built):
+    d = built("symmetry")
+    assert "no_noise" in d.assumptions and "dropout" in d.assumptions["no_noise"]
+    assert float(d.results["dropout_spread"][0]) > 0

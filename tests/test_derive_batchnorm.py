@@ -109,3 +109,48 @@ def test_running_statistics_and_unbiased_variance():
 def test_forward_rejects_bad_shapes():
     with pytest.raises(ValueError, match="batch"):
         bn.forward(np.ones((1, 3)), 1.0, 0.0)
+
+
+@pytest.mark.slow
+def test_no_linear_loss_assumption():
+    from varprop.derive.derivations import batchnorm
+    d = batchnorm.build()
+    text = " ".join(d.assumptions.values())
+    assert "linear in" not in text
+    assert any("general loss" in s.title and s.verified for s in d.steps)
+
+
+@pytest.mark.slow
+def test_gradient_growth_rate_three_routes():
+    """pi/(pi - 1): SymPy's closed form, derive.maps' float quadrature, SciPy's quadrature."""
+    import math
+
+    from scipy import integrate
+
+    from varprop.derive import maps
+    from varprop.derive.derivations import batchnorm
+    d = batchnorm.build()
+    closed = float(d.results["relu_gradient_growth"][0])
+    assert closed == pytest.approx(math.pi / (math.pi - 1), rel=1e-15)
+    pdf = (lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi))
+    m1 = integrate.quad(lambda z: z * pdf(z), 0, np.inf)[0]
+    m2 = integrate.quad(lambda z: z * z * pdf(z), 0, np.inf)[0]
+    assert closed == pytest.approx(0.5 / (m2 - m1 ** 2), rel=1e-10)
+    assert maps.batchnorm_gradient_rate("relu") == pytest.approx(closed, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_gradient_growth_in_the_simulator():
+    """The simulator's batch-normalized ReLU network: the gradient's second moment grows per layer by
+    pi/(pi - 1) up to the finite-batch excess (about 1% per layer at batch 128, Yang et al. 2019)."""
+    import math
+
+    from varprop.simulate import run
+    r = run(widths="256x9", batch=128, activation="relu", init="he_normal", batchnorm=True, trials=8, seed=0,
+            progress=False)
+    g = r.mean("grad_std")
+    rate = (g[0] / g[-1]) ** (2 / (len(g) - 1))
+    assert rate == pytest.approx(math.pi / (math.pi - 1), rel=0.03)
+    plain = run(widths="256x9", batch=128, activation="relu", init="he_normal", trials=8, seed=0, progress=False)
+    gp = plain.mean("grad_std")
+    assert (gp[0] / gp[-1]) ** (2 / (len(gp) - 1)) == pytest.approx(1.0, abs=0.05)

@@ -81,3 +81,31 @@ def test_torch_dropout_is_inverted():
     assert within(y - xn, 0.0)                     # the expectation is kept
     assert within(y ** 2 - xn ** 2 / p, 0.0)       # the second moment is E[x^2] / p
     assert not within(y ** 2 - xn ** 2, 0.0)
+
+
+def test_no_c_equal_1_fixed_point_under_dropout(derivation):
+    """c* by three routes: the closed-form arc-cosine map (mpmath, in the derivation), the float quadrature of
+    derive.maps, and NumPy networks whose two copies of one input decorrelate to c* < 1."""
+    from varprop.derive import maps
+    c_star = float(_value(derivation, "relu_c_star_half"))
+    assert c_star == pytest.approx(maps.dropout_c_star("relu", 1.0, 0.0, 0.5), rel=1e-5)
+    assert round(c_star, 4) == 0.2172
+    # without dropout c = 1 is the fixed point; with it the map moves c = 1 inside
+    assert maps.dropout_correlation_map("relu", 1.0, 2.0, 0.0, 1.0) == pytest.approx(1.0, abs=1e-9)
+    assert maps.dropout_correlation_map("relu", 1.0, 1.0, 0.0, 0.5) == pytest.approx(0.5, abs=1e-6)
+    # other activations and sigma_b > 0 lose the fixed point too
+    for act, sw, sb in (("tanh", 1.0, 0.0), ("tanh", 1.76, 0.05), ("relu", 0.9, 0.1)):
+        assert maps.dropout_c_star(act, sw, sb, 0.8) < 0.999
+    mean, se = dropout.simulated_correlation(0.5, depth=12, width=512, trials=20, seed=1)
+    assert mean[0] == pytest.approx(1.0)
+    # finite width: a 2% allowance beside five standard errors
+    assert abs(mean[-1] - c_star) <= 5 * se[-1] + 0.02
+    assert mean[-1] < 0.5
+
+
+def test_jensen_gap_by_monte_carlo(derivation):
+    rng = np.random.default_rng(3)
+    p, x = 0.6, 1.7
+    m = rng.random(1_000_000) < p
+    sample = (m * x / p) ** 2 - x ** 2
+    assert within(sample, x ** 2 * (1 - p) / p)

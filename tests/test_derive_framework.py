@@ -157,11 +157,14 @@ _SLOW = pytest.mark.slow  # these rebuild derivations the derivation tests alrea
 
 
 @pytest.mark.parametrize("module", ["derivation", "derivations", "render", "derivations.linear_variance",
-                                    "derivations.residual", "__init__",
+                                    "derivations.residual", "__init__", "maps",
                                     pytest.param("derivations.fan_rules", marks=_SLOW),
                                     pytest.param("derivations.gains", marks=_SLOW),
                                     pytest.param("derivations.sigmoid", marks=_SLOW),
-                                    pytest.param("derivations.symmetry", marks=_SLOW)])
+                                    pytest.param("derivations.symmetry", marks=_SLOW),
+                                    pytest.param("derivations.dropout", marks=_SLOW),
+                                    pytest.param("derivations.selu", marks=_SLOW),
+                                    pytest.param("derivations.batchnorm", marks=_SLOW)])
 def test_doctests(module):
     import doctest
     import importlib

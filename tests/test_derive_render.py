@@ -134,7 +134,10 @@ def test_cli_stdout_formats(capsys):
     assert main(["derive", "residual", "--json", "--digits", "20"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["name"] == "residual" and out["verified"] and out["digits"] == 20
-    assert out["result"]["fixup_growth_limit"] == "2.7182818284590452354"
+    import mpmath as mp
+    fixup = next(st for st in out["steps"] if st["title"].startswith("Fixup scale for 54"))
+    with mp.workdps(30):
+        assert fixup["digits"] == 20 and fixup["value"] == mp.nstr(1 / mp.sqrt(mp.mpf(54)), 20)
     assert main(["derive", "residual", "linear-variance", "--format", "json"]) == 0
     assert [d["name"] for d in json.loads(capsys.readouterr().out)] == ["residual", "linear-variance"]
     assert main(["derive", "residual", "--format", "tex"]) == 0

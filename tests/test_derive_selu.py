@@ -112,3 +112,52 @@ def test_cli_digits(capsys):
             text = doc["result"][key]
             assert len(text.replace(".", "")) <= 35          # trailing zeros are stripped
             assert abs(mp.mpf(text) - exact) <= mp.mpf(10) ** -34 / 2 * 1.01
+
+
+def _selu_moments_scipy(nu):
+    """(mean, variance) of selu(h), h ~ N(0, nu), by SciPy's QUADPACK."""
+    from scipy import integrate
+    f = get("selu").numpy
+
+    def g(t, k):
+        return float(f(np.array([np.sqrt(nu) * t]))[0]) ** k * np.exp(-t * t / 2) / np.sqrt(2 * np.pi)
+    m1 = sum(integrate.quad(g, lo, hi, args=(1,), epsabs=1e-14, epsrel=1e-13)[0] for lo, hi in ((-np.inf, 0), (0, np.inf)))
+    m2 = sum(integrate.quad(g, lo, hi, args=(2,), epsabs=1e-14, epsrel=1e-13)[0] for lo, hi in ((-np.inf, 0), (0, np.inf)))
+    return m1, m2 - m1 ** 2
+
+
+def test_jacobian_against_central_differences_of_scipy_quadrature(derivation):
+    res = derivation.to_dict(15)["result"]
+    h = 1e-4
+    up, down = _selu_moments_scipy(1 + h), _selu_moments_scipy(1 - h)
+    j12, j22 = (up[0] - down[0]) / (2 * h), (up[1] - down[1]) / (2 * h)
+    assert float(res["jacobian_12"]) == pytest.approx(j12, rel=1e-6)
+    assert float(res["jacobian_22"]) == pytest.approx(j22, rel=1e-6)
+    assert float(res["jacobian_norm"]) == pytest.approx(np.hypot(j12, j22), rel=1e-6)
+    assert round(float(res["jacobian_norm"]), 3) == 0.788 and float(res["jacobian_norm"]) < 1
+
+
+def test_chi1_above_one_against_the_float_mean_field(derivation):
+    from varprop.derive import mean_field as mf
+    chi = float(derivation.to_dict(15)["result"]["chi_1"])
+    assert chi == pytest.approx(mf.chi1("selu", 1.0, 0.0), rel=1e-10)
+    assert round(chi, 4) == 1.0716
+
+
+def test_off_fixed_point_a_network_converges_at_the_jacobian_rate(derivation):
+    """A NumPy SELU network (LeCun weights) fed inputs of mean 1 and variance 4 reaches mean 0, variance 1;
+    the float length map from the same second moment contracts by J_22 per layer near the fixed point."""
+    from varprop.derive import mean_field as mf
+    j22 = float(derivation.to_dict(15)["result"]["jacobian_22"])
+    q, gaps = 5.0, []
+    for _ in range(40):
+        q = mf.length_map("selu", q, 1.0)
+        gaps.append(q - 1)
+    assert gaps[-1] / gaps[-2] == pytest.approx(j22, rel=1e-3)
+    rng = np.random.default_rng(2)
+    n, batch = 1024, 64
+    x = 1 + 2 * rng.standard_normal((batch, n))
+    f = get("selu").numpy
+    for _ in range(30):
+        x = f(x @ (rng.standard_normal((n, n)) / np.sqrt(n)))
+    assert abs(x.mean()) < 0.05 and abs(x.var() - 1) < 0.05

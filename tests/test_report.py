@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import varprop.report as report
-from varprop.report.claims import agreement
+from varprop.report.claims import VERDICTS, agreement, counts, judge_paired, judge_theory, paired_interval
 
 
 def _tree(root):
@@ -18,6 +18,28 @@ def _tree(root):
             with open(p, "rb") as fh:
                 out[os.path.relpath(p, root)] = fh.read()
     return out
+
+
+def _png_dpi(data: bytes) -> float:
+    """The resolution a PNG declares in its pHYs chunk (pixels per metre), in dots per inch."""
+    import struct
+    i = data.find(b"pHYs")
+    assert i > 0, "no pHYs chunk"
+    ppm_x, _, unit = struct.unpack(">IIB", data[i + 4:i + 13])
+    assert unit == 1
+    return ppm_x * 0.0254
+
+
+def test_cli_prints_the_count_of_each_verdict(tmp_path, monkeypatch, capsys):
+    from varprop.cli import main
+    from varprop.report.claims import Claim
+    claims = [Claim("x", "a holds", verdict="verified"), Claim("x", "b holds", verdict="refuted"),
+              Claim("x", "c holds", verdict="inconclusive"), Claim("x", "d holds", verdict="verified")]
+    monkeypatch.setattr(report, "build", lambda out, mode, seed: claims)
+    assert main(["report", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("4 claims: verified 2, refuted 1, inconclusive 1")
+    assert out[1:] == ["  refuted: b holds", "  inconclusive: c holds"]
 
 
 @pytest.fixture
@@ -35,6 +57,49 @@ def test_agreement_is_five_standard_errors():
     assert agreement(np.ones(2), np.zeros(2), np.zeros(2))[0] is False       # off, no spread
 
 
+def test_agreement_allows_the_named_bias():
+    theory = np.array([10.0, 10.0])
+    se = np.array([0.01, 0.01])
+    assert agreement(theory * 1.015, se, theory, bias=0.02)[0]
+    assert not agreement(theory * 1.015, se, theory)[0]
+
+
+def test_judge_theory_three_verdicts():
+    t = np.array([2.0, 4.0, 8.0])
+    se = np.full(3, 0.05)
+    assert judge_theory(t + 0.01, se, t, 100, contrast=3.0 ** np.arange(1, 4)).verdict == "verified"
+    assert judge_theory(t * 1.5, se, t, 100).verdict == "refuted"
+    # too few networks for a skewed statistic, or a contrast inside the band: the test could not fail
+    assert judge_theory(t, se, t, 20).verdict == "inconclusive"
+    assert judge_theory(t, np.full(3, 10.0), t, 100, contrast=t * 1.2).verdict == "inconclusive"
+
+
+def test_paired_interval_is_the_t_interval():
+    from scipy import stats
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1, 1, 10), rng.normal(0, 1, 10)
+    mean, lo, hi = paired_interval(a, b)
+    ref = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert mean == pytest.approx(float(np.mean(a - b)))
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))
+
+
+def test_judge_paired_three_verdicts():
+    up = [0.9, 0.91, 0.95, 0.92, 0.93]
+    down = [0.1, 0.12, 0.1, 0.11, 0.1]
+    assert judge_paired(up, down, margin=0.5).verdict == "verified"
+    assert judge_paired(down, up).verdict == "refuted"
+    # a difference within its noise is inconclusive, never refuted
+    assert judge_paired([0.5, 0.6, 0.4, 0.55, 0.45], [0.52, 0.5, 0.5, 0.5, 0.5]).verdict == "inconclusive"
+    assert judge_paired(up, down, margin=0.9).verdict == "refuted"
+
+
+def test_claim_rejects_an_unknown_verdict():
+    from varprop.report.claims import Claim
+    with pytest.raises(ValueError, match="verdict"):
+        Claim("x", "y", verdict="maybe")
+
+
 @pytest.mark.slow
 def test_smoke_report_is_complete_linked_and_deterministic(tmp_path, few_derivations):
     a, b = tmp_path / "a", tmp_path / "b"
@@ -48,11 +113,22 @@ def test_smoke_report_is_complete_linked_and_deterministic(tmp_path, few_derivat
                  "derivations/all.tex", "derivations/linear-variance.md", "tanh_small_001.png", "depth.png"):
         assert must in ta, must
     index = ta["README.md"].decode()
-    assert f"of {len(claims)} claims verified" in index
+    n = counts(claims)
+    assert f"**{len(claims)} claims: {n['verified']} verified, {n['refuted']} refuted, " \
+           f"{n['inconclusive']} inconclusive.**" in index
     summary = index.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("| verified |") + summary.count("| refuted |") == len(claims)
+    assert sum(summary.count(f"| {v} |") for v in VERDICTS) == len(claims)
+    for c in claims:           # every claim says beforehand what it measures and how it is judged
+        assert c.quantity and c.direction and c.test and c.evidence, c.claim
+    sims, training = ta["simulations.md"].decode(), ta["training.md"].decode()
+    for c in claims:
+        if c.section in ("simulation", "training"):
+            assert f"**{c.claim}.** Measured: {c.quantity}" in (sims if c.section == "simulation" else training)
     for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", index):
         assert link in ta, link
+    for name, data in ta.items():        # every figure at print resolution
+        if name.endswith(".png"):
+            assert round(_png_dpi(data)) >= 200, name      # pHYs stores whole pixels per metre
     text = "".join(v.decode(errors="ignore") for k, v in ta.items() if k.endswith((".md", ".json")))
     assert "elapsed" not in text and str(tmp_path) not in text
 
@@ -180,3 +256,22 @@ def test_committed_derivations_are_what_the_code_renders(tmp_path):
     render.write(ds, "tex", str(tmp_path), index=True, pdf=False)
     for name in os.listdir(tmp_path):
         assert filecmp.cmp(tmp_path / name, os.path.join(REPORTS, "derivations", name), shallow=False), name
+
+
+def test_training_plot_marks_divergence_and_has_no_empty_legend_entry(monkeypatch):
+    from varprop.report import training
+    figs = []
+    monkeypatch.setattr(training, "_save", lambda fig, path: figs.append(fig))
+    nan = float("nan")
+    runs = {"plain": {"epoch": [1, 2, 3], "train_loss": [2.0, 5.0, nan], "val_acc": [0.2, 0.1, nan]},
+            "never": {"epoch": [1], "train_loss": [nan], "val_acc": [nan]},
+            "bn": {"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.3], "val_acc": [0.8, 0.9, 0.92]}}
+    training._plot("x.png", runs, "t", diverged={"plain": True, "never": True, "bn": False})
+    (fig,) = figs
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert labels == ["plain", "bn"]                       # no entry for the run with no line
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["diverged"]
+    assert "never: diverged in the first epoch" in fig._suptitle.get_text()
+    ticks = fig.axes[0].get_xticks()
+    assert all(float(t).is_integer() for t in ticks)

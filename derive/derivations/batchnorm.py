@@ -5,7 +5,8 @@ Over a batch of m values of one unit (Ioffe & Szegedy 2015):
     mu = (1/m) sum_i x_i,   var = (1/m) sum_i (x_i - mu)^2,   xhat_i = (x_i - mu) / sqrt(var + eps),
     y_i = gamma xhat_i + beta.
 
-Differentiating the forward graph (with upstream gradients dy_i) gives
+Differentiating the forward graph (with upstream gradients dy_i = dL/dy_i at the forward pass, for any
+differentiable loss: the chain rule is exact, no linearity of the loss is needed) gives
 
     dL/dx_i   = gamma / (m sqrt(var + eps)) (m dy_i - sum_j dy_j - xhat_i sum_j dy_j xhat_j)
     dL/dgamma = sum_i dy_i xhat_i,      dL/dbeta = sum_i dy_i,
@@ -16,6 +17,11 @@ the scaled weights is 1/a times the original: larger weights learn more slowly. 
 statistics are replaced by running averages: after T updates with momentum rho the running mean is
 (1 - rho)^T mu_0 + (1 - (1 - rho)^T) mu in expectation, and the running variance uses the unbiased
 batch variance, because E[var_batch] = (m - 1)/m sigma^2.
+
+At initialization batch norm makes gradients explode with depth (Yang et al. 2019): in the wide, large-batch
+limit, y = BN(W x), x' = phi(y) multiplies the gradient's second moment per layer by
+E[phi'(z)^2] / Var(phi(z)), z ~ N(0, 1), whatever the weights' scale (BN divides by the batch std of W x,
+which carries it). For ReLU that is (1/2) / ((pi - 1)/(2 pi)) = pi/(pi - 1) = 1.4669 per layer.
 
 :func:`forward` and :func:`backward` are NumPy implementations of exactly these formulas (float64), which
 the tests hold against central differences and PyTorch's autograd.
@@ -121,8 +127,10 @@ def build(digits: int = 15):
                    "its weights and divides their gradient by that scale; test time uses running averages.")
     d.assume("batch", "one unit over a batch of $m \\ge 2$ values, normalized with the batch mean and the biased "
                       "batch variance, $\\epsilon > 0$")
-    d.assume("upstream", "the upstream gradients $dy_i = \\partial L/\\partial y_i$ do not depend on $x$ "
-                         "(the loss is linear in $y$ for the purpose of one backward step)")
+    d.assume("upstream", "$dy_i = \\partial L/\\partial y_i$ evaluated at the forward pass, for any "
+                         "differentiable loss $L(y_1, \\dots, y_m)$: by the chain rule $\\partial L/\\partial x_k = "
+                         "\\sum_i dy_i\\,\\partial y_i/\\partial x_k$ exactly (shown below for $m = 3$), so "
+                         "differentiating $\\sum_i dy_i y_i$ with the $dy_i$ held fixed gives the same gradient")
     d.assume("eps0", "$\\epsilon \\to 0$ (or negligible against the batch variance)")
     d.assume("iid", "at test time, the batch values are iid with mean $\\mu$ and variance $\\sigma^2$")
 
@@ -160,6 +168,21 @@ def build(digits: int = 15):
            uses=("upstream",), at=spots)
     d.step("dL/dbeta", sp.diff(loss, beta), sp.Sum(dy[i], (i, 1, m)), label="\\partial L/\\partial\\beta",
            uses=("upstream",))
+
+    d.text("**Any loss.** For $m = 3$ and a general differentiable $L(y_1, y_2, y_3)$, SymPy's derivative of "
+           "$L(y(x))$ is the formula with $dy_i = \\partial L/\\partial y_i$: the chain rule, with no assumption on "
+           "the loss.")
+    xs3, dys3, g3, beta3, eps3, mu3, var3, s3, xhat3, _ = _graph(3)
+    Lf = sp.Function("L")
+    ys3 = [g3 * xh + beta3 for xh in xhat3]
+    full = sp.diff(Lf(*ys3), xs3[0])
+    partials = [sp.Subs(sp.Derivative(Lf(*sp.symbols("t_1:4")), ti), sp.symbols("t_1:4"), ys3).doit()
+                for ti in sp.symbols("t_1:4")]
+    formula3 = g3 / (3 * s3) * (3 * partials[0] - sum(partials) - xhat3[0] * sum(pt * xh for pt, xh in zip(partials, xhat3)))
+    S3 = sp.Symbol("s", positive=True)
+    sub3 = {eps3: S3 ** 2 - var3}
+    d.step("m = 3, a general loss L(y): the chain rule gives the formula", full.subs(sub3), formula3.subs(sub3),
+           label="\\partial L(y(x))/\\partial x_1\\big|_{m=3}", uses=("batch", "upstream"), at=[])
 
     d.text("**Explicit batches, an independent route.** For $m = 2, \\dots, 6$ with symbols $x_1..x_m$, SymPy "
            "differentiates the expanded graph; writing $\\sqrt{\\sigma^2 + \\epsilon}$ as a positive symbol $s$ "
@@ -224,8 +247,53 @@ def build(digits: int = 15):
     d.text("At test time the layer is the fixed affine map $y = \\gamma (x - r_\\mu)/\\sqrt{r_{\\sigma^2} + \\epsilon} "
            "+ \\beta$: deterministic per example, so a batch of one gives the same output as a large batch.")
 
+    _explosion(d, digits)
+
     d.result("dx", formula)
     d.result("dgamma", sp.Sum(dy[i] * xh(i), (i, 1, m)))
     d.result("dbeta", sp.Sum(dy[i], (i, 1, m)))
     d.result("weight_gradient_scale", 1 / a)
     return d
+
+
+def _explosion(d, digits: int) -> None:
+    """Batch norm's gradient explosion at initialization (Yang et al. 2019): the per-layer growth
+    E[phi'(z)^2] / Var(phi(z)), pi/(pi - 1) for ReLU."""
+    import mpmath as mp
+    import sympy as sp
+
+    from .. import maps
+    d.assume("bn_wide", "the wide and large-batch limit of $y = \\mathrm{BN}(W x)$, $x' = \\phi(y)$ "
+             "(Yang et al. 2019): each unit's normalized pre-activation is $N(0, 1)$ over the batch; the batch "
+             "std of $h_i = \\sum_j W_{ij} x_j$ is $\\sqrt{\\sigma_w^2 \\operatorname{Var}\\phi}$, the batch mean "
+             "removed; the backward projection removes 2 of the batch's $B$ directions (negligible as "
+             "$B \\to \\infty$); backward, the weights are treated as independent of the gradient")
+    z = sp.Symbol("z", real=True)
+    pdf = sp.exp(-z ** 2 / 2) / sp.sqrt(2 * sp.pi)
+    sw = sp.Symbol("sigma_w^2", positive=True)
+    e1 = sp.integrate(z * pdf, (z, 0, sp.oo))
+    e2 = sp.integrate(z ** 2 * pdf, (z, 0, sp.oo))
+    dd = sp.integrate(pdf, (z, 0, sp.oo))
+    d.text("**Gradient explosion at initialization** (Yang et al. 2019). Backward through one layer, the "
+           "gradient is multiplied by $\\phi'(y)$, divided by the batch std of $h$ (BN's backward), and "
+           "multiplied by $W^T$, which scales its second moment by $\\sigma_w^2$; the std carries "
+           "$\\sigma_w$ too, so the weights' scale cancels:")
+    v, D = sp.symbols("V D", positive=True)
+    d.step("the weights' scale cancels", sw * D / (sw * v), D / v,
+           label="\\frac{\\sigma_w^2 E[\\phi'(z)^2]}{\\sigma_w^2 \\operatorname{Var}\\phi(z)}", uses=("bn_wide",),
+           because="$D = E[\\phi'(z)^2]$, $V = \\operatorname{Var}\\phi(z)$: the per-layer factor on the gradient's "
+           "second moment")
+    d.step("ReLU: the variance of relu(z)", e2 - e1 ** 2, (sp.pi - 1) / (2 * sp.pi),
+           label="E[\\mathrm{relu}(z)^2] - E[\\mathrm{relu}(z)]^2", uses=("bn_wide",),
+           because="$E[\\mathrm{relu}(z)] = 1/\\sqrt{2\\pi}$, $E[\\mathrm{relu}(z)^2] = 1/2$")
+    d.step("ReLU: E[relu'(z)^2]", dd, sp.Rational(1, 2), label="E[\\mathrm{relu}'(z)^2]", uses=("bn_wide",))
+    rate = sp.simplify(dd / (e2 - e1 ** 2))
+    d.step("so each layer multiplies the gradient's second moment by pi/(pi - 1)", rate, sp.pi / (sp.pi - 1),
+           label="\\lambda_{\\mathrm{relu}}")
+    with mp.workdps(digits + 10):
+        val = mp.pi / (mp.pi - 1)
+    d.numeric("its value", sp.pi / (sp.pi - 1), val, digits, uses=("bn_wide",),
+              because="above 1: the gradient grows geometrically from the output back to the input, whatever "
+              "the initialization's scale",
+              reference=(maps.batchnorm_gradient_rate("relu"), 1e-12, "the float Gaussian quadrature of derive.maps"))
+    d.result("relu_gradient_growth", sp.pi / (sp.pi - 1))

@@ -1,13 +1,21 @@
-"""Dropout: vanilla and inverted dropout keep the expectation, the second moment grows by 1/p, Var(w) = 2p/fan_in.
+"""Dropout: the expectation kept per unit, the second moment times 1/p, Var(w) = 2p/fan_in, and no c = 1 fixed point.
 
 With a keep mask m ~ Bernoulli(p) independent of x (Srivastava et al. 2014):
 
     vanilla   train m x, test p x:       E[m x] = p E[x] = E[p x]
     inverted  train m x / p, test x:     E[m x / p] = E[x],   E[(m x / p)^2] = E[x^2] / p
 
-so inverted dropout inflates the second moment a ReLU layer passes on by 1/p, and the variance-preserving
-(He) condition becomes n Var(w) / (2p) = 1, Var(w) = 2p / fan_in. DropConnect masks the weights instead
+The test-time rescaling keeps each unit's expectation over its own mask; for a nonlinear network it is not
+the ensemble mean over masks (E[phi(m x / p)] != phi(x) in general, by Jensen). Inverted dropout inflates the
+second moment a ReLU layer passes on by 1/p, so the variance-preserving condition becomes n Var(w) / (2p) = 1,
+Var(w) = 2p / fan_in (Hendrycks & Gimpel 2016; Pretorius et al. 2018). DropConnect masks the weights instead
 (Wan et al. 2013): E_M[sum_j M_ij W_ij x_j] = p (W x)_i, with mask variance p (1 - p) sum_j W_ij^2 x_j^2.
+
+Correlations (Schoenholz et al. 2017, Section 6): two inputs draw independent masks, so the dropout factor
+1/p enters the length q*, not the cross term, and at c = 1 the correlation map gives
+c' = (sigma_w^2 E[phi^2] + sigma_b^2) / (sigma_w^2 E[phi^2] / p + sigma_b^2) < 1. c = 1 is no longer a fixed
+point: the map's fixed point c* is below 1 (0.2172 for ReLU at Var(w) = 2p/fan_in, p = 1/2), so there is no
+critical initialization for correlations under dropout.
 
 >>> from varprop.derive.derivations.dropout import build
 >>> d = build()
@@ -16,7 +24,26 @@ so inverted dropout inflates the second moment a ReLU layer passes on by 1/p, an
 """
 from __future__ import annotations
 
-__all__ = ["build"]
+__all__ = ["build", "simulated_correlation"]
+
+
+def simulated_correlation(keep: float = 0.5, depth: int = 12, width: int = 512, trials: int = 20, seed: int = 0):
+    """(mean, standard error) over ``trials`` NumPy ReLU networks of the correlation between the
+    pre-activations of two copies of one input, layer by layer, under inverted dropout on every hidden
+    layer's output (independent masks per copy), Var(w) = 2 keep / fan_in. Layer 1 sees no dropout (c = 1)."""
+    import numpy as np
+    cs = np.zeros((trials, depth))
+    for t in range(trials):
+        rng = np.random.default_rng([seed, t])
+        x = rng.standard_normal(width)
+        a = b = x
+        for layer in range(depth):
+            W = rng.standard_normal((width, width)) * np.sqrt(2 * keep / width)
+            ha, hb = W @ a, W @ b
+            cs[t, layer] = ha @ hb / np.sqrt((ha @ ha) * (hb @ hb))
+            ma, mb = rng.random(width) < keep, rng.random(width) < keep
+            a, b = np.maximum(ha, 0) * ma / keep, np.maximum(hb, 0) * mb / keep
+    return cs.mean(axis=0), cs.std(axis=0, ddof=1) / np.sqrt(trials)
 
 
 def build(digits: int = 15):
@@ -103,6 +130,50 @@ def build(digits: int = 15):
            because="the masks are independent, so only the diagonal terms survive", uses=("mask",))
     d.text("Inverted DropConnect divides by $p$ and keeps $W x$ in expectation, with mask variance "
            "$\\frac{1-p}{p}\\sum_j W_{ij}^2 x_j^2$.")
+
+    d.text("**Per unit, not per network.** The rescaling keeps each unit's expectation over its own mask. A "
+           "nonlinear network applied at test time is not the mean over masks of the training networks: for "
+           "$\\phi(t) = t^2$ already,")
+    xx = sp.Symbol("x_0", real=True)
+    d.step("Jensen's gap for phi(t) = t^2", expectation((m * xx / p) ** 2, {m: groups[m]}) - xx ** 2,
+           xx ** 2 * (1 - p) / p, label="E_m[\\phi(m x/p)] - \\phi(E_m[m x/p])", uses=("mask",),
+           because="non-zero for $p < 1$: the deterministic test-time network is an approximation of the "
+           "ensemble, exact only for a linear one")
+
+    d.text("**No critical initialization for correlations** (Schoenholz et al. 2017, Section 6). Two inputs "
+           "$a, b$ get independent masks, so $E[m_a m_b] = p^2$ and the factor $1/p$ enters the length "
+           "$q^* = \\sigma_w^2 E[\\phi(u)^2]/p + \\sigma_b^2$ but not the cross term $q_{ab} = \\sigma_w^2 "
+           "E[\\phi(u_a)\\phi(u_b)] + \\sigma_b^2$. At $c = 1$ the two pre-activations coincide, "
+           "$E[\\phi(u_a)\\phi(u_b)] = E[\\phi(u)^2] = e$:")
+    e_, sw2, sb2 = sp.symbols("e sigma_w^2 sigma_b^2", positive=True)
+    ma, mb = sp.symbols("m_a m_b", real=True)
+    cross = expectation(ma * mb / p ** 2, {ma: groups[m], mb: groups[m]})
+    d.step("independent masks: the cross term keeps no 1/p", cross, 1, label="E[m_a m_b]/p^2", uses=("mask",))
+    c1 = (sw2 * e_ + sb2) / (sw2 * e_ / p + sb2)
+    d.step("the gap of the correlation map at c = 1", sp.simplify(1 - c1),
+           sw2 * e_ * (1 - p) / (sw2 * e_ + p * sb2), label="1 - c'(1)", uses=("mask",),
+           because="positive for every $p < 1$: $c = 1$ maps strictly inside, so it is not a fixed point")
+    cc = sp.Symbol("c", real=True)
+    d.text("For ReLU at $\\operatorname{Var}(w) = 2p/\\mathrm{fan_{in}}$ ($\\sigma_w^2 = 2p$, $\\sigma_b = 0$, any "
+           "$q^*$) the arc-cosine kernel $E[\\mathrm{relu}(u_a)\\mathrm{relu}(u_b)] = \\frac{q}{2\\pi}"
+           "(\\sqrt{1 - c^2} + (\\pi - \\arccos c)\\,c)$ (Cho & Saul 2009) gives the map in closed form:")
+    relu_map = p / sp.pi * (sp.sqrt(1 - cc ** 2) + (sp.pi - sp.acos(cc)) * cc)
+    d.step("the ReLU correlation map under dropout at c = 1", relu_map.subs(cc, 1), p, label="c'(1)",
+           uses=("relu", "weights"))
+    import mpmath as mp
+
+    from .. import maps
+    with mp.workdps(digits + 10):
+        half = mp.mpf(1) / 2
+        cstar = mp.findroot(lambda c: half / mp.pi * (mp.sqrt(1 - c ** 2) + (mp.pi - mp.acos(c)) * c) - c,
+                            mp.mpf("0.2"))
+    d.numeric("its fixed point at p = 1/2", "c^*\\big|_{p = 1/2}", cstar, digits, uses=("relu", "weights"),
+              because="the root of $c = c'(c)$ by mpmath from the closed form; below 1, and the map is a "
+              "contraction towards it from $c = 1$",
+              reference=(maps.dropout_c_star("relu", 1.0, 0.0, 0.5), 1e-5,
+                         "the float correlation map by Gaussian quadrature (about 1e-5 for a kinked activation), iterated from c = 1"))
+    d.result("relu_c_star_half", cstar)
+    d.result("correlation_gap_at_1", sw2 * e_ * (1 - p) / (sw2 * e_ + p * sb2))
 
     d.result("vanilla_train_mean", p * mu)
     d.result("inverted_mean", mu)

@@ -2,7 +2,9 @@
 
 From the linear-variance result, a layer of fan_in inputs maps a pre-activation second moment q to
 fan_in Var(w) E[phi(sqrt(q) z)^2], and the backward pass multiplies a gradient's variance by
-fan_out Var(w) E[phi'(sqrt(q) z)^2] (Glorot & Bengio 2010; He et al. 2015). For positively homogeneous
+fan_out Var(w) E[phi'(sqrt(q) z)^2] (Glorot & Bengio 2010; He et al. 2015) when the weights are treated as
+independent of the back-propagated gradients (the backward pass reuses the forward weights; the
+independence is an approximation, accurate for wide layers). For positively homogeneous
 activations E[phi(sqrt(q) z)^2] = q S and E[phi'^2] = D with, derived by SymPy integration:
 
     linear (the small-signal regime of tanh):  S = D = 1          -> Var(w) = 1/fan_in (LeCun), 1/fan_out
@@ -58,8 +60,11 @@ def build(digits: int = 15):
                    "Gaussian moment $S$; the normal std, the uniform bound and the truncated-normal correction "
                    "follow.")
     d.assume("layer", "each layer is linear-variance's setting: zero-mean iid weights independent of "
-             "their inputs, so a pre-activation has variance $\\text{fan\\_in} \\cdot v \\cdot E[\\phi(h)^2]$ and a "
-             "gradient $\\text{fan\\_out} \\cdot v \\cdot E[\\phi'(h)^2]$ times the upstream one")
+             "their inputs, so a pre-activation has variance $\\text{fan\\_in} \\cdot v \\cdot E[\\phi(h)^2]$")
+    d.assume("grad_indep", "backward, the weights are treated as independent of the back-propagated gradient "
+             "(and of $\\phi'(h)$): the gradient $\\delta = W^T(\\phi'(h) \\odot g)$ reuses the forward $W$, so "
+             "its variance $\\text{fan\\_out} \\cdot v \\cdot E[\\phi'(h)^2]$ times the upstream one is exact only "
+             "under this independence (Glorot & Bengio 2010; accurate for wide layers, Schoenholz et al. 2017)")
     d.assume("gaussian", "pre-activations are Gaussian, $h = \\sqrt{q} z$ with $z \\sim N(0, 1)$")
     d.assume("small_signal", "LeCun and Glorot: the activation is linear near 0 with slope 1 (tanh with "
              "small inputs), so $\\phi(h) \\approx h$ and $\\phi'(h) \\approx 1$")
@@ -91,7 +96,7 @@ def build(digits: int = 15):
     lecun = solve(fi, S_lin)
     d.step("LeCun (forward, small signal)", lecun, 1 / fi, label="v", uses=("layer",))
     glorot_b = solve(fo, 1)
-    d.step("Glorot backward (small signal)", glorot_b, 1 / fo, label="v", uses=("layer",))
+    d.step("Glorot backward (small signal)", glorot_b, 1 / fo, label="v", uses=("grad_indep",))
     both = sp.solve([fi * v - 1, fo * v - 1], [v, fo], dict=True)
     d.step("both at once only when fan_in = fan_out", sp.FiniteSet(*[(s[v], s[fo]) for s in both]),
            sp.FiniteSet((1 / fi, fi)), label="\\{(v, \\text{fan\\_out})\\}",
@@ -103,7 +108,7 @@ def build(digits: int = 15):
     he = solve(fi, S_relu)
     d.step("He forward", he, 2 / fi, label="v", uses=("layer",))
     he_b = solve(fo, D_relu)
-    d.step("He backward", he_b, 2 / fo, label="v", uses=("layer",))
+    d.step("He backward", he_b, 2 / fo, label="v", uses=("grad_indep",))
     leaky = solve(fi, S_leaky)
     d.step("leaky ReLU / PReLU forward", leaky, 2 / ((1 + a ** 2) * fi), label="v", uses=("layer",))
 

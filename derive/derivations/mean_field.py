@@ -7,7 +7,9 @@ with second moment q, mapped layer to layer by (Poole et al. 2016; Schoenholz et
 
 q* the fixed point. chi_1 = 1 is the order-to-chaos line; near it signals propagate over
 xi_q = -1/log(sigma_w^2 E[phi'^2 + phi phi'']) and xi_c = -1/log(chi_1) layers. Stein's lemma shows the
-xi_q rate is the slope dq'/dq at q*. The numbers come from :mod:`varprop.derive.mean_field` (fast float
+xi_q rate is the slope dq'/dq at q*. The forward results (length map, q*, xi_q, chi_1 as the correlation
+map's slope at c = 1) need only iid weights and the wide limit; reading chi_1 as the growth of a gradient
+also needs the weights to be independent of the back-propagated gradients (Schoenholz et al. 2017). The numbers come from :mod:`varprop.derive.mean_field` (fast float
 quadrature) polished by mpmath root finding on :func:`varprop.derive.moments.moment`, which also checks them.
 
 >>> from varprop.derive.derivations.mean_field import build
@@ -107,9 +109,11 @@ def build(activation: str = "tanh", params=None, sigma_b2=0, sigma_w2=None, digi
     d.assume("wide", "the width $n \\to \\infty$: each pre-activation is Gaussian by the central limit theorem")
     d.assume("growth", "$\\phi$ and $\\phi'$ grow slower than $e^{z^2/4}$, so Gaussian integration by parts has "
                        "no boundary terms")
-    d.assume("grad_indep", "backward, the weights are treated as independent of the forward pass "
-                           "(Schoenholz et al. 2017), so a perturbation's norm is multiplied by "
-                           "$\\sigma_w^2 E[\\phi'^2]$ per layer")
+    d.assume("grad_indep", "backward only: the weights are treated as independent of the forward pass "
+                           "(Schoenholz et al. 2017), so a gradient's second moment is multiplied by "
+                           "$\\chi_1 = \\sigma_w^2 E[\\phi'^2]$ per layer. The forward results (the length map, "
+                           "$q^*$, $\\xi_q$, and $\\chi_1$ as the slope of the correlation map at $c = 1$) do not "
+                           "need it; the steps that read $\\chi_1$ as a gradient's growth do")
 
     n = sp.Symbol("n", positive=True, integer=True)
     j = sp.Symbol("j", positive=True, integer=True)

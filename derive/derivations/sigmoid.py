@@ -1,4 +1,4 @@
-"""The sigmoid: sigma' <= 1/4, so gradients shrink by 4^L; positive outputs give one-signed weight gradients.
+"""The sigmoid: sigma' <= 1/4, so gradients shrink by 4^L; positive outputs give one-signed updates per example.
 
 sigma(x) = 1/(1 + e^(-x)) has sigma' = sigma (1 - sigma) and 1/4 - sigma(1 - sigma) = (sigma - 1/2)^2 >= 0,
 so sigma' <= 1/4 with equality only at x = 0 (the only zero of sigma''). Through L layers
@@ -6,9 +6,13 @@ h_l = W_l sigma(h_{l-1}) the chain rule gives dh_L/dh_0 = prod_l W_l diag(sigma'
 
     ||dLoss/dh_0|| <= (1/4)^L prod_l ||W_l|| ||dLoss/dh_L||.
 
-The outputs are positive, so for a neuron h_i = sum_j w_ij x_j fed by sigmoids dLoss/dw_ij = delta_i x_j has
-the sign of delta_i for every j: all weights of a neuron move in the same direction (LeCun et al. 1998,
-Efficient BackProp, Section 4.3).
+At initialization ||W_l|| is not 1: a Gaussian n x n layer with Var(w) = sigma_w^2/n has operator norm near
+2 sigma_w (Bai & Yin 1988), so the bound is about (sigma_w/2)^L, (1/2)^L for Xavier's sigma_w = 1.
+
+The outputs are positive, so for a neuron h_i = sum_j w_ij x_j fed by sigmoids, one example's gradient
+dLoss/dw_ij = delta_i x_j has the sign of delta_i for every j: all weights of a neuron move in the same
+direction (LeCun et al. 1998, Efficient BackProp, Section 4.3). That holds per example: a minibatch sums
+delta_i^(b) x_j^(b) over examples whose delta_i differ in sign, and its rows mix signs.
 
 >>> from varprop.derive.derivations.sigmoid import build
 >>> d = build()
@@ -17,29 +21,37 @@ Efficient BackProp, Section 4.3).
 """
 from __future__ import annotations
 
-__all__ = ["build", "mixed_sign_rows"]
+__all__ = ["build", "mixed_sign_rows", "gaussian_operator_norm"]
 
 
-def mixed_sign_rows(seed: int = 0, widths=(6, 5, 4, 3)) -> int:
+def mixed_sign_rows(seed: int = 0, widths=(6, 5, 4, 3), batch: int = 1) -> int:
     """The number of neurons (after the first layer) whose weight-gradient row has both signs, in a NumPy
-    sigmoid network on one random input: 0 by the theorem."""
+    sigmoid network on ``batch`` random inputs (the gradient summed over them): 0 for one example by the
+    theorem; a minibatch mixes signs."""
     import numpy as np
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(widths[0])
+    x = rng.standard_normal((batch, widths[0]))
     Ws = [rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(widths[:-1], widths[1:])]
     acts = [x]
     for W in Ws:
-        acts.append(1 / (1 + np.exp(-(W @ acts[-1]))))
-    g = rng.standard_normal(widths[-1])                   # an arbitrary upstream gradient dLoss/dx_L
+        acts.append(1 / (1 + np.exp(-(acts[-1] @ W.T))))
+    g = rng.standard_normal((batch, widths[-1]))          # an arbitrary upstream gradient dLoss/dx_L per example
     mixed = 0
     for k in range(len(Ws) - 1, -1, -1):
         delta = g * acts[k + 1] * (1 - acts[k + 1])       # dLoss/dh_k
-        grad_W = np.outer(delta, acts[k])
+        grad_W = delta.T @ acts[k]
         if k > 0:                                          # inputs of layer k > 0 are sigmoid outputs
             signs = np.sign(grad_W)
             mixed += int(np.sum(np.any(signs != signs[:, :1], axis=1)))
-        g = Ws[k].T @ delta
+        g = delta @ Ws[k]
     return mixed
+
+
+def gaussian_operator_norm(n: int = 512, sigma_w: float = 1.0, seed: int = 0) -> float:
+    """The largest singular value of an n x n matrix of iid N(0, sigma_w^2/n) entries (near 2 sigma_w)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    return float(np.linalg.norm(rng.standard_normal((n, n)) * (sigma_w / np.sqrt(n)), 2))
 
 
 def build(digits: int = 15):
@@ -51,13 +63,15 @@ def build(digits: int = 15):
     x = sp.Symbol("x", real=True)
     u = sp.Symbol("sigma", positive=True)
     sig = 1 / (1 + sp.exp(-x))
-    d = Derivation("sigmoid", "The sigmoid's vanishing gradient and one-signed weight updates",
+    d = Derivation("sigmoid", "The sigmoid's vanishing gradient and one-signed weight updates per example",
                    "$\\sigma' \\le 1/4$ with the maximum at 0, so a gradient through $L$ sigmoid layers is bounded "
-                   "by $(1/4)^L \\prod_l \\|W_l\\|$; and since $\\sigma > 0$ every weight of a neuron receives a "
-                   "gradient of one sign.")
+                   "by $(1/4)^L \\prod_l \\|W_l\\|$, about $(\\sigma_w/2)^L$ at a Gaussian initialization; and since "
+                   "$\\sigma > 0$ every weight of a neuron receives a gradient of one sign from each example (a "
+                   "minibatch mixes them).")
     d.assume("sigmoid", "$\\sigma(x) = 1/(1 + e^{-x})$ on every layer")
     d.assume("layers", "layer $l$ computes $h_l = W_l \\sigma(h_{l-1})$")
     d.assume("fed_by_sigmoid", "the neuron's inputs $x_j$ are sigmoid outputs of the previous layer")
+    d.assume("per_example", "the gradient of one example's loss (not a minibatch's sum)")
 
     s1 = sp.diff(sig, x)
     d.step("the derivative", s1, sig * (1 - sig), label="\\sigma'(x)", uses=("sigmoid",))
@@ -90,9 +104,21 @@ def build(digits: int = 15):
     a = sp.Symbol("a", positive=True)
     d.step("the bound through L layers of weight norm a", sp.Product(a / 4, (l, 1, L)).doit(),
            (a / 4) ** L, label="\\prod_{l=1}^{L} \\tfrac14 \\|W_l\\|")
+    d.text("At initialization the layers do not have unit norm: an $n \\times n$ layer of iid $N(0, \\sigma_w^2/n)$ "
+           "weights has operator norm $\\|W\\| \\to 2\\sigma_w$ as $n \\to \\infty$ (Bai & Yin 1988, the edge of "
+           "the quarter-circle law of its singular values), so the bound is about $(\\sigma_w/2)^L$.")
+    d.assume("gaussian_init", "the layers are $n \\times n$ with iid $N(0, \\sigma_w^2/n)$ weights (Xavier for "
+             "square layers: $\\sigma_w = 1$)")
+    sgw = sp.Symbol("sigma_w", positive=True)
+    d.step("the bound at initialization", ((a / 4) ** L).subs(a, 2 * sgw), (sgw / 2) ** L,
+           label="(\\|W\\|/4)^L\\big|_{\\|W\\| = 2\\sigma_w}", uses=("gaussian_init",))
+    norm = gaussian_operator_norm(512, 1.0, 0)
+    d.step("numeric check: a 512 x 512 layer with Var(w) = 1/512 has operator norm within 3% of 2",
+           sp.Lt(abs(sp.Float(norm, 15) - 2), sp.Rational(6, 100), evaluate=False), sp.true,
+           label=f"|\\,\\|W\\| - 2| = {abs(norm - 2):.4f}", uses=("gaussian_init",))
     with mp.workdps(digits + 5):
-        d.numeric("ten layers of unit norm", sp.Pow(sp.Rational(1, 4), 10, evaluate=False),
-                  mp.mpf(1) / 4 ** 10, digits)
+        d.numeric("ten Xavier layers: the bound (1/2)^10", sp.Pow(sp.Rational(1, 2), 10, evaluate=False),
+                  mp.mpf(1) / 2 ** 10, digits)
 
     d.text("Positive outputs: for $h_i = \\sum_j w_{ij} x_j$ the gradient of the loss with respect to "
            "$w_{ij}$ is $\\delta_i x_j$ with $\\delta_i = \\partial\\ell/\\partial h_i$.")
@@ -108,12 +134,18 @@ def build(digits: int = 15):
            label="\\left(\\frac{\\partial \\ell}{\\partial w_{ij}}\\right)_j")
     d.step("its sign is the sign of delta_i for every j",
            sp.Matrix([sp.sign(delta * xj) for xj in xs]), sp.Matrix([sp.sign(delta)] * 3),
-           label="\\operatorname{sign}(\\delta_i x_j)", uses=("fed_by_sigmoid",))
-    d.step("numeric check: neurons with mixed-sign gradient rows in a NumPy sigmoid network",
-           sp.Integer(mixed_sign_rows()), 0, label="\\#\\text{mixed rows}")
+           label="\\operatorname{sign}(\\delta_i x_j)", uses=("fed_by_sigmoid", "per_example"))
+    d.step("numeric check: neurons with mixed-sign gradient rows in a NumPy sigmoid network, one example",
+           sp.Integer(mixed_sign_rows()), 0, label="\\#\\text{mixed rows}", uses=("per_example",))
+    d.text("Per example only: a minibatch's gradient $\\sum_b \\delta_i^{(b)} x_j^{(b)}$ adds rows of different "
+           "signs (the $\\delta_i^{(b)}$ of different examples differ in sign), so its rows mix signs.")
+    mixed = mixed_sign_rows(0, widths=(8, 16, 16, 4), batch=16)
+    d.step("numeric contrast: a sigmoid network 8-16-16-4 (20 rows fed by sigmoids), a minibatch of 16", sp.Gt(sp.Integer(mixed), 0, evaluate=False),
+           sp.true, label=f"\\#\\text{{mixed rows}} = {mixed} > 0")
 
     d.result("max_derivative", sp.Rational(1, 4))
     d.result("argmax", sp.Integer(0))
     d.result("gradient_bound", (a / 4) ** L, latex="(1/4)^L \\prod_l \\|W_l\\|")
-    d.result("ten_layer_factor", sp.Rational(1, 4 ** 10))
+    d.result("ten_xavier_layer_bound", sp.Rational(1, 2 ** 10))
+    d.result("minibatch_mixed_rows", sp.Integer(mixed))
     return d

@@ -1,12 +1,13 @@
 """Constant initialization never breaks symmetry: identical units stay identical at every SGD step.
 
 Take x -> h1 = W x -> phi -> h2 = U phi(h1) -> phi -> y = v . phi(h2) -> loss(y) with hidden widths n and p
-(any n, p). Hypothesis H: every row of W is the same vector r, every entry of U is c_U, every entry of v is
+(any n, p) and no per-unit noise. Hypothesis H: every row of W is the same vector r, every entry of U is c_U, every entry of v is
 c_v. Under H all units of a hidden layer compute the same value, and SymPy's gradients (for symbolic widths,
 through IndexedBase sums) do not depend on the unit's index: dLoss/dW_ab depends on b only, dLoss/dU_ab and
 dLoss/dv_a on neither index. One SGD step subtracts the same amount from every row, so H holds again; any
 constant initialization satisfies H, so by induction the units never differ (the lectures' two units are
-n = 2). With c_U = c_v = 0 the gradients reaching W and U are exactly zero.
+n = 2). With c_U = c_v = 0 the gradients reaching W and U are exactly zero. Per-unit noise (dropout's
+masks) breaks H: the units then see different inputs and drift apart, which the NumPy check shows.
 
 >>> from varprop.derive.derivations.symmetry import build
 >>> build().verified
@@ -25,12 +26,14 @@ def _sum_rows(A, B):
 
 
 def unit_spread(init: str = "constant", steps: int = 25, widths=(4, 5, 5, 1), seed: int = 0,
-                value: float = 0.3, lr: float = 0.1) -> float:
+                value: float = 0.3, lr: float = 0.1, dropout: float = 0.0, history: bool = False):
     """Train a NumPy tanh network with SGD (mean squared error) and return the largest difference, over
     all steps, between hidden units of one layer: in their activations and in their weight-gradient rows.
 
     ``init="constant"`` fills every weight with ``value`` (0.0 by the theorem); ``init="normal"`` draws
-    N(0, 1/fan_in) weights (symmetry broken: > 0).
+    N(0, 1/fan_in) weights (symmetry broken: > 0). ``dropout = r`` drops each hidden unit's output with
+    probability r (inverted, a mask per unit and example): per-unit noise breaks the symmetry of a constant
+    initialization. ``history=True`` returns the spread after each step instead of the largest.
     """
     import numpy as np
     rng = np.random.default_rng(seed)
@@ -42,23 +45,36 @@ def unit_spread(init: str = "constant", steps: int = 25, widths=(4, 5, 5, 1), se
         Ws = [rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(widths[:-1], widths[1:])]
     else:
         raise ValueError(f"init must be 'constant' or 'normal', got {init!r}")
-    spread = 0.0
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    keep = 1 - dropout
+    spread, trace = 0.0, []
     for _ in range(steps):
-        acts = [X]
+        acts, masks, tanhs = [X], [], []
         for k, W in enumerate(Ws):
             h = _sum_rows(W, acts[-1])
-            acts.append(h if k == len(Ws) - 1 else np.tanh(h))
+            if k == len(Ws) - 1:
+                acts.append(h)
+            else:
+                mask = (rng.random(h.shape) < keep) / keep if dropout else np.ones_like(h)
+                masks.append(mask)
+                tanhs.append(np.tanh(h))
+                acts.append(tanhs[-1] * mask)
         g = (acts[-1] - T) / X.shape[1]
         grads = []
         for k in range(len(Ws) - 1, -1, -1):
             grads.append(_sum_rows(g, acts[k].T))
             if k:
-                g = _sum_rows(Ws[k].T, g) * (1 - acts[k] ** 2)
+                g = _sum_rows(Ws[k].T, g) * (1 - tanhs[k - 1] ** 2) * masks[k - 1]
         grads.reverse()
+        step_spread = 0.0
         for k in range(1, len(Ws)):          # hidden layers: their units and incoming weight rows
-            spread = max(spread, float(np.ptp(acts[k], axis=0).max()), float(np.ptp(grads[k - 1], axis=0).max()))
+            step_spread = max(step_spread, float(np.ptp(acts[k], axis=0).max()),
+                              float(np.ptp(grads[k - 1], axis=0).max()))
+        spread = max(spread, step_spread)
+        trace.append(step_spread)
         Ws = [W - lr * G for W, G in zip(Ws, grads)]
-    return spread
+    return trace if history else spread
 
 
 def build(digits: int = 15):
@@ -82,6 +98,8 @@ def build(digits: int = 15):
     d.assume("hypothesis", "H: $W_{ij} = r_j$ (identical rows), $U_{ki} = c_U$, $v_k = c_v$; any constant "
              "initialization is a case of H")
     d.assume("sgd", "every weight moves by $-\\eta$ times its own gradient (plain SGD, any learning rate)")
+    d.assume("no_noise", "no per-unit noise: the forward and backward passes apply the same deterministic "
+             "function to every unit (dropout, which draws a mask per unit, breaks the symmetry: shown below)")
 
     def h1(idx):
         return sp.Sum(W[idx, j] * x[j], (j, 1, m))
@@ -98,7 +116,7 @@ def build(digits: int = 15):
 
     d.text("Forward pass under H: a unit's pre-activation does not depend on which unit it is.")
     d.step("first hidden layer: unit a against unit a'", H(h1(a)) - H(h1(a2)), 0, label="h^1_a - h^1_{a'}",
-           uses=("network", "hypothesis"))
+           uses=("network", "hypothesis", "no_noise"))
     d.step("second hidden layer: unit a against unit a'", within_range(H(h2(a)) - H(h2(a2))), 0,
            label="h^2_a - h^2_{a'}")
     s = sp.Sum(r[j] * x[j], (j, 1, m))
@@ -141,7 +159,14 @@ def build(digits: int = 15):
     d.step("numeric contrast: the same network from N(0, 1/fan_in) weights",
            sp.Gt(sp.Float(rand), 0, evaluate=False), sp.true)
 
+    dropped = unit_spread("constant", dropout=0.5)
+    d.text("Per-unit noise breaks the symmetry: with dropout each unit's output is multiplied by its own "
+           "random mask, so units of one layer see different inputs and receive different gradients.")
+    d.step("numeric contrast: the same constant network trained with dropout 0.5 on its hidden units",
+           sp.Gt(sp.Float(dropped), 0, evaluate=False), sp.true, label="\\max |\\Delta|_{\\text{dropout}} > 0")
+
     d.result("constant_init_spread", sp.Float(const))
+    d.result("dropout_spread", dropped)
     d.result("random_init_spread", rand)
     d.result("gradient_W", grads["W"], latex="\\ell'(y)\\, c_v c_U p\\, \\phi'(h^2)\\phi'(h^1)\\, x_b")
     return d

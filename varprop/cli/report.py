@@ -27,9 +27,11 @@ def run(args) -> int:
         raise ValueError(f"--seed must be an integer in [0, 2**63), got {args.seed}")
     check_out(args.out)   # refused before any work: a folder of the user's is never replaced
     claims = build(args.out, args.mode, args.seed)
-    verified = sum(c.verified for c in claims)
-    print(f"{args.out}/README.md: {verified} of {len(claims)} claims verified", file=sys.stdout)
+    from varprop.report.claims import counts
+    n = counts(claims)
+    print(f"{args.out}/README.md: {len(claims)} claims: " + ", ".join(f"{k} {v}" for k, v in n.items()),
+          file=sys.stdout)
     for c in claims:
         if not c.verified:
-            print(f"  refuted: {c.claim}", file=sys.stdout)
+            print(f"  {c.verdict}: {c.claim}", file=sys.stdout)
     return 0

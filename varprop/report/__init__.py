@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 
-from .claims import Claim, md_table
+from .claims import Claim, counts, md_table, stated
 
 __all__ = ["build", "check_out", "SECTIONS", "MODES", "MANIFEST"]
 
@@ -60,7 +60,11 @@ def _derivations(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]
         rows.append([f"[{d['title']}](derivations/{d['name']}.md)", len(d["steps"]),
                      "verified" if d["verified"] else "NOT VERIFIED"])
         claims.append(Claim("derivation", d["title"], derived=f"{len(d['steps'])} machine-checked steps",
-                            verified=bool(d["verified"]), link=f"derivations/{d['name']}.md"))
+                            verdict="verified" if d["verified"] else "inconclusive",
+                            quantity="each step's identity", direction="holds exactly",
+                            test="SymPy proves every step, spot checks agree, every assumption is used "
+                                 "(else inconclusive)",
+                            evidence=f"{len(d['steps'])} steps", link=f"derivations/{d['name']}.md"))
     md = "\n".join(["## Derivations", "",
                     "Each derivation states its assumptions, and every step is checked by SymPy (exactly, with "
                     "numeric spot checks on top). All of them: [derivations/index.md](derivations/index.md); "
@@ -77,21 +81,25 @@ def _simulations(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]
     for p in sims.pairs():
         c, md = sims.run_pair(p, out, mode, seed)
         claims.append(c)
-        parts.append(md)
+        parts.append(md + "\n" + stated([c]))
         bar.update(info=f"simulate {p.key}")
-    c, md = sims.residual_blocks(out, mode, seed)
-    claims += c
-    parts.append(md)
-    bar.update(info="simulate residual blocks")
+    for extra in sims.EXTRA_SECTIONS:
+        c, md = extra(out, mode, seed)
+        claims += c
+        parts.append(md + "\n" + stated(c))
+        bar.update(info=f"simulate {extra.__name__}")
     head = ["# Theory against simulation", "",
             "Per-layer statistics of many random networks at initialization (`varprop simulate`), mean ± "
             "standard error over networks, beside the mean-field prediction of `varprop.derive.mean_field` "
-            "(`varprop derive activation-stats`). A pair is verified when every layer's simulated statistic is "
-            "within 5 standard errors of the theory and the lecture's qualitative claim holds.", ""]
+            "(`varprop derive activation-stats`). Each claim is judged against its theory and a contrast (the "
+            "curve a wrong claim would give): *verified* when every layer is within 5 standard errors plus the "
+            "finite-width bias the claim names, the contrast lies outside that band and at least 100 networks "
+            "back the standard error; *refuted* when a layer is outside the band (or the lecture's qualitative "
+            "claim fails); *inconclusive* otherwise.", ""]
     atomic_write_text(os.path.join(out, "simulations.md"), "\n".join(head + parts))
-    rows = [[f"[{c.claim}]({c.link})", c.verdict] for c in claims]
+    rows = [[f"[{c.claim}]({c.link})", c.evidence, c.verdict] for c in claims]
     md = "\n".join(["## Theory against simulation", "", "Details, tables and figures: "
-                    "[simulations.md](simulations.md).", "", md_table(["claim", "verdict"], rows), ""])
+                    "[simulations.md](simulations.md).", "", md_table(["claim", "evidence", "verdict"], rows), ""])
     return claims, md
 
 
@@ -104,36 +112,47 @@ def _training(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
     for exp in tr.EXPERIMENTS:
         c, md, j = exp(data, out, mode, seed)
         claims += c
-        parts.append(md)
+        parts.append(md + "\n" + stated(c))
         blob.update(j)
         bar.update(info=f"train {exp.__name__}")
     tr.write_json(out, blob)
     head = ["# Training", "", f"Small MLPs trained with `varprop.nn` on {data.name} (standardized with the "
-            f"training split's statistics), seed {seed}.", ""]
+            f"training split's statistics), seeds from {seed}. Every claim is judged over seeds against a contrast "
+            "trained at the same budget, by the 95% t interval of the paired differences; the validation split "
+            "only selects (early stopping), the test split judges.", ""]
     atomic_write_text(os.path.join(out, "training.md"), "\n".join(head + parts))
-    rows = [[f"[{c.claim}]({c.link})", c.training, c.verdict] for c in claims]
+    rows = [[f"[{c.claim}]({c.link})", c.training, c.evidence, c.verdict] for c in claims]
     md = "\n".join(["## Training", "", "Details, tables and figures: [training.md](training.md).", "",
-                    md_table(["claim", "outcome", "verdict"], rows), ""])
+                    md_table(["claim", "outcome", "evidence", "verdict"], rows), ""])
     return claims, md
 
 
 def _index(claims: list[Claim], sections: list[str], mode: str, seed: int) -> str:
-    verified = sum(c.verified for c in claims)
-    rows = [[c.section, f"[{c.claim}]({c.link})" if c.link else c.claim, c.derived or "-", c.simulated or "-",
-             c.training or "-", c.verdict] for c in claims]
+    n = counts(claims)
+    rows = [[c.section, f"[{c.claim}]({c.link})" if c.link else c.claim,
+             f"{c.quantity}: {c.direction}" if c.quantity else "-", c.test or "-",
+             c.derived or "-", c.simulated or c.training or "-", c.evidence or "-", c.verdict] for c in claims]
     return "\n".join([
         "# varprop report", "",
         f"Generated by `varprop report --{mode} --seed {seed}`; regenerating it with the same command gives the "
         "same files. Every number below links to where it comes from.", "",
-        f"**{verified} of {len(claims)} claims verified.**", "",
+        f"**{len(claims)} claims: " + ", ".join(f"{v} {k}" for k, v in n.items()) + ".**", "",
+        "Each claim states beforehand the quantity it measures and the test that decides it. A claim is "
+        "*verified* when the test supports it at the stated level, *refuted* when the test supports the "
+        "opposite, and *inconclusive* otherwise (a difference within its noise, a contrast the test cannot "
+        "tell apart). Simulations are judged against the theory within 5 standard errors plus the "
+        "finite-width bias they name; training claims by a 95% t interval of paired differences over seeds, "
+        "against a contrast trained at the same budget, selected on the validation split and judged on the "
+        "test split.", "",
         "## Summary", "",
-        md_table(["part", "claim", "derived", "simulated", "training", "verdict"], rows), "",
+        md_table(["part", "claim", "quantity: claimed direction", "test", "derived", "measured", "evidence",
+                  "verdict"], rows), "",
         *sections])
 
 
 def _steps(mode: str) -> int:
     from . import simulations, training
-    return len(_derivation_names()) + len(simulations.pairs()) + 1 + len(training.EXPERIMENTS)
+    return len(_derivation_names()) + len(simulations.pairs()) + len(simulations.EXTRA_SECTIONS) + len(training.EXPERIMENTS)
 
 
 _SECTIONS = [_derivations, _simulations, _training]
