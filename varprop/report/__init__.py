@@ -17,10 +17,12 @@ Layout of the output folder::
     derivations/         every derivation in Markdown (index.md) and LaTeX (all.tex; PDFs with a TeX engine)
     simulations.md       theory against simulation for each scheme and activation pair (+ PNG and JSON each)
     training.md          the training experiments (+ PNG each, training.json)
+    signal.md            correlations, Jacobian spectra, finite width, LSUV, orthogonal init (+ PNG, signal.json)
+    trainability.md      Schoenholz et al.'s trainability sweep on Dask (+ PNG, trainability.json)
 
 >>> from varprop.report import SECTIONS
 >>> SECTIONS
-('derivations', 'simulations', 'training')
+('derivations', 'simulations', 'training', 'signal', 'trainability')
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from .claims import Claim, counts, md_table, stated
 
 __all__ = ["build", "check_out", "SECTIONS", "MODES", "MANIFEST"]
 
-SECTIONS = ("derivations", "simulations", "training")
+SECTIONS = ("derivations", "simulations", "training", "signal", "trainability")
 MANIFEST = ".varprop-report"
 _MANIFEST_HEAD = "varprop report manifest: the files below were written by `varprop report`"
 MODES = ("quick", "full")
@@ -127,6 +129,17 @@ def _training(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
     return claims, md
 
 
+def _signal(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
+    from . import signal
+    return signal.write(out, mode, seed, bar)
+
+
+def _trainability(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
+    from . import trainability
+    # the smoke report (tests) runs its few cells in-process; the others on a Dask LocalCluster when installed
+    return trainability.section(out, mode, seed, bar, client="serial" if mode == "smoke" else None)
+
+
 def _index(claims: list[Claim], sections: list[str], mode: str, seed: int) -> str:
     n = counts(claims)
     rows = [[c.section, f"[{c.claim}]({c.link})" if c.link else c.claim,
@@ -151,11 +164,12 @@ def _index(claims: list[Claim], sections: list[str], mode: str, seed: int) -> st
 
 
 def _steps(mode: str) -> int:
-    from . import simulations, training
-    return len(_derivation_names()) + len(simulations.pairs()) + len(simulations.EXTRA_SECTIONS) + len(training.EXPERIMENTS)
+    from . import signal, simulations, training
+    return (len(_derivation_names()) + len(simulations.pairs()) + len(simulations.EXTRA_SECTIONS)
+            + len(training.EXPERIMENTS) + len(signal.EXPERIMENTS) + 1)
 
 
-_SECTIONS = [_derivations, _simulations, _training]
+_SECTIONS = [_derivations, _simulations, _training, _signal, _trainability]
 
 
 def _manifest_files(folder: str) -> list[str]:

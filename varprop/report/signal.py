@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .claims import Claim, fmt, judge_paired, judge_theory, md_table
+from .claims import Claim, fmt, judge_paired, judge_theory, md_table, stated
 
 __all__ = ["EXPERIMENTS", "write"]
 
@@ -430,7 +430,7 @@ def write(out: str, mode: str, seed: int, bar=None) -> tuple[list, str]:
     for exp in EXPERIMENTS:
         c, md, j = exp(out, mode, seed)
         claims += c
-        parts.append(md)
+        parts.append(md + "\n" + stated(c))
         blob.update(j)
         if bar is not None:
             bar.update(info=f"signal {exp.__name__}")
@@ -440,10 +440,10 @@ def write(out: str, mode: str, seed: int, bar=None) -> tuple[list, str]:
     atomic_write_text(os.path.join(out, "signal.md"), "\n".join(head + parts))
     atomic_write_text(os.path.join(out, "signal.json"),
                       json.dumps(blob, indent=1, sort_keys=True, default=_json_default) + "\n")
-    rows = [[f"[{c.claim}]({c.link})", c.verdict] for c in claims]
+    rows = [[f"[{c.claim}]({c.link})", c.evidence, c.verdict] for c in claims]
     summary = "\n".join(["## Signal propagation past the variance", "",
                          "Details, tables and figures: [signal.md](signal.md).", "",
-                         md_table(["claim", "verdict"], rows), ""])
+                         md_table(["claim", "evidence", "verdict"], rows), ""])
     return claims, summary
 
 
