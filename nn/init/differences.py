@@ -47,10 +47,12 @@ def table(measure: bool = False) -> list[Row]:
     trunc = truncnorm.std(-2.0, 2.0)
     linear_default = activation_scale("leaky_relu", "fan_in", "torch", negative_slope=math.sqrt(5.0))
     rows = [
-        Row("tanh", "tanh gain: PyTorch 5/3 vs exact forward gain", tanh_t, tanh_x,
-            f"weight variance {(tanh_t / tanh_x) ** 2:.4f} x the variance-preserving one"),
-        Row("selu", "selu gain: PyTorch 3/4 vs exact forward gain at q=1", selu_t, selu_x,
-            f"weight variance {(selu_t / selu_x) ** 2:.4f} x the one of the self-normalizing fixed point"),
+        Row("tanh", "tanh gain: PyTorch 5/3 vs the forward gain at q = 1", tanh_t, tanh_x,
+            f"weight variance {(tanh_t / tanh_x) ** 2:.4f} x the one that keeps q = 1 (exact only at that q: "
+            "5/3 has its own fixed point q* = 1.178)"),
+        Row("selu", "selu gain: PyTorch 3/4 vs the forward gain at q = 1", selu_t, selu_x,
+            f"weight variance {(selu_t / selu_x) ** 2:.4f} x the one of the self-normalizing fixed point; "
+            "deliberate, per PyTorch's documentation (gradient stability over self-normalization)"),
         Row("trunc_normal", "torch trunc_normal_(std=1, a=-2, b=2): std obtained vs asked", trunc, 1.0,
             "std of N(0,1) cut at +-2; varprop's truncated_normal(std) gives std exactly"),
         Row("linear_default", "nn.Linear default kaiming_uniform_(a=sqrt(5)): Var * fan_in vs LeCun",

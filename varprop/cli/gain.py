@@ -57,7 +57,7 @@ def run(args) -> int:
         lines.append("torch gain         none (torch.nn.init.calculate_gain raises for this activation)")
     else:
         lines.append(f"torch gain         {torch.value:.15g} = {torch.expression}  "
-                     f"(relative difference from the exact forward gain: {rel:+.3%})")
+                     f"(relative difference from the forward gain at this q: {rel:+.3%})")
     print("\n".join(lines))
     return 0
 
