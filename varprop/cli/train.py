@@ -90,7 +90,9 @@ def add_arguments(p):
                         "survival probability at test time (Huang et al. 2016)")
     p.add_argument("--ensemble", type=int, default=1, metavar="K",
                    help="train K networks from seeds derived from --seed (the first is --seed's own run) and "
-                        "report the test accuracy of their averaged probabilities beside the members'")
+                        "report the test accuracy of their averaged probabilities beside the members' (the members "
+                        "differ in weights, batch order and masks; the split and any per-step augmentation follow "
+                        "--seed)")
     p.add_argument("--seed", type=int, default=0, help="seed of splits, weights, order and masks (default 0)")
     p.add_argument("--json", metavar="FILE", help="write config, per-epoch records and test accuracy as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="plot the loss and accuracy curves")

@@ -180,14 +180,15 @@ def stochastic_depth(data, out_dir: str, mode: str, seed: int):
     from matplotlib.figure import Figure
     n, epochs = _budget(mode, data)
     seeds = _seeds(mode, seed)
-    width = data.X.shape[1] if mode != "smoke" else 16
+    width = 16 if mode == "smoke" else 64
     blocks = 3 if mode == "smoke" else 8
+    hidden = [width] * (blocks + (data.X.shape[1] != width))    # a first plain layer when the input is wider
     p_last = 0.5
     X, y = data.X[:n], data.y[:n]
     res = {"plain": {"test": [], "val_curve": []}, "stochastic depth": {"test": [], "val_curve": []}}
     for s in seeds:
         for name, p in (("plain", 0.0), ("stochastic depth", p_last)):
-            t = _trainer(data, [width] * blocks, s, epochs, residual=True, zero_init_residual=True,
+            t = _trainer(data, hidden, s, epochs, residual=True, zero_init_residual=True,
                          stochastic_depth=p)
             h = t.fit(X, y, data.Xv, data.yv)
             res[name]["test"].append(_acc(t.predict(data.Xt), data.yt))
@@ -208,7 +209,7 @@ def stochastic_depth(data, out_dir: str, mode: str, seed: int):
         ax.plot(np.arange(1, len(curve) + 1), curve, color=f"C{i}", label=name)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation accuracy (mean of {len(seeds)} seeds)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     ax.grid(alpha=0.3)
     _strip(bx, {k: v["test"] for k, v in res.items()}, "test accuracy")
     fig.suptitle(f"stochastic depth, p_L = {p_last}, {blocks} blocks", fontsize=9)
