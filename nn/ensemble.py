@@ -116,7 +116,8 @@ class EnsembleClassifier(_Mixin, _Base):
     """``n_members`` clones of ``estimator`` (default :class:`~varprop.nn.estimator.MLPClassifier()`), member
     k fitted with ``random_state = member_seed(random_state, k)``; ``predict_proba`` averages theirs.
 
-    Fitted attributes: ``estimators_``, ``classes_``, ``n_features_in_``.
+    ``random_state`` is the ensemble's seed (None: 0). Fitted attributes: ``estimators_``, ``classes_``,
+    ``n_features_in_``. It passes scikit-learn's ``check_estimator``.
     """
 
     def __init__(self, estimator=None, n_members: int = 5, random_state=0):
@@ -136,6 +137,8 @@ class EnsembleClassifier(_Mixin, _Base):
         base = MLPClassifier() if self.estimator is None else self.estimator
         if not (hasattr(base, "fit") and hasattr(base, "predict_proba")):
             raise TypeError(f"the ensemble's estimator needs fit and predict_proba, got {type(base).__name__}")
+        if y is None:
+            raise ValueError("EnsembleClassifier requires y to be passed, but the target y is None")
         check_classification_targets(np.asarray(y))
         seed = 0 if self.random_state is None else _nonneg_int(self.random_state, "random_state")
         self.estimators_ = [clone(base).set_params(random_state=member_seed(seed, i)).fit(X, y) for i in range(k)]
@@ -155,7 +158,8 @@ class EnsembleClassifier(_Mixin, _Base):
         return average_proba(self.member_proba(X))
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)        # checks that the ensemble is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def member_scores(self, X, y) -> list[float]:
         """Each member's accuracy on (X, y)."""

@@ -101,3 +101,10 @@ def test_cli_ensemble(tmp_path, capsys):
     assert main(base + ["--ensemble", "0"]) == 2
     assert main(base + ["--ensemble", "2", "--checkpoint", str(tmp_path / "c.npz")]) == 2
     assert "--ensemble" in capsys.readouterr().err
+
+
+def test_ensemble_classifier_passes_sklearn_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+    res = check_estimator(EnsembleClassifier(MLPClassifier(max_iter=20), n_members=2), on_fail=None)
+    failed = [r["check_name"] for r in res if r["status"] == "failed"]
+    assert not failed
