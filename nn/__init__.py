@@ -7,7 +7,8 @@ compiles nothing and loads no SymPy.
   :class:`BatchNorm`, :class:`Dropout`, :class:`AlphaDropout`, :class:`Residual`, :class:`Parameter`;
 * training: :func:`get_loss`, :func:`get_optimizer`, :func:`get_schedule`, :class:`Trainer`,
   :class:`History`;
-* estimators: :class:`MLPClassifier`, :class:`MLPRegressor` (scikit-learn conventions);
+* estimators: :class:`MLPClassifier`, :class:`MLPRegressor` (scikit-learn conventions); ensembles:
+  :class:`Ensemble` (of trainers), :class:`EnsembleClassifier` (of estimators);
 * data: the loaders of :mod:`varprop.nn.data`; initializers: :mod:`varprop.nn.init`.
 
 >>> import varprop.nn as nn
@@ -28,9 +29,10 @@ _LAZY = {
     "get_schedule": "schedules", "Schedule": "schedules",
     "Trainer": "trainer", "History": "trainer",
     "MLPClassifier": "estimator", "MLPRegressor": "estimator",
+    "Ensemble": "ensemble", "EnsembleClassifier": "ensemble",
 }
 _SUBMODULES = ("init", "data", "preprocess", "augment", "layers", "kernels", "losses", "optim", "network",
-               "trainer", "checkpoint", "schedules", "estimator")
+               "trainer", "checkpoint", "schedules", "estimator", "ensemble")
 
 __all__ = sorted(_LAZY)
 

@@ -8,6 +8,10 @@ where they overlap: ``hidden_layer_sizes``, ``activation``, ``solver``, ``alpha`
 hidden layers with the variance-preserving scale derived for the activation, see :func:`auto_init`), ``dropout``
 (probability of dropping a hidden unit), ``batchnorm`` and ``dtype`` ("auto": float32 input trains in
 float32, anything else in float64, as scikit-learn's MLP; or "float32"/"float64" to force one).
+``augment``: a dict of :class:`~varprop.nn.augment.Augment` options (``{"rotate": 10, "cutout": 2}``; with
+``image_shape``, e.g. (8, 8), for the image transforms) applied afresh to every training batch; ``tta = V``
+averages the predicted probabilities over V fixed views of the same augmentation (the first is the input
+itself); ``residual`` and ``stochastic_depth`` as :func:`~varprop.nn.network.build_mlp`'s.
 
 Training runs ``max_iter`` epochs; with ``early_stopping`` it stops once the loss on the held-out
 ``validation_fraction`` has not improved for ``n_iter_no_change`` epochs and restores the best weights
@@ -61,7 +65,8 @@ class _BaseMLP(BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, random_state=None, init="auto", dropout=0.0,
-                 batchnorm=False, dtype="auto"):
+                 batchnorm=False, dtype="auto", augment=None, image_shape=None, tta=0, residual=False,
+                 stochastic_depth=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -77,6 +82,11 @@ class _BaseMLP(BaseEstimator):
         self.dropout = dropout
         self.batchnorm = batchnorm
         self.dtype = dtype
+        self.augment = augment
+        self.image_shape = image_shape
+        self.tta = tta
+        self.residual = residual
+        self.stochastic_depth = stochastic_depth
 
     # -- checks of the hyper-parameters (at fit time, as scikit-learn does) ----------------------------
     def _hidden(self):
@@ -108,6 +118,23 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"batch_size must be 'auto' or a positive integer, got {self.batch_size!r}")
         return batch
 
+    def _augmenter(self, seed):
+        """The Augment of ``augment`` and ``image_shape`` (None when ``augment`` is None); ``tta`` checked."""
+        from varprop.nn.augment import Augment
+        if isinstance(self.tta, bool) or not isinstance(self.tta, (int, np.integer)) or self.tta < 0:
+            raise ValueError(f"tta must be a non-negative integer (0 or 1: off), got {self.tta!r}")
+        if self.augment is None:
+            if self.tta > 1:
+                raise ValueError("tta needs an augmentation: set augment, e.g. {'rotate': 10}")
+            return None
+        if not isinstance(self.augment, dict):
+            raise ValueError(f"augment must be a dict of Augment options (e.g. {{'rotate': 10}}), got {self.augment!r}")
+        allowed = ("shift", "flip", "noise", "rotate", "zoom", "shear", "translate", "brightness", "contrast", "cutout")
+        unknown = sorted(set(self.augment) - set(allowed))
+        if unknown:
+            raise ValueError(f"augment: unknown option(s) {', '.join(map(str, unknown))}; known: {', '.join(allowed)}")
+        return Augment(self.image_shape, seed=seed, stream=1, **self.augment)
+
     def _inits(self):
         return auto_init(self.activation) if self.init == "auto" else (self.init, None)
 
@@ -124,20 +151,23 @@ class _BaseMLP(BaseEstimator):
         dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64) if self.dtype == "auto" \
             else np.dtype(self.dtype)
         init, output_init = self._inits()
+        aug = self._augmenter(seed)
         net = build_mlp(X.shape[1], self._hidden(), n_out, activation=self.activation, init=init,
                         output_init=output_init, dropout=float(self.dropout), batchnorm=bool(self.batchnorm),
-                        seed=seed, dtype=dtype)
+                        seed=seed, dtype=dtype, residual=bool(self.residual),
+                        stochastic_depth=self.stochastic_depth)
         early = bool(self.early_stopping)
         if early and len(X) < 2:
             early = False       # nothing to hold out: train on the single sample
         trainer = Trainer(net, self._loss, get_optimizer(self.solver, lr=float(self.learning_rate_init)),
                           batch_size=batch, epochs=int(self.max_iter), seed=seed, l2=float(self.alpha),
                           early_stopping=early, patience=int(self.n_iter_no_change), progress=False,
-                          validation_fraction=float(self.validation_fraction))
+                          validation_fraction=float(self.validation_fraction), augment=aug)
         history = trainer.fit(np.asarray(X, dtype=dtype), targets)
         if history.diverged:
             warnings.warn(history.message, ConvergenceWarning, stacklevel=3)
         self.network_ = net
+        self.augment_ = aug
         self.n_iter_ = len(history.epochs)
         self.loss_curve_ = [float(e["train_loss"]) for e in history.epochs]
         self.validation_loss_curve_ = ([float(e["val_loss"]) for e in history.epochs]
@@ -152,10 +182,20 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "network_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X = np.ascontiguousarray(X, dtype=self.network_.dtype)
-        out = np.empty((len(X), self.network_.n_out), self.network_.dtype)
-        for s in range(0, len(X), _CHUNK):
-            out[s:s + _CHUNK] = self.network_.forward(X[s:s + _CHUNK], train=False)
-        return get_loss(self._loss).output(out)
+        loss = get_loss(self._loss)
+
+        def output(A):
+            A = np.ascontiguousarray(A, dtype=self.network_.dtype)
+            out = np.empty((len(A), self.network_.n_out), self.network_.dtype)
+            for s in range(0, len(A), _CHUNK):
+                out[s:s + _CHUNK] = self.network_.forward(A[s:s + _CHUNK], train=False)
+            return loss.output(out)
+
+        aug = getattr(self, "augment_", None)
+        if aug is not None and self.tta > 1:
+            from varprop.nn.augment import tta_average
+            return tta_average(output, X, aug, int(self.tta)).astype(self.network_.dtype)
+        return output(X)
 
     # a fitted network holds compiled-kernel handles: pickle its configuration and arrays instead
     def __getstate__(self):

@@ -34,7 +34,7 @@ __all__ = ["Parameter", "Clock", "Layer", "Dense", "Activation", "BatchNorm", "D
            "Residual", "layer_from_config", "make_initializer"]
 
 # stream purposes: one stream per (seed, step, layer, purpose)
-_DROPOUT, _RRELU, _DROPCONNECT = 1, 2, 3
+_DROPOUT, _RRELU, _DROPCONNECT, _STOCHDEPTH = 1, 2, 3, 4
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -465,14 +465,23 @@ class Residual(Layer):
     branch, :func:`varprop.nn.init.presets.fixup_scale`) and the last output zeroed as above.
     Backward: dx = dy + dF/dx^T dy.
 
+    ``drop = p`` is stochastic depth (Huang, Sun, Liu, Sedra & Weinberger 2016): in training the whole
+    branch is skipped with probability p at each step (one draw per block and optimizer step, from the
+    stream (seed, step, block, stochastic depth), so y = x and the branch's gradients are zero), and at
+    test time y = x + (1 - p) F(x), the branch scaled by its survival probability.
+
     >>> import numpy as np
     >>> blk = Residual([Dense(2, 2, "relu", seed=1), Dense(2, 2, "linear", seed=2)], zero_init=True)
     >>> x = np.ones((1, 2), np.float32); bool((blk.forward(x, train=False) == x).all())
     True
     """
 
-    def __init__(self, branch: list, zero_init: bool = False, fixup_blocks: int = 0):
+    def __init__(self, branch: list, zero_init: bool = False, fixup_blocks: int = 0, drop: float = 0.0):
         super().__init__()
+        self.drop = _check_prob(drop, "stochastic depth")
+        if self.drop >= 1.0:
+            raise ValueError(f"stochastic depth: a block's drop probability must be below 1, got {drop}")
+        self._skipped = False
         if isinstance(branch, Layer) or not hasattr(branch, "__iter__"):
             raise TypeError("a residual branch is a list of layers")
         self.branch = list(branch)
@@ -509,20 +518,42 @@ class Residual(Layer):
         return {f"{i}.{k}": v for i, b in enumerate(self.branch) for k, v in b.buffers().items()}
 
     def config(self):
-        return {"type": "Residual", "branch": [b.config() for b in self.branch], "zero_init": self.zero_init,
-                "fixup_blocks": self.fixup_blocks}
+        cfg = {"type": "Residual", "branch": [b.config() for b in self.branch], "zero_init": self.zero_init,
+               "fixup_blocks": self.fixup_blocks}
+        if self.drop:
+            cfg["drop"] = self.drop
+        return cfg
+
+    def skipped(self) -> bool:
+        """Whether the training step at the clock's position skips this block (stochastic depth)."""
+        if not self.drop:
+            return False
+        u = streams.uniform(self.clock.seed, (self.clock.step, self.stream_id, _STOCHDEPTH), 1)[0]
+        return bool(u < self.drop)
 
     def forward(self, x, train):
+        self._skipped = bool(train and self.skipped())
+        if self._skipped:
+            self._x_shape = x.shape
+            return x
         f = x
         for b in self.branch:
             f = b.forward(f, train)
         if f.shape != x.shape:
             raise ValueError(f"residual branch maps {x.shape[1]} features to {f.shape[1]}; they must match")
         y = self._buf("y", x.shape, x.dtype)
+        if self.drop and not train:
+            np.multiply(f, f.dtype.type(1.0 - self.drop), out=y)
+            np.add(x, y, out=y)
+            return y
         np.add(x, f, out=y)
         return y
 
     def backward(self, dy, need_dx=True):
+        if self._skipped:
+            for p in self.parameters():
+                p.grad[...] = 0
+            return dy if need_dx else None
         g = dy
         for i in range(len(self.branch) - 1, -1, -1):
             g = self.branch[i].backward(g, need_dx or i > 0)   # the branch's input gradient only if asked
@@ -582,6 +613,7 @@ def layer_from_config(cfg: dict, dtype=np.float32) -> Layer:
         block = Residual(branch)   # the checkpoint holds the weights: the zero/Fixup scaling is not redone
         block.zero_init = bool(kw.get("zero_init", False))
         block.fixup_blocks = int(kw.get("fixup_blocks", 0))
+        block.drop = _check_prob(kw.get("drop", 0.0), "stochastic depth")
         return block
     if kind not in _TYPES:
         raise ValueError(f"unknown layer type {kind!r}")

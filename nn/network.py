@@ -182,7 +182,7 @@ def _in_width(layers) -> int:
 def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal", dropout: float = 0.0,
               batchnorm: bool = False, seed: int = 0, dtype=np.float32, params=None, *, dropconnect: float = 0.0,
               residual: bool = False, zero_init_residual: bool = False, fixup: bool = False,
-              output_init=None, init_kwargs=None) -> Network:
+              output_init=None, init_kwargs=None, stochastic_depth: float = 0.0) -> Network:
     """An MLP ``n_in -> hidden[0] -> ... -> n_out`` with ``activation`` on every hidden layer.
 
     ``dropout`` is the probability of dropping a hidden unit (alpha dropout when the activation is
@@ -192,7 +192,10 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
     ``fixup`` give each such block a linear output layer, x + V phi(W x + b) + c (with batch norm:
     x + BN(V phi(BN(W x)))), and start V (or the last BN's gamma) at zero, so every block starts as
     the identity and still learns (zeroing W itself would leave a ReLU branch dead: relu'(0) = 0);
-    ``fixup`` also scales W by Fixup's L^(-1/2) for L blocks. ``output_init`` defaults to ``init``.
+    ``fixup`` also scales W by Fixup's L^(-1/2) for L blocks. ``stochastic_depth = p_L`` (with ``residual``)
+    skips residual block l of L in training with probability p_l = l / L * p_L (Huang et al.'s linear decay
+    rule: the deepest block is dropped most) and scales it by 1 - p_l at test time
+    (:class:`~varprop.nn.layers.Residual`). ``output_init`` defaults to ``init``.
     Layer l's weights are drawn with seed (seed, l), so a network is reproducible from its seed.
     """
     n_in = _check_width(n_in, "n_in")
@@ -207,6 +210,13 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
     str_params = {k: str(v) for k, v in act.params.items()}
     kw = dict(init=init, dtype=dtype, init_kwargs=init_kwargs, dropconnect=dropconnect)
     n_blocks = sum(1 for a, b in zip([n_in] + hidden, hidden) if residual and a == b)
+    p_last = _check_prob(stochastic_depth, "stochastic depth")
+    if p_last >= 1.0:
+        raise ValueError(f"stochastic_depth must be below 1 (the last block's drop probability), got {stochastic_depth}")
+    if p_last and n_blocks == 0:
+        raise ValueError("stochastic_depth needs residual blocks: residual=True and consecutive hidden layers of "
+                         "equal width")
+    block_no = 0
     layers: list[Layer] = []
     prev = n_in
     zero_branch = residual and (zero_init_residual or fixup)
@@ -225,7 +235,9 @@ def build_mlp(n_in: int, hidden, n_out: int, activation="relu", init="he_normal"
                 block.append(Dense(width, width, "linear", bias=not batchnorm, seed=_layer_seed(seed, l, 1), **kw))
                 if batchnorm:
                     block.append(BatchNorm(width, dtype=dtype))
-            layers.append(Residual(block, zero_init=zero_init_residual, fixup_blocks=n_blocks if fixup else 0))
+            block_no += 1
+            layers.append(Residual(block, zero_init=zero_init_residual, fixup_blocks=n_blocks if fixup else 0,
+                                   drop=block_no / n_blocks * p_last if p_last else 0.0))
         else:
             layers.extend(block)
         if dropout > 0:

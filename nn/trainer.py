@@ -253,13 +253,23 @@ class Trainer:
         X, y = self._check_xy(X, y)
         return self._evaluate(X, y)
 
-    def predict_output(self, X) -> np.ndarray:
-        """Class probabilities (cross-entropy), scores (hinge) or values (mse)."""
-        return self.loss.output(self._outputs(self._check_X(X)))
+    def predict_output(self, X, *, tta=None, tta_views: int = 8) -> np.ndarray:
+        """Class probabilities (cross-entropy), scores (hinge) or values (mse).
 
-    def predict(self, X) -> np.ndarray:
-        """Class indices for classification losses, outputs for regression."""
-        out = self._outputs(self._check_X(X))
+        ``tta``: an :class:`~varprop.nn.augment.Augment` whose ``tta_views`` fixed views of ``X`` (the first
+        is ``X`` itself) are averaged (test-time augmentation, :func:`~varprop.nn.augment.tta_average`)."""
+        X = self._check_X(X)
+        if tta is None:
+            return self.loss.output(self._outputs(X))
+        from varprop.nn.augment import tta_average
+        return tta_average(lambda v: self.loss.output(self._outputs(self._check_X(v))), X, tta, tta_views)
+
+    def predict(self, X, *, tta=None, tta_views: int = 8) -> np.ndarray:
+        """Class indices for classification losses, outputs for regression (``tta``: see :meth:`predict_output`)."""
+        if tta is not None:
+            out = self.predict_output(X, tta=tta, tta_views=tta_views)
+        else:
+            out = self._outputs(self._check_X(X))
         return out.argmax(axis=1) if self.loss.classification else out
 
     # -- pieces of a step ----------------------------------------------------------------------------

@@ -21,7 +21,10 @@ DESCRIPTION = (
     "memory available, is refused (exit 2) before any work."
 )
 
-_FLOAT_OPTS = ("lr", "dropout", "weight_decay", "val_fraction", "test_fraction", "noise", "flip", "clip_norm", "mixup")
+_FLOAT_OPTS = ("lr", "dropout", "weight_decay", "val_fraction", "test_fraction", "noise", "flip", "clip_norm", "mixup",
+               "rotate", "zoom", "shear", "translate", "brightness", "contrast", "stochastic_depth")
+_IMAGE_AUG = ("rotate", "zoom", "shear", "translate")   # with shift, flip and cutout: need an image shape
+_NEW_AUG = _IMAGE_AUG + ("brightness", "contrast")
 _STEP_STREAM = 1     # the per-step augmenter's stream id (the copies of --augment-copies use none)
 MAX_EPOCHS = 10 ** 6  # nn.trainer.MAX_EPOCHS (kept here so that checking the options imports no trainer)
 
@@ -68,6 +71,28 @@ def add_arguments(p):
     p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts up to this many pixels")
     p.add_argument("--flip", default="0", help="augmentation: probability of a horizontal flip")
     p.add_argument("--noise", default="0", help="augmentation: std of added Gaussian noise")
+    p.add_argument("--rotate", default="0", metavar="DEG", help="augmentation: random rotations up to DEG degrees")
+    p.add_argument("--zoom", default="0", metavar="Z", help="augmentation: random zoom by a factor in [1-Z, 1+Z]")
+    p.add_argument("--shear", default="0", metavar="DEG", help="augmentation: random shear up to DEG degrees")
+    p.add_argument("--translate", default="0", metavar="PX",
+                   help="augmentation: random sub-pixel translations up to PX pixels (bilinear)")
+    p.add_argument("--brightness", default="0", metavar="B", help="augmentation: add b ~ U(-B, B) to each image")
+    p.add_argument("--contrast", default="0", metavar="C",
+                   help="augmentation: scale each image about its mean by k ~ U(1-C, 1+C)")
+    p.add_argument("--cutout", type=int, default=0, metavar="K", help="augmentation: zero a random K x K square")
+    p.add_argument("--tta", type=int, default=0, metavar="V",
+                   help="also report the test accuracy averaged over V fixed views of the augmentation options "
+                        "(test-time augmentation; the first view is the image itself)")
+    p.add_argument("--residual", action="store_true",
+                   help="residual blocks x + phi(W x + b) for hidden layers of the previous layer's width")
+    p.add_argument("--stochastic-depth", default="0", metavar="P",
+                   help="with --residual: skip block l of L in training with probability l/L * P, scale it by its "
+                        "survival probability at test time (Huang et al. 2016)")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="train K networks from seeds derived from --seed (the first is --seed's own run) and "
+                        "report the test accuracy of their averaged probabilities beside the members' (the members "
+                        "differ in weights, batch order and masks; the split and any per-step augmentation follow "
+                        "--seed)")
     p.add_argument("--seed", type=int, default=0, help="seed of splits, weights, order and masks (default 0)")
     p.add_argument("--json", metavar="FILE", help="write config, per-epoch records and test accuracy as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="plot the loss and accuracy curves")
@@ -130,13 +155,37 @@ def check_args(args) -> dict:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if args.augment_copies < 0 or args.shift < 0 or v["noise"] < 0 or not 0 <= v["flip"] <= 1:
         raise ValueError("--augment-copies, --shift and --noise must be >= 0 and --flip in [0, 1]")
-    has_aug = bool(args.shift or v["flip"] or v["noise"])
+    for name in _NEW_AUG:
+        if v[name] < 0:
+            raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if v["zoom"] >= 1:
+        raise ValueError(f"--zoom must be in [0, 1), got {args.zoom}")
+    if v["shear"] >= 90:
+        raise ValueError(f"--shear must be below 90 degrees, got {args.shear}")
+    if args.cutout < 0:
+        raise ValueError(f"--cutout must be >= 0, got {args.cutout}")
+    has_aug = bool(args.shift or v["flip"] or v["noise"] or args.cutout or any(v[k] for k in _NEW_AUG))
     if args.augment_copies and not has_aug:
-        raise ValueError("--augment-copies needs an augmentation: --shift, --flip or --noise")
+        raise ValueError("--augment-copies needs an augmentation: --shift, --flip, --noise, --rotate, --zoom, --shear, "
+                         "--translate, --brightness, --contrast or --cutout")
     if args.augment and not has_aug:
-        raise ValueError("--augment needs an augmentation: --shift, --flip or --noise")
-    if has_aug and not (args.augment or args.augment_copies):
-        raise ValueError("--shift, --flip and --noise need --augment (per step) or --augment-copies K")
+        raise ValueError("--augment needs an augmentation: --shift, --flip, --noise, --rotate, --zoom, --shear, "
+                         "--translate, --brightness, --contrast or --cutout")
+    if has_aug and not (args.augment or args.augment_copies or args.tta > 1):
+        raise ValueError("--shift, --flip, --noise, --rotate, --zoom, --shear, --translate, --brightness, --contrast "
+                         "and --cutout need --augment (per step), --augment-copies K or --tta V")
+    if args.tta < 0:
+        raise ValueError(f"--tta must be >= 0, got {args.tta}")
+    if args.tta > 1 and not has_aug:
+        raise ValueError("--tta needs an augmentation to draw its views from (--rotate, --shift, ...)")
+    if not 0 <= v["stochastic_depth"] < 1:
+        raise ValueError(f"--stochastic-depth must be a probability in [0, 1), got {args.stochastic_depth}")
+    if v["stochastic_depth"] and not args.residual:
+        raise ValueError("--stochastic-depth needs --residual")
+    if args.ensemble < 1:
+        raise ValueError(f"--ensemble must be >= 1, got {args.ensemble}")
+    if args.ensemble > 1 and (args.resume or args.checkpoint):
+        raise ValueError("--ensemble trains several networks: it excludes --resume and --checkpoint")
     if v["mixup"] < 0:
         raise ValueError(f"--mixup must be >= 0 (0 is off), got {args.mixup}")
     if v["mixup"] and args.loss != "cross_entropy":
@@ -166,9 +215,11 @@ def prepare_data(args, v):
     from varprop.nn import augment, data, preprocess
 
     ds = data.load(args.data, seed=args.seed, val_fraction=v["val_fraction"], test_fraction=v["test_fraction"])
-    image = ds.image_shape if (args.shift or v["flip"]) else None
-    if (args.shift or v["flip"]) and ds.image_shape is None:
-        raise ValueError(f"--shift and --flip need image data (digits, fashion-mnist); {ds.name} has no image shape")
+    needs_image = bool(args.shift or v["flip"] or args.cutout or any(v[k] for k in _IMAGE_AUG))
+    image = ds.image_shape if needs_image else None
+    if needs_image and ds.image_shape is None:
+        raise ValueError(f"--shift, --flip, --rotate, --zoom, --shear, --translate and --cutout need image data "
+                         f"(digits, fashion-mnist); {ds.name} has no image shape")
     prep = preprocess.get(args.preprocess).fit(ds.X_train)
     X_val, X_test = (prep.transform(a) if len(a) else a for a in (ds.X_val, ds.X_test))
     X_raw, y_train = ds.X_train, ds.y_train
@@ -178,7 +229,8 @@ def prepare_data(args, v):
         check_memory(3 * rows * ds.X_train.shape[1] * ds.X_train.dtype.itemsize,
                      f"--augment-copies {args.augment_copies}",
                      f"{rows} rows of {ds.X_train.shape[1]} features; use fewer copies or --augment (per step)")
-        aug = augment.Augment(image, shift=args.shift, flip=v["flip"], noise=v["noise"], seed=args.seed)
+        aug = augment.Augment(image, shift=args.shift, flip=v["flip"], noise=v["noise"], seed=args.seed,
+                              **image_options(args, v))
         # augment the images as loaded; the copies are preprocessed with the statistics of the originals
         copies = [aug(ds.X_train, ds.y_train, epoch=k, step=0)[0] for k in range(args.augment_copies)]
         X_raw = np.concatenate([X_raw, *copies])
@@ -187,10 +239,51 @@ def prepare_data(args, v):
     if args.augment or v["mixup"]:
         per_step = augment.Augment(image if args.augment else None, shift=args.shift if args.augment else 0,
                                    flip=v["flip"] if args.augment else 0.0, noise=v["noise"] if args.augment else 0.0,
-                                   mixup=v["mixup"], n_classes=ds.n_classes, seed=args.seed, stream=_STEP_STREAM)
+                                   mixup=v["mixup"], n_classes=ds.n_classes, seed=args.seed, stream=_STEP_STREAM,
+                                   **(image_options(args, v) if args.augment else {}))
         step_augment = _then(per_step, prep) if args.augment else per_step
     X_train = X_raw if args.augment else prep.transform(X_raw)
     return ds, (X_train, y_train, X_val, ds.y_val, X_test, ds.y_test), step_augment
+
+
+def image_options(args, v) -> dict:
+    """The Augment keywords of --rotate, --zoom, --shear, --translate, --brightness, --contrast, --cutout."""
+    return {**{k: v[k] for k in _NEW_AUG}, "cutout": args.cutout}
+
+
+def tta_accuracy(args, v, ds, trainer) -> float:
+    """Test accuracy of the probabilities averaged over --tta views of the test images as loaded (the
+    augmentation options' Augment, :meth:`~varprop.nn.augment.Augment.views`), each then preprocessed as
+    the training split was."""
+    import numpy as np
+
+    from varprop.nn import augment, preprocess
+    needs_image = bool(args.shift or v["flip"] or args.cutout or any(v[k] for k in _IMAGE_AUG))
+    aug = augment.Augment(ds.image_shape if needs_image else None, shift=args.shift, flip=v["flip"],
+                          noise=v["noise"], seed=args.seed, **image_options(args, v))
+    prep = preprocess.get(args.preprocess).fit(ds.X_train)
+    proba = augment.tta_average(trainer.predict_output, ds.X_test, aug, args.tta, transform=prep.transform)
+    return float(np.mean(proba.argmax(axis=1) == ds.y_test))
+
+
+def train_ensemble_members(args, v, ds, arrays, step_augment, first):
+    """Members 1..K-1 of --ensemble K (member 0 is ``first``, the run of --seed), trained on the same split
+    with seeds :func:`varprop.nn.ensemble.member_seed` (--seed, k); returns the K trainers."""
+    import argparse
+
+    from varprop.nn.ensemble import member_seed
+    X_train, y_train, X_val, y_val = arrays[:4]
+    has_val = len(y_val) > 0
+    members = [first]
+    for k in range(1, args.ensemble):
+        margs = argparse.Namespace(**vars(args))
+        margs.seed = member_seed(args.seed, k)
+        t = build_trainer(margs, v, ds, None, step_augment)
+        h = t.fit(X_train, y_train, X_val if has_val else None, y_val if has_val else None)
+        if h.diverged:
+            raise ValueError(f"--ensemble: member {k} (seed {margs.seed}) diverged: {h.message}")
+        members.append(t)
+    return members
 
 
 def _then(aug, prep):
@@ -235,7 +328,8 @@ def build_trainer(args, v, ds, on_epoch, augment=None):
         check_training_memory(args, ds, act.arity)
         net = build_mlp(ds.n_features, parse_hidden(args.hidden), ds.n_classes, activation=act.name, init=init,
                         dropout=v["dropout"], batchnorm=args.batchnorm, seed=args.seed, params=str_params,
-                        output_init=output_init)
+                        output_init=output_init, residual=bool(args.residual),
+                        stochastic_depth=v["stochastic_depth"])
     return Trainer(net, args.loss, get_optimizer(args.optimizer, lr=v["lr"]), batch_size=args.batch_size,
                    epochs=10 if args.epochs is None else args.epochs, seed=args.seed,
                    weight_decay=v["weight_decay"], schedule=args.schedule, clip_norm=v["clip_norm"],
@@ -390,6 +484,23 @@ def run(args) -> int:
               file=sys.stderr if history.diverged else sys.stdout)
     test_loss, test_acc = trainer.evaluate(X_test, y_test)
     print(f"test accuracy {test_acc:.4f} (loss {test_loss:.4f}, {len(y_test)} samples)")
+    extra = {}
+    if args.tta > 1:
+        extra["tta_test_acc"] = tta_accuracy(args, v, ds, trainer)
+        print(f"test accuracy with test-time augmentation over {args.tta} views {extra['tta_test_acc']:.4f}")
+    if args.ensemble > 1:
+        import numpy as np
+
+        from varprop.nn.ensemble import average_proba, member_seed
+        members = train_ensemble_members(args, v, ds, (X_train, y_train, X_val, y_val), step_augment, trainer)
+        probas = [t.predict_output(X_test) for t in members]
+        accs = [float(np.mean(p.argmax(axis=1) == y_test)) for p in probas]
+        ens_acc = float(np.mean(average_proba(probas).argmax(axis=1) == y_test))
+        extra["ensemble"] = {"members": args.ensemble, "seeds": [member_seed(args.seed, k) for k in range(args.ensemble)],
+                             "member_test_acc": accs, "member_mean_test_acc": float(np.mean(accs)),
+                             "test_acc": ens_acc}
+        print(f"ensemble of {args.ensemble}: test accuracy {ens_acc:.4f} (members {', '.join(f'{a:.4f}' for a in accs)}; "
+              f"mean {np.mean(accs):.4f})")
     epochs = [{k: r.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")}
               for r in history.epochs]
     network = trainer.network.config()
@@ -404,13 +515,15 @@ def run(args) -> int:
                   "schedule": args.schedule, "clip_norm": v["clip_norm"], "early_stopping": trainer.early_stopping,
                   "preprocess": args.preprocess, "augment_copies": args.augment_copies, "shift": args.shift,
                   "flip": v["flip"], "noise": v["noise"], "augment": bool(args.augment), "mixup": v["mixup"],
+                  **image_options(args, v), "tta": args.tta, "residual": bool(args.residual),
+                  "stochastic_depth": v["stochastic_depth"], "ensemble": args.ensemble,
                   "seed": args.seed, "resumed_from": args.resume,
                   "transferred_from": args.transfer, "frozen": trainer.network.frozen_names(),
                   "network": network}
         out = {"config": config, "epochs": epochs, "test_acc": test_acc, "test_loss": test_loss,
                "diverged": history.diverged, "diverged_epoch": history.diverged_epoch,
                "diverged_step": history.diverged_step, "stopped_early": history.stopped_early,
-               "message": history.message}
+               "message": history.message, **extra}
         atomic_write_text(args.json, json.dumps(_finite(out), indent=2, sort_keys=True, allow_nan=False) + "\n")
     if args.plot:
         plot_history(args.plot, epochs, f"{ds.name}: MLP {'-'.join(map(str, [ds.n_features, *hidden, ds.n_classes]))} "

@@ -111,7 +111,7 @@ def _training(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
     from . import training as tr
     data = tr.load_data(mode, seed)
     claims, parts, blob = [], [], {"data": data.name, "seed": seed, "mode": mode}
-    for exp in tr.EXPERIMENTS:
+    for exp in _training_experiments():
         c, md, j = exp(data, out, mode, seed)
         claims += c
         parts.append(md + "\n" + stated(c))
@@ -127,6 +127,18 @@ def _training(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
     md = "\n".join(["## Training", "", "Details, tables and figures: [training.md](training.md).", "",
                     md_table(["claim", "outcome", "evidence", "verdict"], rows), ""])
     return claims, md
+
+
+# the lecture notes' training practice beyond initialization, each module an EXPERIMENTS tuple like training's
+_PRACTICE = ("practice_augment",)
+
+
+def _training_experiments() -> tuple:
+    import importlib
+
+    from . import training
+    extra = tuple(e for name in _PRACTICE for e in importlib.import_module(f"{__name__}.{name}").EXPERIMENTS)
+    return tuple(training.EXPERIMENTS) + extra
 
 
 def _signal(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
@@ -164,9 +176,9 @@ def _index(claims: list[Claim], sections: list[str], mode: str, seed: int) -> st
 
 
 def _steps(mode: str) -> int:
-    from . import signal, simulations, training
+    from . import signal, simulations
     return (len(_derivation_names()) + len(simulations.pairs()) + len(simulations.EXTRA_SECTIONS)
-            + len(training.EXPERIMENTS) + len(signal.EXPERIMENTS) + 1)
+            + len(_training_experiments()) + len(signal.EXPERIMENTS) + 1)
 
 
 _SECTIONS = [_derivations, _simulations, _training, _signal, _trainability]
