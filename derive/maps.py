@@ -26,7 +26,8 @@ import numpy as np
 
 from . import mean_field as mf
 
-__all__ = ["gain_curves", "dropout_fixed_point", "dropout_correlation_map", "dropout_c_star",
+__all__ = ["gain_curves", "dropout_fixed_point", "dropout_correlation_map", "dropout_c_star", "dropout_depth_scale",
+           "dropout_max_depth_scale",
            "batchnorm_gradient_rate"]
 
 
@@ -85,6 +86,39 @@ def dropout_c_star(activation, sigma_w2, sigma_b2, keep, **params) -> float:
     if f(lo) * f(hi) < 0:
         c = brentq(f, lo, hi, xtol=1e-14)
     return float(c)
+
+
+def dropout_depth_scale(activation, sigma_w2, sigma_b2, keep, **params) -> float:
+    """xi_c = -1/log(chi_c) under dropout, chi_c = sigma_w^2 E[phi'(u1) phi'(u2)] at the dropout c* (the slope
+    of the correlation map there: d/dc E[phi(u1) phi(u2)] = q E[phi'(u1) phi'(u2)])."""
+    from scipy.optimize import brentq
+    qs = dropout_fixed_point(activation, sigma_w2, sigma_b2, keep, **params)
+    if not 0 < qs < math.inf:
+        raise ValueError(f"the correlation map needs a finite positive q*, got {qs}")
+
+    def f(c):
+        return dropout_correlation_map(activation, c, sigma_w2, sigma_b2, keep, q=qs, **params) - c
+
+    # c' - c is negative at c = 1 under dropout; bracket the root from below (0 for an odd phi, else -1)
+    lo = 0.0 if f(0.0) >= 0 else -1.0
+    c = brentq(f, lo, 1.0, xtol=1e-14) if f(1.0) < 0 else 1.0
+    b = mf._bound(activation, params or None)
+    rate = float(sigma_w2) * mf._pair(b, qs, c, True)
+    return mf._depth(rate)
+
+
+def dropout_max_depth_scale(activation, sigma_b2, keep, sigma_w2_range=(0.5, 4.0), **params) -> tuple[float, float]:
+    """(the largest xi_c under dropout over sigma_w^2 in the range, the sigma_w^2 reaching it): finite for every
+    keep < 1, since c = 1 is no longer a fixed point; bounded search (scipy's minimize_scalar) after a coarse grid."""
+    from scipy.optimize import minimize_scalar
+    lo, hi = float(sigma_w2_range[0]), float(sigma_w2_range[1])
+    grid = np.linspace(lo, hi, 24)
+    vals = [dropout_depth_scale(activation, s, sigma_b2, keep, **params) for s in grid]
+    k = int(np.nanargmax(vals))
+    a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    r = minimize_scalar(lambda s: -dropout_depth_scale(activation, s, sigma_b2, keep, **params), bounds=(a, b),
+                        method="bounded", options={"xatol": 1e-6})
+    return float(-r.fun), float(r.x)
 
 
 def batchnorm_gradient_rate(activation, **params) -> float:

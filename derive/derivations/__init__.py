@@ -19,7 +19,7 @@ __all__ = ["CATALOG", "names", "module", "build", "accepted_options", "resolve"]
 
 # the CLI names, in listing order; each is the module name with "-" for "_"
 CATALOG = ("symmetry", "linear-variance", "fan-rules", "gains", "dropout", "batchnorm", "residual", "selu",
-           "mean-field", "finite-width", "sigmoid", "activation-stats")
+           "mean-field", "correlation-map", "jacobian-spectrum", "finite-width", "sigmoid", "activation-stats")
 
 
 def names() -> list[str]:
