@@ -158,7 +158,13 @@ class Trainer:
     sees it); it must not modify its arguments, and it may return soft targets (n, n_out) for
     cross-entropy (mixup), whose argmax then counts for the training accuracy. It is not saved in
     checkpoints (its ``config()``, when it has one, is recorded there as ``augment``; "custom" when it
-    has none): pass it again to :meth:`from_checkpoint`/:meth:`resume`.
+    has none): pass it again to :meth:`from_checkpoint`/:meth:`resume`. ``activation_l1`` (an L1 penalty on
+    the hidden activations; each epoch's record then holds ``zero_fraction`` per hidden layer and
+    ``activation_penalty``; ``record_sparsity`` records them without a penalty) and ``input_noise``,
+    ``hidden_noise``, ``weight_noise`` (train-time Gaussian noise) are :class:`~varprop.nn.hooks.TrainHooks`;
+    they are saved in checkpoints. A loss may define ``prepare_batch`` (its own views of a batch, as
+    :class:`~varprop.nn.semisupervised.SemiSupervisedLoss`) and ``count_correct`` (the rows its accuracy
+    counts, as :class:`~varprop.nn.multitask.MultiTaskLoss`).
     """
 
     def __init__(self, network: Network, loss="cross_entropy", optimizer="adam", batch_size: int = 128,
