@@ -182,3 +182,20 @@ def test_estimator_parameters():
     assert len(clf.zero_fraction_curve_) == 3 and clf.score(X, y) > 0.3
     with pytest.raises(ValueError, match="weight_noise"):
         MLPClassifier(max_iter=1, weight_noise=-1.0).fit(X, y)
+
+
+def test_cli_resume_keeps_the_noise_and_refuses_another(tmp_path, capsys):
+    X, y = _data(120)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    base = ["train", "--data", str(tmp_path / "d.npz"), "--hidden", "8", "--batch-size", "16", "--input-noise", "0.2"]
+    ck = str(tmp_path / "c.ckpt")
+    full, part = tmp_path / "full.json", tmp_path / "part.json"
+    assert main(base + ["--epochs", "3", "--json", str(full)]) == 0
+    assert main(base + ["--epochs", "1", "--checkpoint", ck]) == 0
+    assert main(base + ["--epochs", "3", "--resume", ck, "--json", str(part)]) == 0
+    assert json.loads(full.read_text())["test_acc"] == json.loads(part.read_text())["test_acc"]
+    assert ([e["train_loss"] for e in json.loads(full.read_text())["epochs"]]
+            == [e["train_loss"] for e in json.loads(part.read_text())["epochs"]])
+    capsys.readouterr()
+    rc = main(base[:-1] + ["0.5", "--epochs", "4", "--resume", ck])
+    assert rc == 2 and "--input-noise" in capsys.readouterr().err

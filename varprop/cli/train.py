@@ -317,6 +317,11 @@ def build_trainer(args, v, ds, on_epoch, augment=None, loss=None, n_out=None):
             raise ValueError(f"--resume: the saved run's per-step augmentation was {saved}, these options give "
                              f"{trainer._augment_config()}; pass the same --augment, --shift, --flip, --noise, "
                              f"--mixup and --seed")
+        saved_hooks = {k: getattr(trainer.hooks, k) for k in ("activation_l1", "input_noise", "hidden_noise",
+                                                               "weight_noise")}
+        if {k: val for k, val in saved_hooks.items() if val} != practice_kwargs(v):
+            raise ValueError(f"--resume: the saved run used {saved_hooks}; pass the same --activation-l1, "
+                             f"--input-noise, --hidden-noise and --weight-noise")
         if trainer.network.n_in != ds.n_features or trainer.network.n_out != ds.n_classes:
             raise ValueError(f"--resume: the saved network maps {trainer.network.n_in} -> {trainer.network.n_out}, "
                              f"the data has {ds.n_features} features and {ds.n_classes} classes")
