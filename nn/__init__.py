@@ -7,6 +7,8 @@ compiles nothing and loads no SymPy.
   :class:`BatchNorm`, :class:`Dropout`, :class:`AlphaDropout`, :class:`Residual`, :class:`Parameter`;
 * training: :func:`get_loss`, :func:`get_optimizer`, :func:`get_schedule`, :class:`Trainer`,
   :class:`History`;
+* practice: activation penalties and train-time noise (:mod:`varprop.nn.hooks`), multi-task heads
+  (:class:`MultiTaskLoss`, :class:`Head`), semi-supervised training (:class:`SemiSupervisedLoss`);
 * estimators: :class:`MLPClassifier`, :class:`MLPRegressor` (scikit-learn conventions); ensembles:
   :class:`Ensemble` (of trainers), :class:`EnsembleClassifier` (of estimators);
 * data: the loaders of :mod:`varprop.nn.data`; initializers: :mod:`varprop.nn.init`.
@@ -30,9 +32,10 @@ _LAZY = {
     "Trainer": "trainer", "History": "trainer",
     "MLPClassifier": "estimator", "MLPRegressor": "estimator",
     "Ensemble": "ensemble", "EnsembleClassifier": "ensemble",
+    "MultiTaskLoss": "multitask", "Head": "multitask", "SemiSupervisedLoss": "semisupervised",
 }
 _SUBMODULES = ("init", "data", "preprocess", "augment", "layers", "kernels", "losses", "optim", "network",
-               "trainer", "checkpoint", "schedules", "estimator", "ensemble")
+               "trainer", "checkpoint", "schedules", "estimator", "ensemble", "hooks", "multitask", "semisupervised")
 
 __all__ = sorted(_LAZY)
 

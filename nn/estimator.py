@@ -11,7 +11,10 @@ float32, anything else in float64, as scikit-learn's MLP; or "float32"/"float64"
 ``augment``: a dict of :class:`~varprop.nn.augment.Augment` options (``{"rotate": 10, "cutout": 2}``; with
 ``image_shape``, e.g. (8, 8), for the image transforms) applied afresh to every training batch; ``tta = V``
 averages the predicted probabilities over V fixed views of the same augmentation (the first is the input
-itself); ``residual`` and ``stochastic_depth`` as :func:`~varprop.nn.network.build_mlp`'s.
+itself); ``residual`` and ``stochastic_depth`` as :func:`~varprop.nn.network.build_mlp`'s;
+``activation_l1`` (an L1 penalty on the hidden activations; the per-epoch fraction of zero activations of each
+hidden layer lands in ``zero_fraction_curve_``) and ``input_noise``/``hidden_noise``/``weight_noise`` (train-time
+Gaussian noise, :mod:`varprop.nn.hooks`).
 
 Training runs ``max_iter`` epochs; with ``early_stopping`` it stops once the loss on the held-out
 ``validation_fraction`` has not improved for ``n_iter_no_change`` epochs and restores the best weights
@@ -66,7 +69,7 @@ class _BaseMLP(BaseEstimator):
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, random_state=None, init="auto", dropout=0.0,
                  batchnorm=False, dtype="auto", augment=None, image_shape=None, tta=0, residual=False,
-                 stochastic_depth=0.0):
+                 stochastic_depth=0.0, activation_l1=0.0, input_noise=0.0, hidden_noise=0.0, weight_noise=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -87,6 +90,10 @@ class _BaseMLP(BaseEstimator):
         self.tta = tta
         self.residual = residual
         self.stochastic_depth = stochastic_depth
+        self.activation_l1 = activation_l1
+        self.input_noise = input_noise
+        self.hidden_noise = hidden_noise
+        self.weight_noise = weight_noise
 
     # -- checks of the hyper-parameters (at fit time, as scikit-learn does) ----------------------------
     def _hidden(self):
@@ -162,7 +169,9 @@ class _BaseMLP(BaseEstimator):
         trainer = Trainer(net, self._loss, get_optimizer(self.solver, lr=float(self.learning_rate_init)),
                           batch_size=batch, epochs=int(self.max_iter), seed=seed, l2=float(self.alpha),
                           early_stopping=early, patience=int(self.n_iter_no_change), progress=False,
-                          validation_fraction=float(self.validation_fraction), augment=aug)
+                          validation_fraction=float(self.validation_fraction), augment=aug,
+                          activation_l1=self.activation_l1, input_noise=self.input_noise,
+                          hidden_noise=self.hidden_noise, weight_noise=self.weight_noise)
         history = trainer.fit(np.asarray(X, dtype=dtype), targets)
         if history.diverged:
             warnings.warn(history.message, ConvergenceWarning, stacklevel=3)
@@ -174,6 +183,8 @@ class _BaseMLP(BaseEstimator):
                                        if early else None)
         self.best_epoch_ = history.best_epoch
         self.diverged_ = bool(history.diverged)
+        self.zero_fraction_curve_ = ([e["zero_fraction"] for e in history.epochs]
+                                     if history.epochs and "zero_fraction" in history.epochs[0] else None)
         return self
 
     def _output(self, X):

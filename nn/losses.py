@@ -197,6 +197,7 @@ class MSE(Loss):
 
 
 LOSSES = {"cross_entropy": CrossEntropy, "mse": MSE, "hinge": Hinge}
+_ELSEWHERE = {"multitask": "varprop.nn.multitask", "semisupervised": "varprop.nn.semisupervised"}
 _ALIASES = {"crossentropy": "cross_entropy", "xent": "cross_entropy", "log_loss": "cross_entropy",
             "squared_error": "mse", "svm": "hinge", "multiclass_hinge": "hinge"}
 
@@ -206,4 +207,7 @@ def get_loss(name, **kwargs) -> Loss:
     from varprop.names import key_of
     if isinstance(name, Loss):
         return name
+    if isinstance(name, str) and name in _ELSEWHERE:    # losses of their own modules register on import
+        import importlib
+        importlib.import_module(_ELSEWHERE[name])
     return LOSSES[key_of(name, LOSSES, "loss", _ALIASES)](**kwargs)

@@ -56,6 +56,7 @@ import numpy as np
 from varprop import streams, threads
 from varprop.io import Progress
 from varprop.nn import checkpoint as ckpt
+from varprop.nn import hooks as _hooks
 from varprop.nn import kernels as K
 from varprop.nn.layers import BatchNorm, _check_seed
 from varprop.nn.losses import Loss, get_loss
@@ -128,6 +129,12 @@ def _correct(out, y) -> int:
     return int(np.count_nonzero(out.argmax(axis=1) == (y.argmax(axis=1) if y.ndim == 2 else y)))
 
 
+def _count(loss, out, y):
+    """(correct, rows counted): the loss's own rule when it has one (several heads, unlabelled rows)."""
+    rule = getattr(loss, "count_correct", None)
+    return rule(out, y) if rule is not None else (_correct(out, y), len(y))
+
+
 def permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order of epoch ``epoch``: argsort of n uniforms of the stream (seed, epoch, shuffle)."""
     return np.argsort(streams.uniform(seed, (epoch, _SHUFFLE), n), kind="stable")
@@ -151,14 +158,21 @@ class Trainer:
     sees it); it must not modify its arguments, and it may return soft targets (n, n_out) for
     cross-entropy (mixup), whose argmax then counts for the training accuracy. It is not saved in
     checkpoints (its ``config()``, when it has one, is recorded there as ``augment``; "custom" when it
-    has none): pass it again to :meth:`from_checkpoint`/:meth:`resume`.
+    has none): pass it again to :meth:`from_checkpoint`/:meth:`resume`. ``activation_l1`` (an L1 penalty on
+    the hidden activations; each epoch's record then holds ``zero_fraction`` per hidden layer and
+    ``activation_penalty``; ``record_sparsity`` records them without a penalty) and ``input_noise``,
+    ``hidden_noise``, ``weight_noise`` (train-time Gaussian noise) are :class:`~varprop.nn.hooks.TrainHooks`;
+    they are saved in checkpoints. A loss may define ``prepare_batch`` (its own views of a batch, as
+    :class:`~varprop.nn.semisupervised.SemiSupervisedLoss`) and ``count_correct`` (the rows its accuracy
+    counts, as :class:`~varprop.nn.multitask.MultiTaskLoss`).
     """
 
     def __init__(self, network: Network, loss="cross_entropy", optimizer="adam", batch_size: int = 128,
                  epochs: int = 10, seed: int = 0, weight_decay: float | None = None, l1: float = 0.0, l2: float = 0.0,
                  schedule=None, clip_norm=None, early_stopping: bool = False, patience: int = 5,
                  progress=None, *, validation_fraction: float = 0.1, min_delta: float = 0.0, checkpoint=None,
-                 callback=None, augment=None):
+                 callback=None, augment=None, activation_l1: float = 0.0, input_noise: float = 0.0,
+                 hidden_noise: float = 0.0, weight_noise: float = 0.0, record_sparsity: bool = False):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a Network, got {type(network).__name__}")
         self.network = network
@@ -194,10 +208,14 @@ class Trainer:
             raise TypeError(f"augment must be callable, got {type(augment).__name__}")
         self.augment = augment
         self.base_lr = self.optimizer.lr
+        # activation penalty and train-time noise (varprop.nn.hooks); both off by default
+        self.hooks = _hooks.TrainHooks(network, activation_l1=activation_l1, input_noise=input_noise,
+                                       hidden_noise=hidden_noise, weight_noise=weight_noise,
+                                       record_sparsity=record_sparsity)
         # position and bookkeeping (all saved in checkpoints)
         self.epoch = 0          # completed epochs
         self.batch = 0          # next batch within the current epoch
-        self._sums = [0.0, 0.0, 0]   # loss sum, correct count, samples of the current epoch
+        self._sums = [0.0, 0.0, 0, 0]   # loss sum, correct count, samples, rows the accuracy counts
         self.history = History()
         self._best = None       # (val_loss, epoch, {name: array copy})
         self._bad_epochs = 0
@@ -238,14 +256,15 @@ class Trainer:
         return out
 
     def _evaluate(self, X, y):
-        total, correct = 0.0, 0
+        total, correct, counted = 0.0, 0, 0
         for s in range(0, len(X), _EVAL_CHUNK):
             out = self.network._forward(X[s:s + _EVAL_CHUNK], False)
             yb = y[s:s + _EVAL_CHUNK]
             total += self.loss.forward(out, yb) * len(yb)
             if self.loss.classification:
-                correct += _correct(out, yb)
-        acc = correct / len(X) if self.loss.classification else None
+                c, k = _count(self.loss, out, yb)
+                correct, counted = correct + c, counted + k
+        acc = correct / max(counted, 1) if self.loss.classification else None
         return total / len(X), acc
 
     def evaluate(self, X, y) -> tuple:
@@ -474,21 +493,28 @@ class Trainer:
                     yb = np.take(y, idx, axis=0, out=ybuf[:m])
                     if self.augment is not None:
                         xb, yb = self._augmented(xb, yb, b)
+                    prepare = getattr(loss, "prepare_batch", None)
+                    if prepare is not None:   # a loss that needs its own views of the batch (semi-supervised)
+                        xb = prepare(xb, yb, self.seed, net.step)
                     self._backup_buffers()
-                    out = net._forward(xb, True)
+                    out = self.hooks.forward(xb, self.seed, net.step)
                     value = loss.forward(out, yb)
                     why = self._out_of_range(value, out, yb)
                     if why is not None:
+                        self.hooks.restore_weights()
                         self._diverge(params, b, nb, why)
                         break
                     if not self._buffers_finite():
+                        self.hooks.restore_weights()
                         self._diverge(params, b, nb, "the batch-norm running statistics overflowed")
                         break
                     self._sums[0] += value * m
                     if classify:
-                        self._sums[1] += _correct(out, yb)
+                        c, k = _count(loss, out, yb)
+                        self._sums[1] += c
+                        self._sums[3] += k
                     self._sums[2] += m
-                    net.backward(loss.backward())
+                    self.hooks.backward(loss.backward())
                     self._regularize(params)
                     norm = self._clip(params)
                     if not math.isfinite(norm):
@@ -521,17 +547,18 @@ class Trainer:
 
     def _end_epoch(self, X_val, y_val, seconds):
         h = self.history
-        loss_sum, correct, count = self._sums
+        loss_sum, correct, count, counted = self._sums
         rec = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(count, 1),
-               "train_acc": (correct / max(count, 1)) if self.loss.classification else None,
+               "train_acc": (correct / max(counted, 1)) if self.loss.classification else None,
                "val_loss": None, "val_acc": None, "lr": self.optimizer.lr,
                "penalty": self._penalty(self.network.parameters()), "seconds": seconds}
         if X_val is not None:
             rec["val_loss"], rec["val_acc"] = self._evaluate(X_val, y_val)
+        rec.update(self.hooks.end_epoch())
         h.epochs.append(rec)
         self.epoch += 1
         self.batch = 0
-        self._sums = [0.0, 0.0, 0]
+        self._sums = [0.0, 0.0, 0, 0]
         if X_val is not None and self.early_stopping:
             if self._best is None or rec["val_loss"] < self._best[0] - self.min_delta:
                 self._best = (rec["val_loss"], self.epoch, self._snapshot())
@@ -557,7 +584,8 @@ class Trainer:
                 "epochs": self.epochs, "seed": self.seed, "weight_decay": self.weight_decay, "l1": self.l1,
                 "l2": self.l2, "clip_norm": self.clip_norm, "early_stopping": self.early_stopping,
                 "patience": self.patience, "validation_fraction": self.validation_fraction,
-                "min_delta": self.min_delta, "frozen": self.network.frozen_names(), "augment": self._augment_config()}
+                "min_delta": self.min_delta, "frozen": self.network.frozen_names(), "augment": self._augment_config(),
+                **self.hooks.config()}
 
     def _augment_config(self):
         a = self.augment
@@ -570,7 +598,7 @@ class Trainer:
         state = {"epoch": self.epoch, "batch": self.batch, "step": self.network.step, "opt_t": self.optimizer.t,
                  "sums": list(self._sums), "history": self.history.to_dict(), "bad_epochs": self._bad_epochs,
                  "best": None if self._best is None else [self._best[0], self._best[1]],
-                 "loss_ref": self._loss_ref}
+                 "loss_ref": self._loss_ref, "hook_sums": self.hooks.state()}
         arrays = dict(self.network.state_arrays())
         arrays.update({f"opt/{k}": v for k, v in self.optimizer.state_arrays().items()})
         if self._best is not None:
@@ -591,11 +619,13 @@ class Trainer:
                       weight_decay=tc["weight_decay"], l1=tc["l1"], l2=tc["l2"],
                       schedule=schedule_from_config(tc["schedule"]), clip_norm=tc["clip_norm"],
                       early_stopping=tc["early_stopping"], patience=tc["patience"],
-                      validation_fraction=tc["validation_fraction"], min_delta=tc["min_delta"])
+                      validation_fraction=tc["validation_fraction"], min_delta=tc["min_delta"],
+                      **_hooks.TrainHooks.kwargs_from_config(tc))
             base_lr, frozen = float(tc["base_lr"]), set(tc.get("frozen", ()))
             opt.load_state_arrays({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}, st["opt_t"])
             step, epoch, batch = int(st["step"]), int(st["epoch"]), int(st["batch"])
             sums = [float(st["sums"][0]), float(st["sums"][1]), int(st["sums"][2])]
+            sums.append(int(st["sums"][3]) if len(st["sums"]) > 3 else sums[2])   # older: every row counted
             history, bad_epochs, best = History.from_dict(st["history"]), int(st["bad_epochs"]), st["best"]
             loss_ref = st.get("loss_ref")    # absent in older checkpoints: fixed again at the next step
         except (KeyError, TypeError, IndexError) as e:
@@ -608,6 +638,7 @@ class Trainer:
         net.step = step
         t.epoch, t.batch, t._sums, t.history, t._bad_epochs = epoch, batch, sums, history, bad_epochs
         t._loss_ref = None if loss_ref is None else float(loss_ref)
+        t.hooks.load_state(st.get("hook_sums"))
         if best is not None:
             t._best = (best[0], best[1], {k[5:]: v for k, v in arrays.items() if k.startswith("best/")})
         return t

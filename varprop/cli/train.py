@@ -104,6 +104,99 @@ def add_arguments(p):
                         "lower layers (see --freeze) and train")
     p.add_argument("--freeze", type=int, default=None, metavar="K",
                    help="with --transfer: freeze the first K hidden layers (default all of them)")
+    add_practice_arguments(p)
+
+
+def add_practice_arguments(p):
+    """Sparse activations, train-time noise, multi-task heads and semi-supervised training."""
+    g = p.add_argument_group("sparsity, noise, multi-task and semi-supervised training")
+    g.add_argument("--activation-l1", default="0", metavar="LAM",
+                   help="L1 penalty LAM/m sum|a| on the hidden activations; per-layer zero fractions are printed")
+    g.add_argument("--input-noise", default="0", metavar="SIGMA", help="train-time N(0, SIGMA^2) on the inputs")
+    g.add_argument("--hidden-noise", default="0", metavar="SIGMA",
+                   help="train-time N(0, SIGMA^2) on every hidden layer's output")
+    g.add_argument("--weight-noise", default="0", metavar="SIGMA",
+                   help="train-time N(0, SIGMA^2) on every weight for the step's forward and backward pass")
+    g.add_argument("--labelled-fraction", default="1", metavar="F",
+                   help="keep the labels of a stratified fraction F of the training split (default 1: all); "
+                        "the rest are unlabelled, used by --aux-task and --semi-supervised, else dropped")
+    g.add_argument("--aux-task", default=None, choices=("left-mean", "pooled", "parity"),
+                   help="multi-task: a second head on the shared trunk (left-mean: regress the mean intensity "
+                        "of the left half; pooled: regress the 2x2-pooled image; parity: classify odd/even)")
+    g.add_argument("--aux-weight", default="1", metavar="W", help="weight of the auxiliary head's loss (default 1)")
+    g.add_argument("--semi-supervised", action="store_true",
+                   help="train on the unlabelled rows too: pseudo-labels and a two-view consistency term")
+    g.add_argument("--pseudo-threshold", default="0.95", metavar="P", help="pseudo-label confidence (0.95)")
+    g.add_argument("--consistency", default="1", metavar="W", help="weight of the consistency term (1)")
+    g.add_argument("--view-noise", default="0.1", metavar="SIGMA", help="semi-supervised views: input noise (0.1)")
+    g.add_argument("--view-shift", type=int, default=0, metavar="PX",
+                   help="semi-supervised views: random image shifts up to PX pixels (0)")
+
+
+_PRACTICE_FLOATS = ("activation_l1", "input_noise", "hidden_noise", "weight_noise", "labelled_fraction",
+                    "aux_weight", "pseudo_threshold", "consistency", "view_noise")
+
+
+def check_practice_args(args, v: dict) -> None:
+    """Validate the options of :func:`add_practice_arguments` into ``v``."""
+    for name in _PRACTICE_FLOATS:
+        v[name] = _float(args, name)
+    for name in ("activation_l1", "input_noise", "hidden_noise", "weight_noise", "aux_weight", "consistency",
+                 "view_noise"):
+        if v[name] < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if not 0.0 < v["labelled_fraction"] <= 1.0:
+        raise ValueError(f"--labelled-fraction must be in (0, 1], got {args.labelled_fraction}")
+    if not 0.0 < v["pseudo_threshold"] <= 1.0:
+        raise ValueError(f"--pseudo-threshold must be in (0, 1], got {args.pseudo_threshold}")
+    if args.view_shift < 0:
+        raise ValueError(f"--view-shift must be >= 0, got {args.view_shift}")
+    special = args.aux_task is not None or args.semi_supervised
+    if args.aux_task is not None and args.semi_supervised:
+        raise ValueError("--aux-task and --semi-supervised exclude each other")
+    if args.semi_supervised and v["labelled_fraction"] >= 1.0:
+        raise ValueError("--semi-supervised needs unlabelled rows: --labelled-fraction below 1")
+    if special and (args.augment or args.augment_copies or v["mixup"]):
+        raise ValueError("--aux-task and --semi-supervised do not combine with --augment, --augment-copies or --mixup")
+    if special and args.loss != "cross_entropy":
+        raise ValueError("--aux-task and --semi-supervised need --loss cross_entropy")
+    if special and (args.resume or args.transfer):
+        raise ValueError("--aux-task and --semi-supervised start a run afresh (no --resume or --transfer)")
+
+
+def practice_setup(args, v, arrays, n_classes: int):
+    """The training arrays and loss of a few-labels, multi-task or semi-supervised run.
+
+    Returns ``(arrays, loss, n_out)``; ``loss`` is None for an ordinary run. With --aux-task the
+    validation and test targets carry the auxiliary column(s) too (the reported accuracy is the
+    digit head's)."""
+    import numpy as np
+    X_train, y_train, X_val, y_val, X_test, y_test = arrays
+    f = v["labelled_fraction"]
+    if args.aux_task is None and not args.semi_supervised and f >= 1.0:
+        return arrays, None, n_classes
+    from varprop.nn.semisupervised import mask_labels, oversample_labelled
+    ym = mask_labels(np.asarray(y_train), f, args.seed) if f < 1.0 else np.asarray(y_train)
+    if args.semi_supervised:
+        from varprop.nn.semisupervised import SemiSupervisedLoss
+        X, y = oversample_labelled(X_train, ym)
+        loss = SemiSupervisedLoss(v["pseudo_threshold"], 1.0, v["consistency"], v["view_noise"], args.view_shift)
+        return (X, y, X_val, y_val, X_test, y_test), loss, n_classes
+    if args.aux_task is None:
+        lab = ym >= 0
+        return (X_train[lab], ym[lab], X_val, y_val, X_test, y_test), None, n_classes
+    from varprop.nn.multitask import MultiTaskLoss, aux_targets
+    heads, T = aux_targets(args.aux_task, X_train, ym, v["aux_weight"], n_classes)
+    rows = oversample_labelled(np.arange(len(T)), ym)[0] if f < 1.0 else np.arange(len(T))
+    Tv = aux_targets(args.aux_task, X_val, y_val, v["aux_weight"], n_classes)[1] if len(y_val) else y_val
+    Tt = aux_targets(args.aux_task, X_test, y_test, v["aux_weight"], n_classes)[1]
+    loss = MultiTaskLoss(heads)
+    return (X_train[rows], T[rows], X_val, Tv, X_test, Tt), loss, loss.n_out
+
+
+def practice_kwargs(v) -> dict:
+    """The trainer's activation-penalty and noise keywords."""
+    return {k: v[k] for k in ("activation_l1", "input_noise", "hidden_noise", "weight_noise") if v.get(k)}
 
 
 def _float(args, name) -> float:
@@ -198,6 +291,7 @@ def check_args(args) -> dict:
         raise ValueError("--freeze K needs --transfer and K >= 0")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise ValueError(f"--plot must name a .png file, got {args.plot!r}")
+    check_practice_args(args, v)
     return v
 
 
@@ -295,7 +389,7 @@ def _then(aug, prep):
     return augment
 
 
-def build_trainer(args, v, ds, on_epoch, augment=None):
+def build_trainer(args, v, ds, on_epoch, augment=None, loss=None, n_out=None):
     from varprop.activations import get, parse_params
     from varprop.nn.estimator import auto_init
     from varprop.nn.network import build_mlp
@@ -316,6 +410,11 @@ def build_trainer(args, v, ds, on_epoch, augment=None):
             raise ValueError(f"--resume: the saved run's per-step augmentation was {saved}, these options give "
                              f"{trainer._augment_config()}; pass the same --augment, --shift, --flip, --noise, "
                              f"--mixup and --seed")
+        saved_hooks = {k: getattr(trainer.hooks, k) for k in ("activation_l1", "input_noise", "hidden_noise",
+                                                               "weight_noise")}
+        if {k: val for k, val in saved_hooks.items() if val} != practice_kwargs(v):
+            raise ValueError(f"--resume: the saved run used {saved_hooks}; pass the same --activation-l1, "
+                             f"--input-noise, --hidden-noise and --weight-noise")
         if trainer.network.n_in != ds.n_features or trainer.network.n_out != ds.n_classes:
             raise ValueError(f"--resume: the saved network maps {trainer.network.n_in} -> {trainer.network.n_out}, "
                              f"the data has {ds.n_features} features and {ds.n_classes} classes")
@@ -326,15 +425,16 @@ def build_trainer(args, v, ds, on_epoch, augment=None):
                                output_init or init)
     else:
         check_training_memory(args, ds, act.arity)
-        net = build_mlp(ds.n_features, parse_hidden(args.hidden), ds.n_classes, activation=act.name, init=init,
+        net = build_mlp(ds.n_features, parse_hidden(args.hidden), n_out or ds.n_classes, activation=act.name,
+                        init=init,
                         dropout=v["dropout"], batchnorm=args.batchnorm, seed=args.seed, params=str_params,
                         output_init=output_init, residual=bool(args.residual),
                         stochastic_depth=v["stochastic_depth"])
-    return Trainer(net, args.loss, get_optimizer(args.optimizer, lr=v["lr"]), batch_size=args.batch_size,
+    return Trainer(net, loss or args.loss, get_optimizer(args.optimizer, lr=v["lr"]), batch_size=args.batch_size,
                    epochs=10 if args.epochs is None else args.epochs, seed=args.seed,
                    weight_decay=v["weight_decay"], schedule=args.schedule, clip_norm=v["clip_norm"],
                    early_stopping=args.early_stopping, patience=args.patience, progress=None,
-                   checkpoint=args.checkpoint, callback=on_epoch, augment=augment)
+                   checkpoint=args.checkpoint, callback=on_epoch, augment=augment, **practice_kwargs(v))
 
 
 def check_training_memory(args, ds, arity: int = 1) -> int:
@@ -413,7 +513,9 @@ def epoch_line(rec: dict, total: int) -> str:
     def f(x):
         return "   -   " if x is None else f"{x:.4f}"
     return (f"epoch {rec['epoch']:>3}/{total}  train loss {f(rec['train_loss'])} acc {f(rec['train_acc'])}  "
-            f"val loss {f(rec['val_loss'])} acc {f(rec['val_acc'])}  {rec['seconds']:.3f}s")
+            f"val loss {f(rec['val_loss'])} acc {f(rec['val_acc'])}  {rec['seconds']:.3f}s"
+            + ("  zeros " + ",".join("-" if z is None else f"{z:.3f}" for z in rec["zero_fraction"])
+               if rec.get("zero_fraction") else ""))
 
 
 def plot_history(path, epochs: list, title: str) -> str:
@@ -457,7 +559,9 @@ def run(args) -> int:
     from varprop.io import atomic_write_text
 
     v = check_args(args)
-    ds, (X_train, y_train, X_val, y_val, X_test, y_test), step_augment = prepare_data(args, v)
+    ds, arrays, step_augment = prepare_data(args, v)
+    arrays, practice_loss, n_out = practice_setup(args, v, arrays, ds.n_classes)
+    X_train, y_train, X_val, y_val, X_test, y_test = arrays
     print(ds.summary() + (f"; {args.augment_copies} augmented copies" if args.augment_copies else "")
           + ("; every batch augmented" if args.augment else "") + (f"; mixup {v['mixup']:g}" if v["mixup"] else ""))
     total = [0]
@@ -467,7 +571,7 @@ def run(args) -> int:
 
     trainer = None
     try:
-        trainer = build_trainer(args, v, ds, on_epoch, step_augment)
+        trainer = build_trainer(args, v, ds, on_epoch, step_augment, practice_loss, n_out)
         total[0] = trainer.epochs
         print(f"model: {trainer.network!r}, {args.optimizer if not args.resume else trainer.optimizer.name} "
               f"lr {trainer.base_lr:g}, batch {trainer.batch_size}, {trainer.epochs} epochs"
@@ -501,8 +605,8 @@ def run(args) -> int:
                              "test_acc": ens_acc}
         print(f"ensemble of {args.ensemble}: test accuracy {ens_acc:.4f} (members {', '.join(f'{a:.4f}' for a in accs)}; "
               f"mean {np.mean(accs):.4f})")
-    epochs = [{k: r.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")}
-              for r in history.epochs]
+    epochs = [{**{k: r.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")},
+               **{k: r[k] for k in ("zero_fraction", "activation_penalty") if k in r}} for r in history.epochs]
     network = trainer.network.config()
     hidden, activation = describe(network)
     if args.json:
@@ -519,7 +623,9 @@ def run(args) -> int:
                   "stochastic_depth": v["stochastic_depth"], "ensemble": args.ensemble,
                   "seed": args.seed, "resumed_from": args.resume,
                   "transferred_from": args.transfer, "frozen": trainer.network.frozen_names(),
-                  "network": network}
+                  "network": network, **{k: v[k] for k in _PRACTICE_FLOATS},
+                  "aux_task": args.aux_task, "semi_supervised": bool(args.semi_supervised),
+                  "view_shift": args.view_shift}
         out = {"config": config, "epochs": epochs, "test_acc": test_acc, "test_loss": test_loss,
                "diverged": history.diverged, "diverged_epoch": history.diverged_epoch,
                "diverged_step": history.diverged_step, "stopped_early": history.stopped_early,
