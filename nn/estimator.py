@@ -7,7 +7,10 @@ where they overlap: ``hidden_layer_sizes``, ``activation``, ``solver``, ``alpha`
 ``n_iter_no_change``, ``random_state``. On top: ``init`` (any :mod:`varprop.nn.init` name; "auto" draws
 hidden layers with the variance-preserving scale derived for the activation, see :func:`auto_init`), ``dropout``
 (probability of dropping a hidden unit), ``batchnorm`` and ``dtype`` ("auto": float32 input trains in
-float32, anything else in float64, as scikit-learn's MLP; or "float32"/"float64" to force one).
+float32, anything else in float64, as scikit-learn's MLP; or "float32"/"float64" to force one) and
+``pretrain`` (epochs per hidden layer of greedy layer-wise autoencoder pretraining before training, with the
+solver and learning rate, :func:`varprop.nn.pretrain.pretrain`; 0, the default, is off; the per-layer records
+are in ``pretrain_records_``).
 
 Training runs ``max_iter`` epochs; with ``early_stopping`` it stops once the loss on the held-out
 ``validation_fraction`` has not improved for ``n_iter_no_change`` epochs and restores the best weights
@@ -61,7 +64,7 @@ class _BaseMLP(BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, random_state=None, init="auto", dropout=0.0,
-                 batchnorm=False, dtype="auto"):
+                 batchnorm=False, dtype="auto", pretrain=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -77,6 +80,7 @@ class _BaseMLP(BaseEstimator):
         self.dropout = dropout
         self.batchnorm = batchnorm
         self.dtype = dtype
+        self.pretrain = pretrain
 
     # -- checks of the hyper-parameters (at fit time, as scikit-learn does) ----------------------------
     def _hidden(self):
@@ -97,6 +101,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if isinstance(self.pretrain, bool) or not isinstance(self.pretrain, (int, np.integer)) or self.pretrain < 0:
+            raise ValueError(f"pretrain must be a non-negative integer (epochs per layer), got {self.pretrain!r}")
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
         if self.batch_size == "auto":
@@ -127,6 +133,10 @@ class _BaseMLP(BaseEstimator):
         net = build_mlp(X.shape[1], self._hidden(), n_out, activation=self.activation, init=init,
                         output_init=output_init, dropout=float(self.dropout), batchnorm=bool(self.batchnorm),
                         seed=seed, dtype=dtype)
+        if self.pretrain:
+            from varprop.nn.pretrain import pretrain
+            self.pretrain_records_ = pretrain(net, np.asarray(X, dtype=dtype), int(self.pretrain), self.solver,
+                                              float(self.learning_rate_init), batch, seed)
         early = bool(self.early_stopping)
         if early and len(X) < 2:
             early = False       # nothing to hold out: train on the single sample
