@@ -30,7 +30,7 @@ _LAZY = {
     "MLPClassifier": "estimator", "MLPRegressor": "estimator",
 }
 _SUBMODULES = ("init", "data", "preprocess", "augment", "layers", "kernels", "losses", "optim", "network",
-               "trainer", "checkpoint", "schedules", "estimator")
+               "trainer", "checkpoint", "schedules", "estimator", "pretrain", "diagnostics")
 
 __all__ = sorted(_LAZY)
 
