@@ -2,8 +2,9 @@
 bias/variance diagnosis of a finished run.
 
 Dead units. A unit is dead on a data set when no sample gives it a gradient: phi'(h_n) = 0 for every row
-n of its pre-activation h (for ReLU: h_n <= 0 for all n, the unit is never positive, and no gradient
-will ever bring it back). Leaky ReLU cannot die: its slope is ``negative_slope`` > 0 where h < 0, so its
+n of its pre-activation h (for ReLU: h_n <= 0 for all n, the unit is never positive). A dead unit's own
+weights get no gradient; in the first hidden layer, whose inputs are fixed, it stays dead for good, while in a
+deeper layer it can come back when the layers below it change. Leaky ReLU cannot die: its slope is ``negative_slope`` > 0 where h < 0, so its
 dead fraction is 0 by construction; PReLU dies only if its learned slope reaches exactly 0.
 :func:`dead_fraction` measures it per hidden layer on a whole data set; :class:`DeadUnits` records it after
 every epoch as a :class:`~varprop.nn.trainer.Trainer` callback. ``never_positive`` (h_n <= 0 for all n)
