@@ -55,8 +55,8 @@ def pretraining(data, out_dir: str, mode: str, seed: int):
 
     seeds = _seeds(mode, seed)
     depth, width = (2, 16) if mode == "smoke" else (4, 64)
-    epochs = {"smoke": 1, "quick": 10, "full": 30}[mode]
-    pre_epochs = {"smoke": 1, "quick": 5, "full": 10}[mode]
+    epochs = {"smoke": 1, "quick": 10, "full": 15}[mode]
+    pre_epochs = {"smoke": 1, "quick": 5, "full": 5}[mode]
     setups = (("small random N(0, 0.01²)", "normal", {"std": 0.01}, False),
               ("small random + pretraining", "normal", {"std": 0.01}, True),
               ("Xavier normal", "xavier_normal", None, False))
@@ -132,7 +132,7 @@ def dying_relu(data, out_dir: str, mode: str, seed: int):
     lrs = (0.01, 0.1, 1.0)
     acts = ("relu", "leaky_relu", "prelu")
     width = 16 if mode == "smoke" else 64
-    epochs = {"smoke": 1, "quick": 4, "full": 10}[mode]
+    epochs = {"smoke": 1, "quick": 4, "full": 6}[mode]
     dead = {a: {lr: [] for lr in lrs} for a in acts}
     diverged = {a: {lr: 0 for lr in lrs} for a in acts}
     traces = {a: {} for a in acts}
@@ -234,8 +234,8 @@ def bias_variance(data, out_dir: str, mode: str, seed: int):
         r["exact"] = poly_exact(deg, np.linspace(lo, hi, n_points), np.array(r["x"]), np.sin, noise, lo, hi)
         poly[deg] = r
     widths = (1, 2, 8) if mode == "smoke" else (1, 2, 4, 16)
-    mlp_sets = {"smoke": 3, "quick": 12, "full": 50}[mode]
-    mlp_epochs = {"smoke": 20, "quick": 250, "full": 1000}[mode]
+    mlp_sets = {"smoke": 3, "quick": 12, "full": 30}[mode]
+    mlp_epochs = {"smoke": 20, "quick": 250, "full": 500}[mode]
     mlp = {w: decompose(_mlp_fitter(w, mlp_epochs, seed), np.sin, mlp_sets, n_points, noise, lo, hi, n_eval=50,
                         seed=seed + 1) for w in widths}
     link = "training.md#bias-variance"
