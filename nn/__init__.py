@@ -35,7 +35,8 @@ _LAZY = {
     "MultiTaskLoss": "multitask", "Head": "multitask", "SemiSupervisedLoss": "semisupervised",
 }
 _SUBMODULES = ("init", "data", "preprocess", "augment", "layers", "kernels", "losses", "optim", "network",
-               "trainer", "checkpoint", "schedules", "estimator", "ensemble", "hooks", "multitask", "semisupervised")
+               "trainer", "checkpoint", "schedules", "estimator", "ensemble", "hooks", "multitask", "semisupervised",
+               "pretrain", "diagnostics")
 
 __all__ = sorted(_LAZY)
 

@@ -14,7 +14,10 @@ averages the predicted probabilities over V fixed views of the same augmentation
 itself); ``residual`` and ``stochastic_depth`` as :func:`~varprop.nn.network.build_mlp`'s;
 ``activation_l1`` (an L1 penalty on the hidden activations; the per-epoch fraction of zero activations of each
 hidden layer lands in ``zero_fraction_curve_``) and ``input_noise``/``hidden_noise``/``weight_noise`` (train-time
-Gaussian noise, :mod:`varprop.nn.hooks`).
+Gaussian noise, :mod:`varprop.nn.hooks`);
+and ``pretrain`` (epochs per hidden layer of greedy layer-wise autoencoder pretraining before training, with the
+solver and learning rate, :func:`varprop.nn.pretrain.pretrain`; 0, the default, is off; the per-layer records
+are in ``pretrain_records_``).
 
 Training runs ``max_iter`` epochs; with ``early_stopping`` it stops once the loss on the held-out
 ``validation_fraction`` has not improved for ``n_iter_no_change`` epochs and restores the best weights
@@ -69,7 +72,8 @@ class _BaseMLP(BaseEstimator):
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, random_state=None, init="auto", dropout=0.0,
                  batchnorm=False, dtype="auto", augment=None, image_shape=None, tta=0, residual=False,
-                 stochastic_depth=0.0, activation_l1=0.0, input_noise=0.0, hidden_noise=0.0, weight_noise=0.0):
+                 stochastic_depth=0.0, activation_l1=0.0, input_noise=0.0, hidden_noise=0.0, weight_noise=0.0,
+                 pretrain=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -94,6 +98,7 @@ class _BaseMLP(BaseEstimator):
         self.input_noise = input_noise
         self.hidden_noise = hidden_noise
         self.weight_noise = weight_noise
+        self.pretrain = pretrain
 
     # -- checks of the hyper-parameters (at fit time, as scikit-learn does) ----------------------------
     def _hidden(self):
@@ -114,6 +119,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if isinstance(self.pretrain, bool) or not isinstance(self.pretrain, (int, np.integer)) or self.pretrain < 0:
+            raise ValueError(f"pretrain must be a non-negative integer (epochs per layer), got {self.pretrain!r}")
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
         if self.batch_size == "auto":
@@ -163,6 +170,10 @@ class _BaseMLP(BaseEstimator):
                         output_init=output_init, dropout=float(self.dropout), batchnorm=bool(self.batchnorm),
                         seed=seed, dtype=dtype, residual=bool(self.residual),
                         stochastic_depth=self.stochastic_depth)
+        if self.pretrain:
+            from varprop.nn.pretrain import pretrain
+            self.pretrain_records_ = pretrain(net, np.asarray(X, dtype=dtype), int(self.pretrain), self.solver,
+                                              float(self.learning_rate_init), batch, seed)
         early = bool(self.early_stopping)
         if early and len(X) < 2:
             early = False       # nothing to hold out: train on the single sample

@@ -26,6 +26,7 @@ _FLOAT_OPTS = ("lr", "dropout", "weight_decay", "val_fraction", "test_fraction",
 _IMAGE_AUG = ("rotate", "zoom", "shear", "translate")   # with shift, flip and cutout: need an image shape
 _NEW_AUG = _IMAGE_AUG + ("brightness", "contrast")
 _STEP_STREAM = 1     # the per-step augmenter's stream id (the copies of --augment-copies use none)
+PRETRAIN_LR = 1e-2   # Adam's rate for the autoencoders of --pretrain
 MAX_EPOCHS = 10 ** 6  # nn.trainer.MAX_EPOCHS (kept here so that checking the options imports no trainer)
 
 
@@ -104,6 +105,10 @@ def add_arguments(p):
                         "lower layers (see --freeze) and train")
     p.add_argument("--freeze", type=int, default=None, metavar="K",
                    help="with --transfer: freeze the first K hidden layers (default all of them)")
+    p.add_argument("--pretrain", type=int, default=0, metavar="EPOCHS",
+                   help="greedy layer-wise pretraining: train each hidden layer EPOCHS epochs as an autoencoder "
+                        "on the outputs of the frozen layers below (no labels; Adam, lr 1e-2, the run's batch size), then "
+                        "fine-tune with the run's optimizer (default 0, off)")
     add_practice_arguments(p)
 
 
@@ -289,6 +294,11 @@ def check_args(args) -> dict:
         raise ValueError("--resume and --transfer exclude each other")
     if args.freeze is not None and (not args.transfer or args.freeze < 0):
         raise ValueError("--freeze K needs --transfer and K >= 0")
+    if args.pretrain < 0 or args.pretrain > MAX_EPOCHS:
+        raise ValueError(f"--pretrain must be in [0, {MAX_EPOCHS}] epochs per layer, got {args.pretrain}")
+    if args.pretrain and (args.resume or args.transfer or args.augment):
+        raise ValueError("--pretrain starts a new network from the preprocessed training rows: it excludes "
+                         "--resume, --transfer and --augment")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise ValueError(f"--plot must name a .png file, got {args.plot!r}")
     check_practice_args(args, v)
@@ -577,6 +587,7 @@ def run(args) -> int:
               f"lr {trainer.base_lr:g}, batch {trainer.batch_size}, {trainer.epochs} epochs"
               + (f" (resuming after epoch {trainer.epoch}, step {trainer.batch})" if args.resume else ""),
               flush=True)
+        pretrained = _pretrain(args, trainer, X_train)
         has_val = len(y_val) > 0
         history = trainer.fit(X_train, y_train, X_val if has_val else None, y_val if has_val else None)
     except KeyboardInterrupt:
@@ -605,6 +616,12 @@ def run(args) -> int:
                              "test_acc": ens_acc}
         print(f"ensemble of {args.ensemble}: test accuracy {ens_acc:.4f} (members {', '.join(f'{a:.4f}' for a in accs)}; "
               f"mean {np.mean(accs):.4f})")
+    diagnosis = None
+    if practice_loss is None:       # the lecture's table reads one classification head's errors
+        from varprop.nn.diagnostics import diagnose_training
+        diagnosis = diagnose_training(trainer, None if args.augment else X_train, y_train,
+                                      X_val if has_val else None, y_val, history)
+        print(diagnosis["text"])
     epochs = [{**{k: r.get(k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")},
                **{k: r[k] for k in ("zero_fraction", "activation_penalty") if k in r}} for r in history.epochs]
     network = trainer.network.config()
@@ -630,12 +647,28 @@ def run(args) -> int:
                "diverged": history.diverged, "diverged_epoch": history.diverged_epoch,
                "diverged_step": history.diverged_step, "stopped_early": history.stopped_early,
                "message": history.message, **extra}
+        out.update(pretrain=pretrained, diagnosis=diagnosis)
         atomic_write_text(args.json, json.dumps(_finite(out), indent=2, sort_keys=True, allow_nan=False) + "\n")
     if args.plot:
         plot_history(args.plot, epochs, f"{ds.name}: MLP {'-'.join(map(str, [ds.n_features, *hidden, ds.n_classes]))} "
                                         f"{activation}, {trainer.optimizer.name} lr {trainer.base_lr:g}, "
                                         f"test acc {test_acc:.4f}")
     return EXIT_DIVERGED if history.diverged else 0
+
+
+def _pretrain(args, trainer, X_train) -> dict | None:
+    """Greedy layer-wise pretraining of the new network before training (``--pretrain``), one line per layer."""
+    if not args.pretrain:
+        return None
+    from varprop.nn.pretrain import pretrain
+
+    def line(rec):
+        print(f"pretrain layer {rec['layer']}: width {rec['width']}, reconstruction mse {rec['loss'][0]:.4f} -> "
+              f"{rec['final_mse']:.4f}" + (" (diverged; kept the last good weights)" if rec["diverged"] else ""),
+              flush=True)
+    records = pretrain(trainer.network, X_train, args.pretrain, optimizer="adam", lr=PRETRAIN_LR,
+                       batch_size=trainer.batch_size, seed=args.seed, callback=line)
+    return {"epochs": args.pretrain, "layers": records}
 
 
 def _finite(x):

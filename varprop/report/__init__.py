@@ -130,7 +130,7 @@ def _training(out: str, mode: str, seed: int, bar) -> tuple[list[Claim], str]:
 
 
 # the lecture notes' training practice beyond initialization, each module an EXPERIMENTS tuple like training's
-_PRACTICE = ("practice_learning", "practice_augment")
+_PRACTICE = ("practice_learning", "practice_augment", "practice_diagnostics")
 
 
 def _training_experiments() -> tuple:
