@@ -2,8 +2,8 @@
 
 For each network (trial): an input x_0 with iid N(0, q) entries (q = the length map's fixed point q* by
 default), weights iid N(0, sigma_w^2 / n) or sigma_w times a Haar orthogonal matrix (``nn.init``'s
-``orthogonal_matrix``), biases N(0, sigma_b^2), and J = D_L W_L ... D_1 W_1 accumulated layer by layer
-(one n x n product per layer); then the singular values of J. The theory beside it is
+``orthogonal_apply``, which applies its Householder reflectors without forming it), biases N(0, sigma_b^2),
+and J = D_L W_L ... D_1 W_1 accumulated layer by layer (one n x n product per layer); then the singular values of J. The theory beside it is
 :func:`varprop.derive.jacobian.spectrum_moments`.
 
 Every draw is keyed by (seed, trial, layer) through NumPy's SeedSequence, so a result is the same whatever
@@ -79,7 +79,7 @@ def jacobian_spectrum(width, depth, activation, sigma_w2, sigma_b2=0.0, weights=
     from varprop.derive import jacobian
     from varprop.derive.mean_field import _bound, fixed_point
     from varprop.nn.init.draw import Source
-    from varprop.nn.init.structured import orthogonal_matrix
+    from varprop.nn.init.structured import orthogonal_apply
 
     from .config import available_memory
     n = _int(width, "width", 1, MAX_WIDTH)
@@ -112,15 +112,18 @@ def jacobian_spectrum(width, depth, activation, sigma_w2, sigma_b2=0.0, weights=
         x = _rng(seed, t, 0).standard_normal(n) * math.sqrt(q)
         J = np.eye(n)
         for layer in range(1, L + 1):
-            if weights == "gaussian":
-                W = _rng(seed, t, layer).standard_normal((n, n)) * math.sqrt(sw / n)
-            else:
-                W = math.sqrt(sw) * orthogonal_matrix(Source(generator=_rng(seed, t, layer)), n, n)
             bias = _rng(seed, t, L + layer).standard_normal(n) * math.sqrt(sb) if sb > 0 else 0.0
             with np.errstate(over="ignore", invalid="ignore"):
-                h = W @ x + bias
+                if weights == "gaussian":
+                    W = _rng(seed, t, layer).standard_normal((n, n)) * math.sqrt(sw / n)
+                    h, WJ = W @ x, W @ J
+                else:      # W = sigma_w Q, applied to [x, J] through Q's Householder reflectors (Q never formed)
+                    xj = math.sqrt(sw) * orthogonal_apply(Source(generator=_rng(seed, t, layer)), n,
+                                                          np.column_stack([x, J]))
+                    h, WJ = xj[:, 0], xj[:, 1:]
+                h = h + bias
                 d = np.asarray(b.numpy_derivative(h), dtype=np.float64)
-                J = d[:, None] * (W @ J)
+                J = d[:, None] * WJ
             if not (np.isfinite(J).all() and np.isfinite(h).all()):
                 raise ArithmeticError(f"the Jacobian overflowed at layer {layer} of {L} (trial {t}): chi_1^L is "
                                       f"{theory_mean:.3g}; use fewer layers or a smaller sigma_w2")

@@ -1,6 +1,6 @@
 """Time the signal-propagation tools at the sizes the issue names, with the BLAS kernel reported.
 
-Run: python benchmarks/signal.py [--repeats N]
+Run: python benchmarks/signal_propagation.py [--repeats N]
 
 * Jacobian spectra of a 1024-wide, 50-layer tanh network (one network: 50 products of 1024 x 1024 plus one
   SVD), Gaussian and orthogonal weights; a NumPy reference doing the same products beside it.
