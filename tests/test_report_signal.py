@@ -20,7 +20,7 @@ def test_smoke_section_is_complete_and_deterministic(tmp_path):
         assert c.verdict in VERDICTS and c.quantity and c.direction and c.test and c.evidence
         assert c.link.startswith("signal.md#")
     for name in ("signal.md", "signal.json", "signal_correlations.png", "signal_phase.png", "signal_spectra.png",
-                 "signal_finite_width.png", "signal_saxe.png"):
+                 "signal_finite_width.png", "signal_saxe.png", "signal_lsuv.png"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     md = (a / "signal.md").read_text()
     for anchor in ("correlations", "spectra", "finite-width", "lsuv", "saxe"):

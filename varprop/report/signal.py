@@ -318,12 +318,14 @@ def lsuv_training(out: str, mode: str, seed: int):
     depth, width, epochs = {"smoke": (3, 16, 1), "quick": (10, 64, 8), "full": (20, 128, 20)}[mode]
     seeds = _seeds(mode, seed)
     acc = {"LSUV": [], "N(0, 1) as drawn": []}
+    report = None
     for s in seeds:
         ds, X, Xv, Xt = _digits(s)
         for label in acc:
             net = build_mlp(X.shape[1], [width] * depth, ds.n_classes, activation="tanh", init="normal", seed=s)
             if label == "LSUV":
-                lsuv(net, X[:512], tol=0.05, seed=s)
+                r = lsuv(net, X[:512], tol=0.05, seed=s)
+                report = r if report is None else report       # the first seed's layers, for the figure
             tr = Trainer(net, "cross_entropy", get_optimizer("sgd", lr=0.05), batch_size=64, epochs=epochs, seed=s,
                          progress=False)
             tr.fit(X, ds.y_train, Xv, ds.y_val)
@@ -337,11 +339,38 @@ def lsuv_training(out: str, mode: str, seed: int):
         direction="higher with LSUV than with the same N(0, 1) weights unrescaled, by more than 0.05",
         test="95% t interval of the paired differences over seeds entirely above 0.05")]
     rows = [[label, fmt(np.mean(v), 3), fmt(np.min(v), 3), fmt(np.max(v), 3)] for label, v in acc.items()]
+    fig = _figure(7.2, 3.0)
+    ax = fig.add_subplot(1, 2, 1)
+    bx = fig.add_subplot(1, 2, 2)
+    layers = np.arange(1, len(report) + 1)
+    ax.plot(layers, [r.var_before for r in report], marker="^", color="C2",
+            label="LSUV's orthonormal step, before rescaling")
+    ax.plot(layers, [r.var_after for r in report], marker="o", color="C0", label="LSUV")
+    ax.set_yscale("log")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("output variance on the batch")
+    ax.set_title(f"seed {seeds[0]}: each layer's output variance on the batch", fontsize=8)
+    bx.plot(np.arange(len(seeds)), acc["N(0, 1) as drawn"], marker="s", ls="none", color="C1",
+            label="N(0, 1) as drawn")
+    bx.plot(np.arange(len(seeds)), acc["LSUV"], marker="o", ls="none", color="C0")
+    bx.axhline(1.0 / 10, color="gray", ls=":", lw=1, label="chance")
+    bx.set_xticks(np.arange(len(seeds)), [str(s) for s in seeds])
+    bx.set_xlabel("seed")
+    bx.set_ylabel("test accuracy")
+    for a in (ax, bx):
+        a.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    more = bx.get_legend_handles_labels()
+    fig.legend(handles + more[0], labels + more[1], fontsize=7, loc="outside lower center", ncols=4, frameon=False)
+    fig.suptitle(f"LSUV on a tanh MLP of {depth} hidden layers of {width}", fontsize=9)
+    _save(fig, os.path.join(out, "signal_lsuv.png"))
     md = ["## LSUV", '<a id="lsuv"></a>', "",
           f"tanh MLP of {depth} hidden layers of {width}, weights N(0, 1) (far too large: the units saturate); LSUV "
           "(Mishkin & Matas 2015) replaces them by orthonormal matrices and rescales each layer on a batch of 512 "
           "training images until its output variance is within 0.05 of 1.", "",
-          md_table(["init", "mean test accuracy", "lowest", "highest"], rows), "", f"**Verdict:** {j.verdict} "
+          md_table(["init", "mean test accuracy", "lowest", "highest"], rows), "",
+          "![per-layer output variance before and after LSUV; test accuracy per seed](signal_lsuv.png)", "",
+          f"**Verdict:** {j.verdict} "
           f"({j.evidence}).", ""]
     return claims, "\n".join(md), {"lsuv": acc}
 
