@@ -28,7 +28,7 @@ GRAM_MAX_ROWS = 64     # above this many rows the BLAS's own blocking pays and t
 _REORDER = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@njit(cache=True, fastmath=_REORDER)
+@njit(cache=True, fastmath=_REORDER, nogil=True)
 def _gram_tile(a, b, i0, j0, k0, k1, part, c):
     """part[c, i0:i0+4, j0:j0+4] = a[i0:i0+4, k0:k1] b[j0:j0+4, k0:k1]^T."""
     # slices of one row each, indexed from 0: the compiler then sees unit-stride loads it can vectorize
@@ -85,7 +85,7 @@ def _gram_tile(a, b, i0, j0, k0, k1, part, c):
     part[c, i0 + 3, j0 + 3] = c33
 
 
-@njit(cache=True, fastmath=_REORDER)
+@njit(cache=True, fastmath=_REORDER, nogil=True)
 def _gram_dot(a, b, i, j, k0, k1):
     r = a[i, k0:k1]
     s = b[j, k0:k1]
@@ -95,7 +95,7 @@ def _gram_dot(a, b, i, j, k0, k1):
     return acc
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def _gram_chunk(a, b, sym, c, part):
     """Chunk c's partial product: 4 x 4 tiles, then the rows and columns left over one dot at a time.
     With ``sym`` (b is a) only the tiles on and below the diagonal."""
@@ -117,7 +117,7 @@ def _gram_chunk(a, b, sym, c, part):
             part[c, i, j] = _gram_dot(a, b, i, j, k0, k1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gram_sum(part, sym, out):
     """out = the chunks' partial products added in chunk order (then mirrored when symmetric)."""
     nc, p, q = part.shape
@@ -133,14 +133,14 @@ def _gram_sum(part, sym, out):
                 out[j, i] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gram_serial(a, b, sym, part, out):
     for c in range(part.shape[0]):
         _gram_chunk(a, b, sym, c, part)
     _gram_sum(part, sym, out)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _gram_parallel(a, b, sym, part, out):
     for c in prange(part.shape[0]):
         _gram_chunk(a, b, sym, c, part)

@@ -45,7 +45,7 @@ FORWARD_FIELDS = ("sum_h", "sum_h2", "sum_x", "sum_x2", "saturated", "dead")
 BACKWARD_FIELDS = ("sum_g", "sum_g2")
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def _store_block(part, blk, sat, alive):
     """The counts of row ``blk`` of the partial sums; a unit is dead when phi' was 0 at every batch entry."""
     dead = 0.0
@@ -56,7 +56,7 @@ def _store_block(part, blk, sat, alive):
     part[blk, 5] = dead
 
 
-@njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, nogil=True)
 def _sum2(v):
     """(sum v, sum v^2) of a contiguous row segment, in an order the compiler may pick to vectorize
     (fixed once compiled: the same segment always gives the same bits)."""
@@ -69,7 +69,7 @@ def _sum2(v):
     return s, s2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def _add_row(part, blk, hrow, xrow):
     """Adds one batch row's sum h, sum h^2 (over ``hrow``) and sum x, sum x^2 (over ``xrow``) to row ``blk``
     of the partial sums: rows in batch order, so the same bits on any thread count."""
@@ -81,7 +81,7 @@ def _add_row(part, blk, hrow, xrow):
     part[blk, 3] += t2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
     nb, m = h.shape
     n = m // k
@@ -127,7 +127,7 @@ def _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
     _store_block(part, blk, float(sat), alive)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def _forward_block_plain(blk, h, code, p0, p1, x, d, part):
     """:func:`_forward_block` for k = 1 without residual or dropout: the same sums in the same order (so
     the same bits), in loops without the branches the general case needs, which the compiler vectorizes
@@ -164,7 +164,7 @@ def _forward_block_plain(blk, h, code, p0, p1, x, d, part):
     _store_block(part, blk, float(sat), alive)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_parallel(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
     plain = k == 1 and not use_res and keep >= 1.0
     for blk in prange(part.shape[0]):
@@ -174,7 +174,7 @@ def _forward_parallel(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
             _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _forward_serial(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
     plain = k == 1 and not use_res and keep >= 1.0
     for blk in range(part.shape[0]):
@@ -184,7 +184,7 @@ def _forward_serial(h, code, p0, p1, k, res, use_res, key, keep, x, d, part):
             _forward_block(blk, h, code, p0, p1, k, res, use_res, key, keep, x, d, part)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def _backward_block(blk, g, d, k, key, keep, dh, part):
     nb, n = g.shape
     inv_keep = 1.0 / keep
@@ -213,13 +213,13 @@ def _backward_block(blk, g, d, k, key, keep, dh, part):
     part[blk, 1] = s_g2
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_parallel(g, d, k, key, keep, dh, part):
     for blk in prange(part.shape[0]):
         _backward_block(blk, g, d, k, key, keep, dh, part)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _backward_serial(g, d, k, key, keep, dh, part):
     for blk in range(part.shape[0]):
         _backward_block(blk, g, d, k, key, keep, dh, part)
@@ -265,7 +265,8 @@ def backward(act, g, d, key=np.uint64(0), keep=1.0, out=None, parallel=None):
     k = act.arity
     g = np.ascontiguousarray(g)
     nb, n = g.shape
-    dh = (np.empty if out is None else out)((nb, k * n), d.dtype)
+    # a float32 d (phi' of a float32 product) meets a float64 g: products in float64, as if d were converted
+    dh = (np.empty if out is None else out)((nb, k * n), np.result_type(g.dtype, d.dtype))
     part = np.empty((_nblocks(n), len(BACKWARD_FIELDS)), dtype=np.float64)
     kernel = _backward_parallel if _parallel(parallel, d.size) else _backward_serial
     kernel(g, d, k, np.uint64(key), float(keep), dh, part)
@@ -276,7 +277,7 @@ def _parallel(parallel, size: int) -> bool:
     return size >= PARALLEL_MIN if parallel is None else bool(parallel)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ordered_sum(part):
     out = np.zeros(part.shape[1], dtype=np.float64)
     for r in range(part.shape[0]):  # a fixed order: the same bits whatever the thread count

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from varprop.streams import key as stream_key
+from numba import njit
 
-__all__ = ["fill_normal", "normal"]
+from varprop.streams import key as stream_key
+from varprop.streams import stream_key as _stream_key
+
+__all__ = ["fill_normal", "normal", "trial_keys"]
 
 
 def fill_normal(k, out: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.ndarray:
@@ -29,3 +32,22 @@ def fill_normal(k, out: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.n
 def normal(seed: int, ids: tuple, shape, dtype=np.float64, mean: float = 0.0, std: float = 1.0) -> np.ndarray:
     """An array of normals from the stream ``(seed, *ids)``."""
     return fill_normal(stream_key(seed, *ids), np.empty(shape, dtype=dtype), mean, std)
+
+
+def trial_keys(seed: int, trial: int, layers: int, purposes: int) -> np.ndarray:
+    """``out[layer, purpose]`` = ``key(seed, trial, layer, purpose)`` for every layer and purpose of a
+    trial, in one call (a trial needs a few per layer; one Python call each cost a tenth of a trial).
+
+    >>> int(trial_keys(3, 1, 4, 2)[2, 1]) == int(stream_key(3, 1, 2, 1))
+    True
+    """
+    return _trial_keys(np.uint64(seed), np.uint64(trial), int(layers), int(purposes))
+
+
+@njit(cache=True, nogil=True)
+def _trial_keys(seed, trial, layers, purposes):
+    out = np.empty((layers, purposes), dtype=np.uint64)
+    for layer in range(layers):
+        for p in range(purposes):
+            out[layer, p] = _stream_key(seed, trial, np.uint64(layer), np.uint64(p))
+    return out

@@ -10,6 +10,7 @@ Ctrl-C (KeyboardInterrupt) between trials returns the trials that finished, mark
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -19,7 +20,8 @@ from varprop import threads as core_threads
 from varprop.io import Progress
 
 from . import histograms
-from .config import Config, check_memory, check_work
+from . import threads as sim_threads
+from .config import Config, available_memory, check_memory, check_work, time_estimate
 from .engines import OVERFLOW, STAT_FIELDS, Workspace, simulate_trial
 from .result import Result
 from .theory import theory
@@ -34,8 +36,10 @@ def run(widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0
     """Simulate ``trials`` random MLPs at initialization and aggregate their per-layer statistics.
 
     ``widths``: ``"4096x7"``, ``"784,256,10"`` or a list (the input width first); ``init``: an
-    initializer name (keyword arguments for it in ``init_params``) or a distribution expression; ``dropout``: the drop probability; ``engine``:
-    ``"auto"`` (gaussian for Gaussian weights, else dense), ``"dense"`` or ``"gaussian"``; ``inputs``: a
+    initializer name (keyword arguments for it in ``init_params``) or a distribution expression;
+    ``dropout``: the drop probability; ``engine``: ``"auto"`` (gaussian for Gaussian weights where it is the
+    faster one, :func:`~varprop.simulate.config.gaussian_is_cheaper`, else dense), ``"dense"`` or
+    ``"gaussian"``; ``inputs``: a
     (batch, widths[0]) array used by every trial (standard normal per trial when None); ``progress``: show a
     progress bar (None: only on a terminal). Raises ValueError/TypeError for a bad configuration, including
     one whose memory estimate exceeds the memory available.
@@ -64,20 +68,24 @@ def run_config(cfg: Config, progress=None) -> Result:
                          "(a lower bound; Ctrl-C keeps the finished trials)\n")
         sys.stderr.flush()
     with Progress(cfg.trials, "simulate", enabled=show) as bar, \
-            core_threads.limit("numba" if cfg.engine == "gaussian" else "blas"):  # within the free cores
+            core_threads.limit("numba" if cfg.engine == "gaussian" else "blas") as plan:  # within the free cores
         try:
-            for t in range(cfg.trials):
-                stats, h = simulate_trial(cfg, t, keep_weights, workspace=ws)
-                for f in STAT_FIELDS:  # appended together, so an interrupt never leaves a partial trial
-                    rows[f].append(stats[f])
-                overflows.append(stats["overflow"])
-                if h is not None:
-                    if hist is None:   # the first trial's bins are every later trial's
-                        first, cfg = h, histograms.with_edges(cfg, h)
-                        hist = {k: v.copy() for k, v in histograms.counts(h).items()}
-                    else:
+            # trial 0 alone first: it loads the kernels, and its histogram bins are every later trial's
+            stats, h = simulate_trial(cfg, 0, keep_weights, workspace=ws)
+            if h is not None:
+                first, cfg = h, histograms.with_edges(cfg, h)
+                hist = {k: v.copy() for k, v in histograms.counts(h).items()}
+            _append(rows, overflows, stats)
+            bar.update()
+            trials = _trials(cfg, keep_weights, ws, _workers(cfg, plan.free, need))
+            try:
+                for stats, h in trials:
+                    if h is not None:
                         hist = {k: hist[k] + h[k] for k in hist}
-                bar.update()
+                    _append(rows, overflows, stats)
+                    bar.update()
+            finally:
+                trials.close()   # interrupted: the running trials finish, the queued ones are dropped
         except KeyboardInterrupt:
             if not rows[STAT_FIELDS[0]]:
                 raise
@@ -92,6 +100,79 @@ def run_config(cfg: Config, progress=None) -> Result:
                   overflow=_overflow(overflows[:n]))
 
 
+def _append(rows: dict, overflows: list, stats: dict) -> None:
+    for f in STAT_FIELDS:  # appended together, so an interrupt never leaves a partial trial
+        rows[f].append(stats[f])
+    overflows.append(stats["overflow"])
+
+
+def _workers(cfg: Config, free: int, need: int) -> int:
+    """How many trials run at once: one per free core when every layer is small enough for one thread
+    (:func:`threads.serial`: a trial then runs on one BLAS thread anyway, so a second core is better used
+    by a second trial than by a team that forks and joins a few hundred times a trial), within the memory
+    available for that many workspaces."""
+    if cfg.trials < 3 or free < 2 or not sim_threads.serial(cfg) or \
+            time_estimate(cfg) / cfg.trials < PARALLEL_TRIAL_S:
+        return 1
+    n = min(free, cfg.trials - 1)
+    avail = available_memory()
+    if avail is not None and need > 0:
+        n = min(n, max(1, int(avail // need)))
+    return n
+
+
+def _threading_layer() -> str | None:
+    import numba
+    try:
+        return numba.threading_layer()
+    except ValueError:    # no parallel kernel has run yet
+        return None
+
+
+def _trials(cfg: Config, keep_weights: bool, ws: Workspace, workers: int):
+    """``simulate_trial(cfg, t)`` for t = 1 .. trials - 1, in trial order.
+
+    With ``workers`` > 1 they run on that many threads, each trial on one thread
+    with a workspace of its own thread, BLAS held to one thread for the process. Trial t depends only on
+    its streams, so the results are the serial run's bit for bit; a bounded window of trials in flight
+    keeps the memory at ``workers`` workspaces and an interrupt loses only the trials then running."""
+    if workers < 2 or _threading_layer() in (None, "workqueue"):   # workqueue: not safe from two threads
+        for t in range(1, cfg.trials):
+            yield simulate_trial(cfg, t, keep_weights, workspace=ws)
+        return
+    import threading
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    local = threading.local()
+
+    def one(t):
+        w = getattr(local, "ws", None)
+        if w is None:
+            w = local.ws = Workspace()
+        return simulate_trial(cfg, t, keep_weights, workspace=w, one_thread=True)
+
+    with contextlib.ExitStack() as stack:
+        ctl = sim_threads._controller()
+        if ctl is not None:
+            stack.enter_context(ctl.limit(limits=1, user_api="blas"))
+        pool = stack.enter_context(ThreadPoolExecutor(workers, thread_name_prefix="varprop-trial"))
+        stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # on an interrupt: finish the running
+        pending = deque()
+        todo = iter(range(1, cfg.trials))
+        for t in todo:
+            pending.append((t, pool.submit(one, t)))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            t, fut = pending.popleft()
+            out = fut.result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(one, nxt)))
+            yield out
+
+
+PARALLEL_TRIAL_S = 1e-3   # trials estimated shorter than this on one core run one after another
 LONG_S = 10.0   # runs estimated longer than this announce their estimate on a terminal before starting
 
 

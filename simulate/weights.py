@@ -53,6 +53,14 @@ class WeightLaw:
     def _is_initializer(self) -> bool:
         return callable(self.source) and not hasattr(self.source, "sympy_variance")
 
+    def moments(self, fan_in: int, fan_out: int) -> tuple[float, float]:
+        """``(mean, variance)`` of an entry, computed once per shape (a sampled layer asks every trial)."""
+        memo = self.__dict__.setdefault("_moments", {})   # frozen: the memo lives beside the fields
+        m = memo.get((fan_in, fan_out))
+        if m is None:
+            m = memo[(fan_in, fan_out)] = (self.mean(fan_in, fan_out), self.variance(fan_in, fan_out))
+        return m
+
     def sample(self, key, shape: tuple[int, int], dtype=np.float32, out=None) -> np.ndarray:
         """A weight matrix of ``shape = (fan_out, fan_in)`` drawn from the stream ``key`` (a uint64), written
         into ``out`` (C-contiguous, that shape and dtype) when given."""
@@ -61,8 +69,7 @@ class WeightLaw:
         from .rng import fill_normal
         fan_out, fan_in = shape
         out = np.empty(shape, dtype=dtype) if out is None else out
-        mean = self.mean(fan_in, fan_out)
-        var = self.variance(fan_in, fan_out)
+        mean, var = self.moments(fan_in, fan_out)
         if self.kind == "normal":
             fill_normal(key, out, mean, math.sqrt(var))
         elif self.kind == "uniform":

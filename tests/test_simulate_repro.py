@@ -5,12 +5,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from varprop.simulate import run
 
 SCRIPT = r"""
 import hashlib, json, sys
 import numpy as np
+import pytest
 import varprop.simulate.kernels as K
 import varprop.simulate.threads as T
 K.PARALLEL_MIN = 0          # force the parallel kernels and fills even for these small arrays
@@ -114,3 +116,65 @@ def test_team_probes_then_keeps_the_faster():
     assert seen[:probe] == [True, False] * (probe // 2)                 # the probes alternate
     assert not any(seen[probe:T.Team.WINDOW])                           # then one thread for the window
     assert seen[T.Team.WINDOW:] == [True, False] * (probe // 2)         # and the next window probes again
+
+
+SIDE_BY_SIDE = {
+    "dense": dict(widths="48x6", batch=5, activation="tanh", init="xavier_uniform", dropout=0.2, sigma_b2=0.1,
+                  histograms=True, engine="dense"),
+    "gaussian": dict(widths="48x6", batch=5, activation="relu", init="he_normal", residual=True,
+                     engine="gaussian"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIDE_BY_SIDE))
+def test_trials_run_side_by_side_give_the_serial_bits(name, monkeypatch):
+    """Trials on two threads at once (one per free core) are the serial run's, bit for bit, in order."""
+    import varprop.simulate.runner as runner
+    kw = dict(SIDE_BY_SIDE[name], trials=9, seed=5, progress=False)
+    monkeypatch.setattr(runner, "_workers", lambda cfg, free, need: 1)
+    serial = run(**kw)
+    seen = []
+    real = runner.simulate_trial
+
+    def spy(cfg, trial, keep_weights=True, workspace=None, one_thread=False):
+        seen.append((trial, one_thread))
+        return real(cfg, trial, keep_weights, workspace, one_thread)
+
+    monkeypatch.setattr(runner, "_workers", lambda cfg, free, need: 2)
+    monkeypatch.setattr(runner, "simulate_trial", spy)
+    both = run(**kw)
+    assert sorted(seen) == [(0, False)] + [(t, True) for t in range(1, 9)]   # trial 0 alone, the rest threaded
+    for f in serial.per_trial:
+        np.testing.assert_array_equal(serial.per_trial[f], both.per_trial[f])
+    for f in serial.histograms or {}:
+        np.testing.assert_array_equal(serial.histograms[f], both.histograms[f])
+
+
+def test_interrupt_while_trials_run_side_by_side_keeps_the_finished_prefix(monkeypatch):
+    import varprop.simulate.runner as runner
+    real = runner.simulate_trial
+
+    def interrupted(cfg, trial, keep_weights=True, workspace=None, one_thread=False):
+        if trial == 4:
+            raise KeyboardInterrupt
+        return real(cfg, trial, keep_weights, workspace, one_thread)
+
+    monkeypatch.setattr(runner, "_workers", lambda cfg, free, need: 2)
+    monkeypatch.setattr(runner, "simulate_trial", interrupted)
+    kw = dict(widths="32x4", batch=4, activation="tanh", init="xavier_normal", seed=2, progress=False)
+    r = run(trials=10, **kw)
+    assert r.interrupted and r.trials == 4
+    ref = run(trials=4, **kw)
+    for f in ref.per_trial:
+        np.testing.assert_array_equal(ref.per_trial[f], r.per_trial[f])
+
+
+def test_side_by_side_only_where_a_trial_is_long_enough():
+    from varprop.simulate.config import Config
+    from varprop.simulate.runner import _workers
+    sweep = Config.build(widths="256x101", batch=64, activation="tanh", init="xavier_normal", trials=50)
+    tiny = Config.build(widths="8x3", batch=4, activation="tanh", init="xavier_normal", trials=50)
+    big = Config.build(widths="2048x3", batch=1024, activation="tanh", init="xavier_normal", trials=50)
+    assert _workers(sweep, 2, 1 << 20) == 2 and _workers(sweep, 1, 1 << 20) == 1
+    assert _workers(tiny, 2, 1 << 20) == 1          # thread hand-offs would cost more than the trial
+    assert _workers(big, 2, 1 << 20) == 1           # its products already use every core

@@ -35,7 +35,7 @@ _TWO_M53 = 1.0 / 9007199254740992.0  # 2^-53
 _TWO_PI = 2.0 * math.pi
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def mix64(z):
     """Stafford's Mix13 finalizer: a bijection of uint64 with full avalanche."""
     z = (z ^ (z >> _S30)) * _M1
@@ -43,7 +43,7 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stream_key(seed, a, b, c):
     """The key of the stream named by ``(seed, a, b, c)`` (non-negative integers)."""
     k = mix64(np.uint64(seed) * _GOLDEN + np.uint64(0x632BE59BD9B4E019))
@@ -65,7 +65,7 @@ def key(seed: int, *ids: int) -> np.uint64:
     return np.uint64(stream_key(np.uint64(vals[0]), np.uint64(vals[1]), np.uint64(vals[2]), np.uint64(vals[3])))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def uniform_at(k, i):
     """The i-th uniform of stream ``k``, in (0, 1]: 53 random bits, never 0 (safe under log)."""
     # np.uint64(...) on both: an int64 key or counter mixed with uint64 would silently become float64
@@ -73,7 +73,7 @@ def uniform_at(k, i):
     return (np.float64(z >> _S11) + 1.0) * _TWO_M53
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def normal_pair_at(k, i):
     """Standard normals number 2i and 2i + 1 of stream ``k`` (Box-Muller)."""
     u1 = uniform_at(k, 2 * i)
@@ -83,7 +83,7 @@ def normal_pair_at(k, i):
     return r * math.cos(t), r * math.sin(t)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def fill_normal(k, out, mean, std):
     """out.flat[j] = mean + std * (normal number j of stream k), for a C-contiguous array."""
     k = np.uint64(k)
@@ -97,7 +97,7 @@ def fill_normal(k, out, mean, std):
             f[2 * i + 1] = mean + std * z1
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def fill_uniform(k, out, low, high):
     """out.flat[j] = low + (high - low) * (uniform number j of stream k)."""
     k = np.uint64(k)

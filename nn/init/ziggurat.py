@@ -55,13 +55,13 @@ _MASK = np.uint64(_LAYERS - 1)
 _TWO_M53 = 1.0 / 9007199254740992.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def _unit(z):
     """A uniform in (0, 1] from the top 53 bits of z."""
     return (np.float64(z >> _S11) + 1.0) * _TWO_M53
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _normal_slow(z, X, R):
     """The exact ziggurat for a slot whose first word ``z`` failed the fast test; rare."""
     state = mix64(z ^ _SALT_SLOW)
@@ -88,7 +88,7 @@ def _normal_slow(z, X, R):
         z = mix64(state)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", nogil=True)
 def _normal_at(k, i, X, R):
     """Standard normal number i of stream k."""
     z = mix64(k + np.uint64(i) * _GOLDEN)
@@ -99,7 +99,7 @@ def _normal_at(k, i, X, R):
     return _normal_slow(z, X, R)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _truncated_slow(k, i, lo, hi, X, R):
     """Redraw slot i until it lands in [lo, hi], from a private sequence of the slot."""
     state = mix64(mix64(k + np.uint64(i) * _GOLDEN) ^ _SALT_TRUNC)
@@ -114,7 +114,7 @@ def _truncated_slow(k, i, lo, hi, X, R):
             return x
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def fill_normal(k, out, mean, std, X, R):
     """out.flat[i] = mean + std * (normal number i of stream k), for a C-contiguous array."""
     k = np.uint64(k)
@@ -123,7 +123,7 @@ def fill_normal(k, out, mean, std, X, R):
         f[i] = mean + std * _normal_at(k, i, X, R)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def fill_truncated(k, out, loc, scale, lo, hi, X, R):
     """out.flat[i] = loc + scale * x_i with x_i standard normal conditioned on lo <= x_i <= hi.
 
