@@ -10,7 +10,9 @@ includes loading or compiling the Numba kernels, is reported separately):
    varprop.streams, numpy's Generator and torch.randn, each filling a 4096 x 4096 float32 array;
 3. the sweep: widths 256 x 101 (100 layers), batch 64, forward + backward, 200 trials, against PyTorch
    looping the same trials;
-4. peak RSS of one lecture trial per engine, each in a fresh process (baseline after imports beside it).
+4. peak RSS of one lecture trial per engine, each in a fresh process (baseline after imports beside it);
+5. the engines' crossover: microseconds per layer (forward and backward) of each engine over widths and
+   batches, beside the engine ``--engine auto`` picks (simulate/config.py's cost model is fitted to it).
 
 Run: ``python benchmarks/simulate.py [--quick] [--sections 1,2,3,4]`` (--quick: fewer repetitions and 20
 sweep trials).
@@ -123,11 +125,11 @@ print(json.dumps({{"baseline_kib": base, "peak_kib": hwm()}}))
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--sections", default="1,2,3,4", help="which workloads to run, e.g. 1,2 (default all)")
+    ap.add_argument("--sections", default="1,2,3,4,5", help="which workloads to run, e.g. 1,2 (default all)")
     args = ap.parse_args(argv)
     sections = {int(x) for x in args.sections.split(",")}
     reps = 3 if args.quick else 7
-    sweep_trials = 20 if args.quick else 200
+    sweep_trials = 20 if args.quick else 100
 
     import numba
     from threadpoolctl import threadpool_info
@@ -148,9 +150,11 @@ def main(argv=None) -> int:
     if 2 in sections:
         _normals(reps, torch)
     if 3 in sections:
-        _sweep(sweep_trials, torch)
+        _sweep(sweep_trials, torch, reps)
     if 4 in sections:
         _memory()
+    if 5 in sections:
+        _crossover(reps)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
@@ -210,28 +214,53 @@ def _normals(reps, torch):
 
 
 
-def _sweep(sweep_trials, torch):
+def _sweep(sweep_trials, torch, reps):
     # 3. the sweep -----------------------------------------------------------------------------------------
-    print(f"\n3. sweep: widths 256x101, batch 64, tanh, Xavier normal, forward + backward, {sweep_trials} trials")
+    print(f"\n3. sweep: widths 256x101, batch 64, tanh, Xavier normal, forward + backward; milliseconds per trial, "
+          f"median of {reps} interleaved runs of {sweep_trials} trials each")
     from varprop.simulate import run
-    sweep = {}
+    contenders, warm = {}, {}
     for engine in ("gaussian", "dense"):
-        run(**SWEEP, trials=1, engine=engine, seed=1)  # warm-up
         t = time.perf_counter()
-        run(**SWEEP, trials=sweep_trials, engine=engine, seed=0, progress=False)
-        sweep[f"varprop {engine}"] = time.perf_counter() - t
+        run(**SWEEP, trials=3, engine=engine, seed=1, progress=False)  # warm-up: loads the cached kernels
+        warm[engine] = time.perf_counter() - t
+        contenders[f"varprop {engine}"] = (lambda e=engine: run(**SWEEP, trials=sweep_trials, engine=e, seed=0,
+                                                                 progress=False))
     if torch is not None:
         fn = _torch_lecture(torch, True, widths=(256,) * 101, batch=64)
         fn()
-        t = time.perf_counter()
-        for _ in range(sweep_trials):
-            fn()
-        sweep["pytorch cpu loop"] = time.perf_counter() - t
-    for name, v in sweep.items():
-        ratio = f"   {sweep['pytorch cpu loop'] / v:.2f}x the speed of PyTorch" if "pytorch cpu loop" in sweep \
-            else ""
-        print(f"    {name:18s} {v:8.2f} s total, {v / sweep_trials * 1e3:8.2f} ms per trial{ratio}")
 
+        def torch_run():
+            for _ in range(sweep_trials):
+                fn()
+        contenders["pytorch cpu loop"] = torch_run
+    print("  warm-up (3 trials, loads the kernels): " + ", ".join(f"{k} {v:.2f} s" for k, v in warm.items()))
+    med = _interleaved(contenders, reps, turn=0.0)
+    for name, v in med.items():
+        ratio = f"   {med['pytorch cpu loop'] / v:.2f}x the speed of PyTorch" if "pytorch cpu loop" in med else ""
+        print(f"    {name:18s} {v / sweep_trials * 1e3:8.2f} ms per trial{ratio}")
+
+
+
+def _crossover(reps):
+    # 5. which engine is faster where ------------------------------------------------------------------------
+    from varprop.simulate import run
+    from varprop.simulate.config import gaussian_is_cheaper
+    print("\n5. engine crossover: tanh, Xavier normal, microseconds per layer forward + backward (median)")
+    print(f"    {'width':>6s} {'batch':>5s} {'layers':>6s} {'dense':>9s} {'gaussian':>9s}  faster    auto picks")
+    for n, b, layers in [(64, 8, 21), (256, 16, 51), (256, 64, 51), (512, 16, 21), (512, 64, 21), (1024, 64, 11),
+                         (1024, 128, 11), (1024, 256, 11), (4096, 16, 5), (4096, 64, 5)]:
+        spec = dict(widths=f"{n}x{layers}", batch=b, activation="tanh", init="xavier_normal", progress=False)
+        fns = {}
+        for engine in ("dense", "gaussian"):
+            run(**spec, engine=engine, trials=2)
+            fns[engine] = (lambda e=engine, sp=spec: run(**sp, engine=e, trials=10))
+        med = _interleaved(fns, reps, turn=0.0)
+        us = {k: v / 10 / (layers - 1) * 1e6 for k, v in med.items()}
+        faster = min(us, key=us.get)
+        auto = "gaussian" if gaussian_is_cheaper([n] * layers, b) else "dense"
+        print(f"    {n:6d} {b:5d} {layers:6d} {us['dense']:9.0f} {us['gaussian']:9.0f}  {faster:9s} {auto}"
+              f"{'' if auto == faster else '  (differs)'}")
 
 
 def _memory():

@@ -27,6 +27,7 @@ from varprop.memory import available_memory
 from .weights import WeightLaw, resolve
 
 __all__ = ["Config", "parse_widths", "memory_estimate", "available_memory", "time_estimate", "check_work",
+           "gaussian_is_cheaper",
            "ENGINES", "MAX_WIDTH", "MAX_LAYERS", "MAX_TRIALS", "MAX_BINS", "MAX_HOURS"]
 
 ENGINES = ("auto", "dense", "gaussian")
@@ -124,7 +125,7 @@ class Config:
             raise ValueError(f"the gaussian engine needs Gaussian weights; init {law.text!r} is {law.kind} "
                              "(use --engine dense)")
         if engine == "auto":
-            engine = "gaussian" if law.gaussian else "dense"
+            engine = "gaussian" if law.gaussian and gaussian_is_cheaper(widths, batch, act.arity) else "dense"
         if inputs is not None:
             if np.iscomplexobj(inputs):
                 raise TypeError("inputs are complex: the network takes real values")
@@ -271,6 +272,32 @@ def time_estimate(cfg: Config) -> float:
             normals += rows * cols
     per_trial = flops / _FLOPS + normals / _NORMALS + cfg.depth * _LAYER_S + _TRIAL_S
     return cfg.trials * per_trial
+
+
+# Per-layer costs (forward and backward) of the two engines, fitted to `python benchmarks/simulate.py
+# --sections 5` on a 2-core machine: the Gaussian engine pays a fixed ~0.4 ms a layer (its Gram products,
+# two Cholesky factors, LAPACK and Python calls) and O(B^2 n); the dense one O(n^2) normals and O(B n^2)
+# multiply-adds. Only their ratio matters: the crossover (about n = 16 B at n = 1024, never below n = 512
+# at B >= 16) is what the fit reproduces.
+_DENSE_LAYER_S, _DENSE_NORMAL_S, _DENSE_MAC_S = 8e-5, 2.5e-9, 2.5e-11
+_GAUSS_LAYER_S, _GAUSS_MAC_S, _GAUSS_NORMAL_S = 4e-4, 1.5e-10, 2.5e-9
+
+
+def gaussian_is_cheaper(widths, batch: int, arity: int = 1) -> bool:
+    """True when the Gaussian engine is expected to run a trial of these widths and batch faster than the
+    dense one (both give the same law for Gaussian weights): wide layers and a small batch.
+
+    >>> gaussian_is_cheaper([4096] * 7, 16), gaussian_is_cheaper([256] * 101, 64)
+    (True, False)
+    """
+    b = float(batch)
+    dense = gauss = 0.0
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        rows, cols = arity * n_out, n_in
+        dense += _DENSE_LAYER_S + rows * cols * _DENSE_NORMAL_S + 2 * b * rows * cols * _DENSE_MAC_S
+        gauss += (_GAUSS_LAYER_S + b * b * (rows + cols) * _GAUSS_MAC_S + 4 * b ** 3 * _GAUSS_MAC_S
+                  + b * (rows + cols) * _GAUSS_NORMAL_S)
+    return gauss < dense
 
 
 def check_work(cfg: Config) -> float:
