@@ -50,3 +50,12 @@ def test_figures_are_deterministic(tiny, tmp_path):
 def test_bad_mode(tiny, tmp_path):
     with pytest.raises(ValueError, match="mode"):
         pl.noise(tiny, str(tmp_path), "fast", 0)
+
+
+def test_semisupervised_setting_is_chosen_on_the_validation_split_with_its_own_seeds(tiny, tmp_path):
+    _, md, blob = pl.semisupervised(tiny, str(tmp_path), "smoke", 3)
+    r = blob["semisupervised"]
+    assert set(r["selection_seeds"]).isdisjoint(r["seeds"])
+    val = r["validation"]
+    assert set(val) == set(pl._SSL_CONFIGS) and r["chosen"] == max(val, key=val.get)
+    assert r["config"] == pl._SSL_CONFIGS[r["chosen"]] and f"{r['chosen']} (chosen)" in md
