@@ -75,7 +75,8 @@ def test_cli_writes_json_and_figure(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for argv, frag in ((["phase", "--points", "5000"], "points per axis"),
                        (["phase", "--activation", "nope"], "unknown activation"),
-                       (["phase", "--json", str(tmp_path / "missing" / "x.json")], "does not exist"),
+                       (["phase", "--json", str(tmp_path), "--points", "5"], "folder"),
+                       (["phase", "--json", str(js), "--plot", str(js), "--points", "5"], "same file"),
                        (["phase", "--sigma-b2-max", "nan"], "both finite")):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err

@@ -36,7 +36,7 @@ from fractions import Fraction
 
 from varprop import truncnorm
 
-__all__ = ["Distribution", "parse_distribution", "symbols", "simplify", "KINDS", "SIGNATURES", "MAX_LENGTH",
+__all__ = ["Distribution", "parse_distribution", "parse_finite", "symbols", "simplify", "KINDS", "SIGNATURES", "MAX_LENGTH",
            "MAX_EXPONENT", "MAX_DEGREE", "MAX_DEPTH", "MAX_SYMBOLIC_DEGREE",
            "FAN_NAMES"]
 
@@ -621,3 +621,24 @@ def _rational_degree(tree) -> tuple[float, float]:
     if op == "/":
         return na + db, da + nb
     return max(na + db, nb + da), da + db
+
+
+def parse_finite(text, what: str) -> float:
+    """The finite number a user wrote (an option's value, a grid's range end), or ValueError naming ``what``.
+
+    Only ``float()``'s own syntax is read: nothing is evaluated.
+
+    >>> parse_finite("1e-3", "--lr")
+    0.001
+    >>> parse_finite("inf", "--lr")
+    Traceback (most recent call last):
+    ...
+    ValueError: --lr must be finite, got 'inf'
+    """
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be finite, got {text!r}")
+    return value

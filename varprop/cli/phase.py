@@ -26,23 +26,16 @@ def add_arguments(p):
     p.add_argument("--json", metavar="FILE", help="write q*, chi_1, c*, xi_q, xi_c and the critical line here")
 
 
-def _writable(path, option):
-    import os
-    if path == "" or os.path.isdir(path):
-        raise ValueError(f"{option} {path!r} is a folder or empty: name a file")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-        raise ValueError(f"{option} {path}: the folder {parent} does not exist or is not writable")
-
-
 def run(args) -> int:
     from varprop.activations import get, parse_params
     from varprop.derive import phase
-    from varprop.io import atomic_write_text
+    from varprop.io import atomic_write_text, check_distinct, check_writable
 
-    for path, option in ((args.plot, "--plot"), (args.json, "--json")):
+    outputs = {"--plot": args.plot, "--json": args.json}
+    for option, path in outputs.items():
         if path is not None:
-            _writable(path, option)
+            check_writable(path, option)
+    check_distinct(outputs)
     act = get(args.activation, **parse_params(args.param))
     p = phase.diagram(act, (args.sigma_w2_min, args.sigma_w2_max, args.points),
                       (args.sigma_b2_min, args.sigma_b2_max, args.points))

@@ -30,12 +30,11 @@ def add_arguments(p):
 def run(args) -> int:
     from varprop.activations import get, parse_params
     from varprop.derive import jacobian
-    from varprop.io import atomic_write_text
+    from varprop.io import atomic_write_text, check_writable
     from varprop.simulate.jacobian import jacobian_spectrum
 
     if args.json is not None:
-        from .phase import _writable
-        _writable(args.json, "--json")
+        check_writable(args.json, "--json")
     act = get(args.activation, **parse_params(args.param))
     sw = args.sigma_w2
     if sw is None:

@@ -205,16 +205,9 @@ def practice_kwargs(v) -> dict:
 
 
 def _float(args, name) -> float:
+    from varprop.expr import parse_finite
     text = getattr(args, name)
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"--{name.replace('_', '-')} must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"--{name.replace('_', '-')} must be finite, got {text!r}")
-    return value
+    return None if text is None else parse_finite(text, f"--{name.replace('_', '-')}")
 
 
 def parse_hidden(text: str) -> list[int]:

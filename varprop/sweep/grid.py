@@ -34,6 +34,8 @@ import math
 
 import numpy as np
 
+from varprop.expr import parse_finite
+
 __all__ = ["Grid", "parse_axis", "parse_value", "canonical", "cell_id", "cell_seed", "normalize_key"]
 
 _SEED_BITS = 63
@@ -69,24 +71,12 @@ def parse_value(text: str, typ, key: str):
             raise ValueError(f"{key} takes integers, got {text!r}")
         return int(v)
     if typ is float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise ValueError(f"{key} takes numbers, got {text!r}") from None
-        if not math.isfinite(v):
-            raise ValueError(f"{key} must be finite, got {text!r}")
-        return v
+        return parse_finite(text, key)
     return text
 
 
 def _number(text: str, key: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise ValueError(f"{key}: {text!r} is not a number in a range a:b:n") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{key}: range ends must be finite, got {text!r}")
-    return v
+    return parse_finite(text, f"{key}: a range end (a:b:n)")
 
 
 def _count(text: str, key: str) -> int:
