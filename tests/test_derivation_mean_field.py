@@ -143,3 +143,16 @@ def test_fixed_point_by_two_root_finders_away_from_trivial_points(act, sw, sb):
     for _ in range(400):
         q = mf.length_map(act, q, float(sw), float(sb))
     assert q == pytest.approx(q_secant, rel=1e-7)
+
+
+def test_ordered_phase_writes_c_star_one_and_chi_c_chi_1():
+    """Below the critical line the stable fixed point of the correlation map is c = 1 itself: the results
+    carry c* = 1 and chi_c = chi_1 as fields, and chi_c is the map's slope at c = 1 by Monte Carlo."""
+    d = mean_field.build(activation="tanh", sigma_b2="0.05", sigma_w2="1.2")
+    r = _result(d)
+    chi = float(r["chi_1"])
+    assert chi < 1 and float(r["c_star"]) == 1.0 and float(r["chi_c"]) == pytest.approx(chi, rel=1e-12)
+    q = float(r["q_star"])
+    z = np.random.default_rng(22).standard_normal(1_000_000)
+    slope = 1.2 * (1 - np.tanh(np.sqrt(q) * z) ** 2) ** 2       # sigma_w^2 E[phi'(u)^2] at c = 1
+    assert abs(slope.mean() - float(r["chi_c"])) <= 5 * slope.std() / np.sqrt(z.size)

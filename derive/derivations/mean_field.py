@@ -263,6 +263,9 @@ def build(activation: str = "tanh", params=None, sigma_b2=0, sigma_w2=None, digi
         xi_c = mf._depth(chic)
         d.result("c_star", _float_value(c_star))
         d.result("chi_c", _float_value(chic))
+    else:   # ordered or critical: the stable fixed point is c = 1 itself, where chi_c is chi_1
+        d.result("c_star", 1)
+        d.result("chi_c", chi)
     d.result("q_star", qv)
     d.result("chi_1", chi)
     d.result("length_map_slope", _float_value(rate))
