@@ -277,8 +277,8 @@ def time_estimate(cfg: Config) -> float:
 # Per-layer costs (forward and backward) of the two engines, fitted to `python benchmarks/simulate.py
 # --sections 5` on a 2-core machine: the Gaussian engine pays a fixed ~0.4 ms a layer (its Gram products,
 # two Cholesky factors, LAPACK and Python calls) and O(B^2 n); the dense one O(n^2) normals and O(B n^2)
-# multiply-adds. Only their ratio matters: the crossover (about n = 16 B at n = 1024, never below n = 512
-# at B >= 16) is what the fit reproduces.
+# multiply-adds. Only their ratio matters: the crossover is what the fit reproduces (dense faster at every
+# measured batch for n <= 256, Gaussian at n = 512 for B = 16 and 64, at n = 1024 between B = 128 and 256).
 _DENSE_LAYER_S, _DENSE_NORMAL_S, _DENSE_MAC_S = 8e-5, 2.5e-9, 2.5e-11
 _GAUSS_LAYER_S, _GAUSS_MAC_S, _GAUSS_NORMAL_S = 4e-4, 1.5e-10, 2.5e-9
 

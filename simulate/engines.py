@@ -36,8 +36,6 @@ import time
 
 import numpy as np
 
-from varprop.streams import key as stream_key
-
 from . import histograms, kernels, threads
 from .gram import gram
 from .rng import fill_normal, trial_keys
@@ -52,13 +50,9 @@ OVERFLOW = ("pre-activations h", "activations x", "gradients", "weight-gradient 
 BN_EPS = 1e-5
 
 
-def _key(cfg, trial, layer, purpose):
-    return stream_key(cfg.seed, trial, layer, PURPOSE[purpose])
-
-
 class _Keys:
-    """The stream keys of one trial, ``keys(layer, purpose)`` = ``_key(cfg, trial, layer, purpose)``,
-    computed together when the trial starts."""
+    """The stream keys of one trial, ``keys(layer, purpose)`` = ``varprop.streams.key(cfg.seed, trial, layer,
+    PURPOSE[purpose])``, computed together when the trial starts."""
 
     def __init__(self, cfg, trial):
         self.table = trial_keys(cfg.seed, trial, cfg.depth + 2, len(PURPOSE))

@@ -12,7 +12,6 @@ at several times the speed of the Box-Muller stream (the dense engine is bound b
 from __future__ import annotations
 
 import numpy as np
-
 from numba import njit
 
 from varprop.streams import key as stream_key

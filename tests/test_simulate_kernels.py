@@ -88,8 +88,11 @@ def test_dense_network_against_torch_autograd(opts):
     cfg = Config.build(widths=[7, 6, 6, 5], batch=4, activation="tanh", init="he_uniform", trials=1, seed=9,
                        engine="dense", dtype="float64", **opts)
     stats, _ = simulate_trial(cfg, 0)
-    from varprop.simulate.engines import _key
     from varprop.simulate.rng import normal
+    from varprop.streams import key as stream_key
+
+    def _key(cfg, trial, layer, purpose):   # the streams' naming rule, from outside the engine
+        return stream_key(cfg.seed, trial, layer, PURPOSE[purpose])
     x = torch.tensor(normal(cfg.seed, (0, 0, PURPOSE["inputs"]), (4, 7)))
     xs, ws = [], []
     for layer in range(1, cfg.depth + 1):
