@@ -256,11 +256,19 @@ def _lapack(name: str):
 def _range_basis(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(U, lam)`` with ``c = U diag(lam) U^T`` on the range of the PSD matrix c (tiny eigenvalues dropped,
     numpy.linalg.matrix_rank's tolerance)."""
-    lam, u = np.linalg.eigh(c)
-    top = lam[-1] if lam.size else 0.0
+    scale = float(np.max(np.diagonal(c))) if c.size else 0.0   # bounds every |c_ij| of a PSD matrix
+    if not scale > 0.0:
+        return np.zeros((c.shape[0], 0)), np.zeros(0)
+    # c / scale has entries in [-1, 1]: eigh of c itself overflows inside LAPACK near 1e300 and answers
+    # NaN, which would read as rank 0 (a layer of zeros) instead of an overflow
+    lam, u = np.linalg.eigh(c / scale)
+    lam = lam * scale
+    if not (np.isfinite(lam).all() and np.isfinite(u).all()):
+        raise FloatingPointError("the layer's Gram matrix overflowed")
+    top = lam[-1]
     if top <= 0.0:
         return u[:, :0], lam[:0]
-    keep = lam > top * max(c.shape) * np.finfo(np.float64).eps
+    keep = lam > top * (max(c.shape) * np.finfo(np.float64).eps)   # eps first: top * n overflows near 1e308
     return u[:, keep], lam[keep]
 
 

@@ -136,9 +136,14 @@ def test_overflow_leaves_the_deep_layers_empty_and_says_where(engine, tmp_path, 
         assert over == {"layer": 21, "quantity": "pre-activations h", "trials": 2}
         assert all(r["act_std"] is not None for r in layers[:20]) and all(r["act_std"] is None for r in layers[20:])
     else:
-        assert over["quantity"] == "pre-activations h" and 150 < over["layer"] < 190
+        # float64 gives out near 64^170 both ways: h forward near layer 170, or (when the forward pass just
+        # fits) the gradient near layer 200 - 170 on the way back
+        depth_reached = over["layer"] if over["quantity"] == "pre-activations h" else 200 - over["layer"]
+        assert over["quantity"] in ("pre-activations h", "gradients") and 150 < depth_reached < 190
         assert layers[0]["act_std"] > 1 and layers[-1]["act_std"] is None
-    line = f"overflow in 2 of 2 trials, first: the pre-activations h of layer {over['layer']} exceed"
+    # near the limit a layer is either right or flagged, never a silent layer of zeros
+    assert all(r["act_std"] is None or r["act_std"] > 0 for r in layers)
+    line = f"overflow in 2 of 2 trials, first: the {over['quantity']} of layer {over['layer']} exceed"
     assert line in out and err.startswith("varprop: " + line) and err.count("\n") == 1
 
 
