@@ -6,8 +6,9 @@ includes loading or compiling the Numba kernels, is reported separately):
 1. the lecture's: widths 4096 x 7 (six layers), batch 16, tanh, W = 0.01 randn, per trial, forward only
    (the lecture's loop) and forward + backward (upstream gradient N(0, 1)); each turn of a contender runs
    trials back to back for at least 0.2 s (one trial for the slow ones) and counts the mean per trial;
-2. normals per second: the dense engine's fill (the counter-based ziggurat), the Box-Muller stream of
-   varprop.streams, numpy's Generator and torch.randn, each filling a 4096 x 4096 float32 array;
+2. normals per second: the engines' fill (float32 Box-Muller, vectorized), the initializers' ziggurat,
+   the float64 Box-Muller stream of varprop.streams, numpy's Generator and torch.randn, each filling a
+   4096 x 4096 float32 array;
 3. the sweep: widths 256 x 101 (100 layers), batch 64, forward + backward, 200 trials, against PyTorch
    looping the same trials;
 4. peak RSS of one lecture trial per engine, each in a fresh process (baseline after imports beside it);
@@ -190,7 +191,9 @@ def _lecture(reps, torch):
 
 
 def _normals(reps, torch):
-    from varprop.simulate.rng import fill_normal as zig_fill
+    from varprop.nn.init.ziggurat import TABLE_R, TABLE_X
+    from varprop.nn.init.ziggurat import fill_normal as zig_fill
+    from varprop.simulate.rng import fill_normal as engine_fill
     from varprop.streams import fill_normal as bm_fill
     from varprop.streams import key
     # 2. normals per second --------------------------------------------------------------------------------
@@ -198,7 +201,8 @@ def _normals(reps, torch):
     out = np.empty((4096, 4096), dtype=np.float32)
     rng = np.random.default_rng(0)
     k = key(1, 2, 3)
-    fills = {"varprop ziggurat (dense engine)": lambda: zig_fill(k, out, 0.0, 0.01),
+    fills = {"varprop engines (float32 B-M)": lambda: engine_fill(k, out, 0.0, 0.01),
+             "varprop.nn.init ziggurat": lambda: zig_fill(k, out, 0.0, 0.01, TABLE_X, TABLE_R),
              "varprop.streams Box-Muller": lambda: bm_fill(k, out, 0.0, 0.01),
              "numpy Generator float32": lambda: rng.standard_normal(out.shape, dtype=np.float32, out=out),
              "numpy Generator float64": lambda: rng.standard_normal(out.shape)}
@@ -208,9 +212,9 @@ def _normals(reps, torch):
     for fn in fills.values():
         fn()
     med = _interleaved(fills, reps)
-    zig = med["varprop ziggurat (dense engine)"]
+    ours = med["varprop engines (float32 B-M)"]
     for name, v in med.items():
-        print(f"    {name:32s} {out.size / v / 1e6:8.1f} M normals/s   (ziggurat is {v / zig:.2f}x this)")
+        print(f"    {name:32s} {out.size / v / 1e6:8.1f} M normals/s   (the engines' fill is {v / ours:.2f}x this)")
 
 
 

@@ -182,3 +182,65 @@ def test_gram_large_row_counts_go_through_blas_and_nan_propagates():
 def test_gram_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="same n"):
         gram(np.ones((2, 3)), np.ones((2, 4)))
+
+
+# -- the engines' Gaussian fill: its kernel against the NumPy reference, and against exact Box-Muller ----------
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8192, 2 * 4096 + 1, 3 * 8192 + 5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fill_normal_is_the_reference_bit_for_bit_on_any_thread_count(n, dtype):
+    import numba
+
+    from varprop.simulate.rng import fill_normal, normal_reference
+    k = key(4, 1, 2)
+    ref = normal_reference(k, n)
+    outs = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            outs.append(fill_normal(k, np.empty(n, dtype)))
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for out in outs:
+        assert np.array_equal(out.astype(np.float32), ref)     # float64 out: the same normals, widened
+    assert np.array_equal(fill_normal(k, np.empty(n, dtype), 1.5, 2.0), (1.5 + 2.0 * ref.astype(dtype)).astype(dtype))
+
+
+def test_fill_normal_against_float64_box_muller_on_the_same_bits():
+    from varprop.simulate.rng import normal_reference
+    k, n = key(9, 3), 400_000
+    i = np.arange(n // 2, dtype=np.uint64)
+    with np.errstate(over="ignore"):   # SplitMix64 in NumPy: wrapping uint64 arithmetic
+        z = np.uint64(k) + i * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = ((z >> np.uint64(32)).astype(np.float64) + 0.5) / 2.0 ** 32
+    t = 2 * np.pi * ((z & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) / 2.0 ** 32
+    r = np.sqrt(-2 * np.log(u))
+    exact = np.empty(n)
+    exact[0::2], exact[1::2] = r * np.cos(t), r * np.sin(t)
+    got = normal_reference(k, n).astype(np.float64)
+    # float32 arithmetic: u is rounded to 24 bits, which moves r by up to ~5e-6 where u is near 1
+    assert np.abs(got - exact).max() < 1e-5
+    big = np.abs(exact) > 0.5
+    assert (np.abs(got - exact)[big] / np.abs(exact[big])).max() < 4e-6
+
+
+def test_fill_normal_moments_and_tails():
+    from scipy import stats
+
+    from varprop.simulate.rng import fill_normal
+    n = 4_000_000
+    z = fill_normal(key(21, 7), np.empty(n))
+    se = 1 / math.sqrt(n)
+    assert abs(z.mean()) < 4 * se
+    assert abs(z.var() - 1) < 4 * math.sqrt(2) * se
+    assert abs((z ** 4).mean() - 3) < 4 * math.sqrt(96) * se
+    assert stats.kstest(z[:1_000_000], "norm").pvalue > 1e-3
+    # the two normals of a pair are independent: uncorrelated, and so are their squares
+    assert abs(np.corrcoef(z[0::2], z[1::2])[0, 1]) < 4 * math.sqrt(2) * se
+    assert abs(np.corrcoef(z[0::2] ** 2, z[1::2] ** 2)[0, 1]) < 4 * math.sqrt(2) * se
+    # the tail beyond 4 sigma: P = 6.33e-5, binomial standard error
+    p = 2 * stats.norm.sf(4.0)
+    assert abs((np.abs(z) > 4).mean() - p) < 4 * math.sqrt(p / n)
