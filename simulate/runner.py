@@ -68,7 +68,7 @@ def run_config(cfg: Config, progress=None) -> Result:
                          "(a lower bound; Ctrl-C keeps the finished trials)\n")
         sys.stderr.flush()
     with Progress(cfg.trials, "simulate", enabled=show) as bar, \
-            core_threads.limit("numba" if cfg.engine == "gaussian" else "blas") as plan:  # within the free cores
+            core_threads.limit("numba" if cfg.engine == "gaussian" else "blas", max_age=PLAN_AGE_S) as plan:
         try:
             # trial 0 alone first: it loads the kernels, and its histogram bins are every later trial's
             stats, h = simulate_trial(cfg, 0, keep_weights, workspace=ws)
@@ -173,6 +173,7 @@ def _trials(cfg: Config, keep_weights: bool, ws: Workspace, workers: int):
 
 
 PARALLEL_TRIAL_S = 1e-3   # trials estimated shorter than this on one core run one after another
+PLAN_AGE_S = 5.0   # a run re-measures the free cores when the process's plan is older than this (0.05 s)
 LONG_S = 10.0   # runs estimated longer than this announce their estimate on a terminal before starting
 
 

@@ -67,8 +67,20 @@ def test_plan_is_measured_once_per_process_and_follows_the_environment(monkeypat
     assert threads.plan("blas") == Plan(1, 1, 1) and len(calls) == 1     # kept: a resume uses the same BLAS setting
     threads.plan("blas", refresh=True)
     assert len(calls) == 2
+    # an old plan is measured again for a caller that asks (the simulator): a busy core that went idle counts
+    busy = [1.0]
+    monkeypatch.setattr(threads, "busy_cores", lambda: calls.append(1) or busy[0])
+    clock = [100.0]
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock[0])
+    threads.plan("blas", refresh=True)
+    busy[0] = 0.0
+    clock[0] += 4.0
+    assert threads.plan("blas", max_age=5.0) == Plan(1, 1, 1) and len(calls) == 3     # young: kept
+    clock[0] += 2.0
+    assert threads.plan("blas", max_age=5.0) == Plan(2, 2, 1) and len(calls) == 4     # old: measured again
+    assert threads.plan("blas") == Plan(2, 2, 1) and len(calls) == 4                  # and kept for the rest
     monkeypatch.setenv("VARPROP_THREADS", "2")
-    assert threads.plan("numba") == Plan(2, 1, 2) and len(calls) == 2   # fixed: nothing measured
+    assert threads.plan("numba") == Plan(2, 1, 2) and len(calls) == 4   # fixed: nothing measured
     for bad in ("0", "two", "-1"):
         monkeypatch.setenv("VARPROP_THREADS", bad)
         with pytest.raises(ValueError, match="VARPROP_THREADS must be a positive integer"):

@@ -15,9 +15,11 @@ team, and a run slows by an order of magnitude instead of by the other process's
 3. never raises a count above what the process already has (``OPENBLAS_NUM_THREADS``,
    ``NUMBA_NUM_THREADS`` or an enclosing limit stay upper bounds), and restores every count on exit.
 
-The choice is made once per process and kept (:func:`plan`), so a checkpoint resumed in the same process
-uses the BLAS setting of the run it continues (OpenBLAS rounds its products differently with another
-thread count; Numba's kernels give the same bits on any). ``VARPROP_THREADS=N`` fixes the count instead
+The trainer's choice is made once per process and kept (:func:`plan`), so a checkpoint resumed in the same
+process uses the BLAS setting of the run it continues (OpenBLAS rounds its products differently with
+another thread count; Numba's kernels give the same bits on any). The simulator, whose bits do not depend
+on the counts, measures again when its plan is older than a few seconds: a plan measured once while
+another pool's threads were still spinning would otherwise keep its trials serial for the whole process. ``VARPROP_THREADS=N`` fixes the count instead
 of measuring it, which also makes training runs comparable bit for bit across processes and loads.
 
 >>> choose(cores=2, busy=1.0)                 # beside one CPU-bound process on two cores
@@ -140,16 +142,23 @@ def _fixed() -> int | None:
     return n
 
 
-_PLAN: dict = {}
+_PLAN: dict = {}   # (work, fixed) -> (Plan, time.monotonic() of its measurement)
 
 
-def plan(work: str = "blas", refresh: bool = False) -> Plan:
-    """This process's thread counts for ``work`` (measured once, then kept; ``refresh`` measures again)."""
+def plan(work: str = "blas", refresh: bool = False, max_age: float | None = None) -> Plan:
+    """This process's thread counts for ``work``: measured once, then kept; ``refresh`` measures again, and
+    so does a kept plan older than ``max_age`` seconds (for work whose bits do not depend on the counts).
+
+    >>> plan("blas", max_age=0.0).free >= 1
+    True
+    """
     fixed = _fixed()
     key = (work, fixed)
-    if refresh or key not in _PLAN:
-        _PLAN[key] = choose(cores(), 0.0 if fixed is not None else busy_cores(), work, fixed)
-    return _PLAN[key]
+    kept = _PLAN.get(key)
+    if refresh or kept is None or (max_age is not None and time.monotonic() - kept[1] > max_age):
+        kept = _PLAN[key] = (choose(cores(), 0.0 if fixed is not None else busy_cores(), work, fixed),
+                             time.monotonic())
+    return kept[0]
 
 
 def _controller():
@@ -176,8 +185,9 @@ def current() -> tuple[int | None, int | None]:
 
 
 @contextlib.contextmanager
-def limit(work: str = "blas", threads: int | None = None):
-    """Run the body with :func:`plan`'s thread counts (or ``threads`` for the working team), restored after.
+def limit(work: str = "blas", threads: int | None = None, max_age: float | None = None):
+    """Run the body with :func:`plan`'s thread counts (or ``threads`` for the working team), restored after;
+    ``max_age`` goes to :func:`plan`.
 
     Counts only go down: a pool already limited to fewer threads keeps its limit.
 
@@ -185,7 +195,7 @@ def limit(work: str = "blas", threads: int | None = None):
     ...     p.blas >= 1 and p.numba >= 1
     True
     """
-    p = plan(work) if threads is None else choose(cores(), 0.0, work, threads)
+    p = plan(work, max_age=max_age) if threads is None else choose(cores(), 0.0, work, threads)
     ctl = _controller()
     with contextlib.ExitStack() as stack:
         if ctl is not None:
