@@ -251,7 +251,7 @@ def _widths_text(ws) -> str:
 
 # a fast core's rates, so that the estimate is a lower bound and a refusal is certain
 _FLOPS = 5e10            # multiply-adds per second
-_NORMALS = 5e8           # random numbers per second
+_NORMALS = 2.5e9         # random numbers per second (the engines' fill: 1.1e9 on one core here)
 _LAYER_S = 1e-4          # Python, LAPACK and kernel-launch overhead of one layer forward and backward
 _TRIAL_S = 1e-4
 
@@ -278,9 +278,10 @@ def time_estimate(cfg: Config) -> float:
 # --sections 5` on a 2-core machine: the Gaussian engine pays a fixed ~0.4 ms a layer (its Gram products,
 # two Cholesky factors, LAPACK and Python calls) and O(B^2 n); the dense one O(n^2) normals and O(B n^2)
 # multiply-adds. Only their ratio matters: the crossover is what the fit reproduces (dense faster at every
-# measured batch for n <= 256, Gaussian at n = 512 for B = 16 and 64, at n = 1024 between B = 128 and 256).
-_DENSE_LAYER_S, _DENSE_NORMAL_S, _DENSE_MAC_S = 8e-5, 2.5e-9, 2.5e-11
-_GAUSS_LAYER_S, _GAUSS_MAC_S, _GAUSS_NORMAL_S = 4e-4, 1.5e-10, 2.5e-9
+# measured batch for n <= 256, Gaussian at n = 512 for B = 16 with a tie at B = 64, and at n = 1024
+# between B = 128 and 256; the fill's normals cost 1 ns each on one core).
+_DENSE_LAYER_S, _DENSE_NORMAL_S, _DENSE_MAC_S = 8e-5, 1e-9, 2.5e-11
+_GAUSS_LAYER_S, _GAUSS_MAC_S, _GAUSS_NORMAL_S = 4e-4, 1.5e-10, 1e-9
 
 
 def gaussian_is_cheaper(widths, batch: int, arity: int = 1) -> bool:
