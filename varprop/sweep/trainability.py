@@ -46,7 +46,7 @@ PRESETS = {
               {"data": "digits", "width": 16, "epochs": 1, "optimizer": "adam", "lr": 1e-3, "batch_size": 64}),
     "quick": ({"sigma_w2": "1,1.25,1.5,1.75,2,2.5,3,4", "depth": "log:6:48:4"},
               {"data": "digits", "width": 128, "epochs": 5, "optimizer": "adam", "lr": 1e-4, "batch_size": 32}),
-    "full": ({"sigma_w2": "1:4:13", "depth": "log:6:96:5"},
+    "full": ({"sigma_w2": "1:4:13", "depth": "log:6:192:11"},
              {"data": "mnist1d", "width": 128, "epochs": 5, "optimizer": "adam", "lr": 1e-4, "batch_size": 32}),
 }
 _SHARED = {"activation": "tanh", "sigma_b2": 0.05, "preprocess": "standardize"}
@@ -186,8 +186,9 @@ def trainability(out, mode: str = "quick", client=None, *, seed: int = 0, grid=N
     """Run (or finish) the trainability sweep in folder ``out`` and fit its boundary.
 
     ``mode``: ``"quick"`` (digits, width 128, 8 sigma_w2 x depths 6, 12, 24, 48, Adam lr 1e-4, batch 32,
-    5 epochs: a few minutes on 2 cores), ``"full"`` (MNIST-1D, 13 sigma_w2 from 1 to 4 x depths 6 to 96,
-    the same budget: about 20 minutes on 2 cores) or ``"smoke"`` (6 tiny cells, for tests); ``grid`` and ``fixed`` override the preset's entries. ``client`` as in
+    5 epochs: a few minutes on 2 cores), ``"full"`` (MNIST-1D, 13 sigma_w2 from 1 to 4 x 11 depths from 6
+    to 192 spaced by sqrt(2), the same budget: about 20 minutes on 2 cores) or ``"smoke"`` (6 tiny cells,
+    for tests); ``grid`` and ``fixed`` override the preset's entries. ``client`` as in
     :func:`varprop.sweep.run`. ``figure``: a PNG path for the heat map of ``metric`` with 6 xi_c and the
     fitted c xi_c drawn on it. Returns a :class:`Trainability`.
 
