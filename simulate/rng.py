@@ -32,7 +32,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from varprop.streams import key as stream_key
-from varprop.streams import mix64
+from varprop.streams import mix64, words
 from varprop.streams import stream_key as _stream_key
 
 __all__ = ["fill_normal", "normal", "normal_reference", "trial_keys"]
@@ -161,12 +161,7 @@ def fill_normal(k, out: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.n
 def normal_reference(k, n: int) -> np.ndarray:
     """The first ``n`` standard normals of stream ``k`` as float32, by the kernel's arithmetic in NumPy."""
     f = np.float32
-    i = np.arange((n + 1) // 2, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = np.uint64(k) + i * _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
+    z = words(k, (n + 1) // 2)
     hi = (z >> _S32).astype(np.int64)
     lo = (z & _LO32).astype(np.int64)
     u = (hi.astype(f) + f(0.5)) * _TWO_M32
@@ -193,7 +188,7 @@ def normal_reference(k, n: int) -> np.ndarray:
     swap = ((octant >> 1) & 1) == 1
     c, s_ = np.where(swap, -sa, ca), np.where(swap, ca, sa)
     r = np.where(octant >= 4, f(-1.0) * r, r)
-    out = np.empty(2 * len(i), dtype=f)
+    out = np.empty(2 * len(z), dtype=f)
     out[0::2], out[1::2] = r * c, r * s_
     return out[:n]
 

@@ -209,12 +209,8 @@ def test_fill_normal_is_the_reference_bit_for_bit_on_any_thread_count(n, dtype):
 def test_fill_normal_against_float64_box_muller_on_the_same_bits():
     from varprop.simulate.rng import normal_reference
     k, n = key(9, 3), 400_000
-    i = np.arange(n // 2, dtype=np.uint64)
-    with np.errstate(over="ignore"):   # SplitMix64 in NumPy: wrapping uint64 arithmetic
-        z = np.uint64(k) + i * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
+    from varprop.streams import words
+    z = words(k, n // 2)
     u = ((z >> np.uint64(32)).astype(np.float64) + 0.5) / 2.0 ** 32
     t = 2 * np.pi * ((z & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) / 2.0 ** 32
     r = np.sqrt(-2 * np.log(u))

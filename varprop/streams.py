@@ -21,8 +21,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["mix64", "stream_key", "key", "uniform_at", "normal_pair_at", "fill_normal", "fill_uniform",
-           "normal", "uniform"]
+__all__ = ["mix64", "mix64_array", "words", "stream_key", "key", "uniform_at", "normal_pair_at", "fill_normal",
+           "fill_uniform", "normal", "uniform"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -41,6 +41,26 @@ def mix64(z):
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
+
+
+def mix64_array(z) -> np.ndarray:
+    """:func:`mix64` in NumPy, elementwise (wrapping uint64 arithmetic): the kernels' references use it."""
+    z = np.asarray(z, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+def words(k, n: int) -> np.ndarray:
+    """The hashed words ``mix64(k + i * golden)`` for counters ``i = 0 .. n - 1`` of stream ``k``, in NumPy.
+
+    >>> k = key(1, 2)
+    >>> uniform_at(k, 2) == (float(words(k, 3)[2] >> np.uint64(11)) + 1.0) * _TWO_M53   # the same word
+    True
+    """
+    with np.errstate(over="ignore"):
+        return mix64_array(np.uint64(k) + np.arange(int(n), dtype=np.uint64) * _GOLDEN)
 
 
 @njit(cache=True, nogil=True)

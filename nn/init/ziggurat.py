@@ -26,6 +26,8 @@ import numpy as np
 from numba import njit, prange
 
 from varprop.streams import mix64
+from varprop.streams import mix64_array as _mix64_np
+from varprop.streams import words
 
 __all__ = ["TABLE_X", "TABLE_R", "fill_normal", "fill_truncated", "normal_reference", "truncated_reference"]
 
@@ -142,14 +144,6 @@ def fill_truncated(k, out, loc, scale, lo, hi, X, R):
 # NumPy references (vectorized fast path, scalar Python for the rare slots), tested against the kernels
 # --------------------------------------------------------------------------------------------------
 
-def _mix64_np(z):
-    z = np.asarray(z, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def _add(a, b):
     with np.errstate(over="ignore"):
         return np.asarray(a, dtype=np.uint64) + np.asarray(b, dtype=np.uint64)
@@ -185,14 +179,11 @@ def _slow_py(z) -> float:
         z = _mix64_np(state)
 
 
-def _first_words(k, n):
-    with np.errstate(over="ignore"):
-        return _mix64_np(np.uint64(k) + np.arange(n, dtype=np.uint64) * _GOLDEN)
 
 
 def normal_reference(k, n: int) -> np.ndarray:
     """The first n standard normals of stream k, as :func:`fill_normal` makes them (float64)."""
-    z = _first_words(k, n)
+    z = words(k, n)
     layer = (z & _MASK).astype(np.int64)
     u = 2.0 * (z >> _S11).astype(np.float64) * _TWO_M53 - 1.0
     out = u * TABLE_X[layer]
@@ -204,7 +195,7 @@ def normal_reference(k, n: int) -> np.ndarray:
 def truncated_reference(k, n: int, lo: float, hi: float) -> np.ndarray:
     """The first n truncated standard normals of stream k, as :func:`fill_truncated` makes them."""
     out = normal_reference(k, n)
-    z = _first_words(k, n)
+    z = words(k, n)
     for j in np.flatnonzero((out < lo) | (out > hi)):
         state = _mix64_np(z[j] ^ _SALT_TRUNC)
         while True:
