@@ -36,8 +36,8 @@ from fractions import Fraction
 
 from varprop import truncnorm
 
-__all__ = ["Distribution", "parse_distribution", "parse_finite", "symbols", "simplify", "KINDS", "SIGNATURES", "MAX_LENGTH",
-           "MAX_EXPONENT", "MAX_DEGREE", "MAX_DEPTH", "MAX_SYMBOLIC_DEGREE",
+__all__ = ["Distribution", "parse_distribution", "parse_finite", "symbols", "simplify", "KINDS", "SIGNATURES",
+           "MAX_LENGTH", "MAX_EXPONENT", "MAX_DEGREE", "MAX_DEPTH", "MAX_SYMBOLIC_DEGREE",
            "FAN_NAMES"]
 
 MAX_LENGTH = 500

@@ -19,8 +19,9 @@ The trainer's choice is made once per process and kept (:func:`plan`), so a chec
 process uses the BLAS setting of the run it continues (OpenBLAS rounds its products differently with
 another thread count; Numba's kernels give the same bits on any). The simulator, whose bits do not depend
 on the counts, measures again when its plan is older than a few seconds: a plan measured once while
-another pool's threads were still spinning would otherwise keep its trials serial for the whole process. ``VARPROP_THREADS=N`` fixes the count instead
-of measuring it, which also makes training runs comparable bit for bit across processes and loads.
+another pool's threads were still spinning would otherwise keep its trials serial for the whole process.
+``VARPROP_THREADS=N`` fixes the count instead of measuring it, which also makes training runs comparable bit
+for bit across processes and loads.
 
 >>> choose(cores=2, busy=1.0)                 # beside one CPU-bound process on two cores
 Plan(free=1, blas=1, numba=1)

@@ -43,7 +43,8 @@ def add_arguments(p):
                                     "fits the trainable region's boundary depth = c xi_c (c with a bootstrap "
                                     "interval) and gives a verdict on the paper's c = 6")
     tr.add_argument("--mode", default="quick", choices=("quick", "full", "smoke"),
-                    help="quick: digits, 32 cells, a few minutes on 2 cores; full: MNIST-1D, 143 cells, about 20 minutes (default quick)")
+                    help="quick: digits, 32 cells, a few minutes on 2 cores; full: MNIST-1D, 143 cells, "
+                         "about 17 minutes (default quick)")
     tr.add_argument("--out", required=True, metavar="DIR", help="the sweep's folder (rerun to finish it)")
     tr.add_argument("--figure", metavar="FILE.png", help="the heat map with 6 xi_c and the fitted c xi_c")
     tr.add_argument("--json", metavar="FILE", help="write the fit and the cells as JSON")

@@ -187,7 +187,7 @@ def trainability(out, mode: str = "quick", client=None, *, seed: int = 0, grid=N
 
     ``mode``: ``"quick"`` (digits, width 128, 8 sigma_w2 x depths 6, 12, 24, 48, Adam lr 1e-4, batch 32,
     5 epochs: a few minutes on 2 cores), ``"full"`` (MNIST-1D, 13 sigma_w2 from 1 to 4 x 11 depths from 6
-    to 192 spaced by sqrt(2), the same budget: about 20 minutes on 2 cores) or ``"smoke"`` (6 tiny cells,
+    to 192 spaced by sqrt(2), the same budget: 17 minutes on 2 cores) or ``"smoke"`` (6 tiny cells,
     for tests); ``grid`` and ``fixed`` override the preset's entries. ``client`` as in
     :func:`varprop.sweep.run`. ``figure``: a PNG path for the heat map of ``metric`` with 6 xi_c and the
     fitted c xi_c drawn on it. Returns a :class:`Trainability`.
