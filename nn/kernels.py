@@ -40,6 +40,7 @@ __all__ = [
     "dropout_forward", "alpha_dropout_forward", "mask_multiply",
     "batchnorm_train_forward", "batchnorm_backward",
     "softmax_xent", "hinge_loss", "momentum_step", "adaptive_step", "add_penalty", "gather_rows",
+    "same_layout", "flat",
 ]
 
 RELU = 3  # the registry's code for relu
@@ -502,11 +503,35 @@ def momentum_step(p, g, buf, backup, lr, mu, nesterov, wd=0.0, d=0.0, parallel_m
     updated in float32 arithmetic. ``parallel_min`` overrides :data:`PARALLEL_MIN`.
     """
     kernel = momentum_step_parallel if p.size >= _threshold(parallel_min) else momentum_step_serial
-    kernel(p, g, buf, backup, lr, mu, nesterov, p.dtype.type(wd), p.dtype.type(d))
+    f = p.dtype.type
+    p, g, buf, backup = same_layout(p, g, buf, backup)
+    kernel(p, g, buf, backup, lr, mu, nesterov, f(wd), f(d))
 
 
 def _threshold(parallel_min):
     return PARALLEL_MIN if parallel_min is None else int(parallel_min)
+
+
+def same_layout(*arrays):
+    """The arrays as C-contiguous views for an elementwise kernel that walks them flat.
+
+    A dense layer stores its weights column-major (see :class:`varprop.nn.layers.Dense`), so a
+    parameter, its gradient and the optimizer's slots may all be Fortran-ordered: their transposes
+    are then C-contiguous and pair element for element. Arrays of different layouts would pair the
+    wrong elements, so they are refused rather than walked.
+    """
+    if all(a.flags.c_contiguous for a in arrays):
+        return arrays
+    if all(a.flags.f_contiguous for a in arrays):
+        return tuple(a.T for a in arrays)
+    kinds = ["C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "strided" for a in arrays]
+    raise ValueError(f"arrays of an elementwise update must share one memory layout (all C- or all "
+                     f"Fortran-contiguous), got {', '.join(kinds)}")
+
+
+def flat(a: np.ndarray) -> np.ndarray:
+    """A 1-D view of a C- or Fortran-contiguous array in memory order (for sums over every element)."""
+    return a.reshape(-1) if a.flags.c_contiguous else a.T.reshape(-1)
 
 
 @njit(cache=True, error_model="numpy")
@@ -538,7 +563,9 @@ def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, wd=0.0, d=0
     run separate loops so each one vectorizes.
     """
     kernel = adaptive_step_parallel if p.size >= _threshold(parallel_min) else adaptive_step_serial
-    kernel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, p.dtype.type(wd), p.dtype.type(d))
+    f = p.dtype.type
+    p, g, m, v, backup = same_layout(p, g, m, v, backup)
+    kernel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, f(wd), f(d))
 
 
 @njit(cache=True, error_model="numpy")
@@ -558,4 +585,5 @@ def add_penalty(g, w, l1, l2, parallel_min=None):
     """g += l2 w + l1 sign(w): the gradient of l1 |w|_1 + l2/2 |w|^2 (elastic net), in g's dtype."""
     kernel = add_penalty_parallel if g.size >= _threshold(parallel_min) else add_penalty_serial
     f = g.dtype.type
+    g, w = same_layout(g, w)
     kernel(g, w, f(l1), f(l2))

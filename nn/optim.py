@@ -61,6 +61,10 @@ class Optimizer:
             s = self.state[p.name] = {k: np.zeros_like(p.value) for k in self.slots}
         if "_old" not in s:        # where the kernels put the values before the step (not saved)
             s["_old"] = np.empty_like(p.value)
+        for k, a in s.items():     # loaded state keeps its file's layout: the kernels pair elements by memory
+            if a.strides != p.value.strides:
+                s[k] = b = np.empty_like(p.value)
+                np.copyto(b, a)
         return s
 
     def step(self, parameters, backups=None, *, weight_decay=None, decoupled_decay=None) -> None:

@@ -299,7 +299,8 @@ class Trainer:
         for p in params:
             if p.regularize:
                 w = p.value.astype(np.float64, copy=False)
-                s += self.l1 * float(np.abs(w).sum()) + 0.5 * self.l2 * float(np.vdot(w, w))
+                w = K.flat(w)
+                s += self.l1 * float(np.abs(w).sum()) + 0.5 * self.l2 * float(np.dot(w, w))
         return s
 
     def _regularize(self, params):
@@ -315,9 +316,10 @@ class Trainer:
         sq = 0.0
         for p in params:
             if not p.frozen:
-                s = float(np.vdot(p.grad, p.grad))
+                g = K.flat(p.grad)    # np.vdot would copy a column-major gradient to flatten it
+                s = float(np.dot(g, g))
                 if math.isinf(s):      # a float32 sum of squares can overflow while every entry is finite
-                    s = float(np.vdot(g64 := p.grad.astype(np.float64), g64))
+                    s = float(np.dot(g64 := g.astype(np.float64), g64))
                 sq += s
         return math.sqrt(sq)
 
