@@ -15,7 +15,12 @@ over an epoch's steps: no trainer that does those products through the same BLAS
 CPU seconds (process time) are reported beside wall seconds: with ``--threads 1`` on a machine shared with
 other work they measure the work itself, where wall time also counts the waits for a core.
 
-Usage: ``python benchmarks/train.py [--data SPEC] [--epochs N] [--json FILE]``.
+``--estimator`` times instead the public estimators as a user calls them: ``MLPClassifier(...).fit(X, y)``
+of varprop and of scikit-learn, the same hyper-parameters (``max_iter`` = the epochs, no early stopping,
+scikit-learn's ``tol`` stop disabled), each fit from scratch (its input checks, label encoding and network
+construction included), ``--repeat`` fits of each, interleaved; the median seconds per fit are compared.
+
+Usage: ``python benchmarks/train.py [--data SPEC] [--epochs N] [--estimator [--repeat R]] [--json FILE]``.
 """
 from __future__ import annotations
 
@@ -203,6 +208,36 @@ class Torch(Contender):
         return float((out.argmax(1).numpy() == self.ds.y_test).mean())
 
 
+def estimator_fits(ds, epochs, batch, lr, seed, repeat, skip) -> dict:
+    """Seconds of ``MLPClassifier.fit`` for varprop and scikit-learn, ``repeat`` fits each, interleaved."""
+    from sklearn.exceptions import ConvergenceWarning
+    from varprop.nn.estimator import MLPClassifier as Ours
+
+    common = dict(hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", alpha=1e-4, batch_size=batch,
+                  learning_rate_init=lr, max_iter=epochs, early_stopping=False, random_state=seed)
+    makers = {"varprop": lambda: Ours(**common)}
+    if "sklearn" not in skip:
+        from sklearn.neural_network import MLPClassifier as Theirs
+        makers["sklearn"] = lambda: Theirs(**common, tol=0.0, n_iter_no_change=10 ** 9, shuffle=True)
+    t = time.perf_counter()
+    Ours(**dict(common, max_iter=1)).fit(ds.X_train[: 4 * batch], ds.y_train[: 4 * batch])   # compile / cache load
+    compile_s = time.perf_counter() - t
+    out = {name: {"fit_seconds": []} for name in makers}
+    for _ in range(repeat):
+        for name, make in makers.items():
+            clf = make()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                t = time.perf_counter()
+                clf.fit(ds.X_train, ds.y_train)
+                out[name]["fit_seconds"].append(time.perf_counter() - t)
+            out[name]["test_acc"] = float((clf.predict(ds.X_test) == ds.y_test).mean())
+    for r in out.values():
+        r["median_fit_seconds"] = statistics.median(r["fit_seconds"])
+    out["varprop"]["compile_seconds"] = compile_s
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="dataset spec (default: fashion-mnist if installed, else digits)")
@@ -216,7 +251,12 @@ def main(argv=None) -> int:
                    help="threads for BLAS, Numba and PyTorch alike (default: all cores); 1 gives steadier "
                         "timings on a shared machine")
     p.add_argument("--json", default=None, help="also write the results as JSON (atomically)")
+    p.add_argument("--estimator", action="store_true",
+                   help="time MLPClassifier.fit of varprop and scikit-learn instead of the epoch loop")
+    p.add_argument("--repeat", type=int, default=3, help="fits of each estimator with --estimator (default 3)")
     args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be >= 1")
     limiter = None
     if args.threads is not None:
         if args.threads < 1:
@@ -244,6 +284,8 @@ def main(argv=None) -> int:
     print(f"BLAS      {blas_info()}")
     if args.threads is not None:
         print(f"threads   {args.threads} for BLAS, Numba and PyTorch")
+    if args.estimator:
+        return _estimator_main(args, ds, limiter)
     bound = gemm_bound(len(ds.y_train), args.batch_size, layers)
     print(f"GEMM      {bound['gflops']:.1f} GFLOP/s float32 on the run's shapes; "
           f"{bound['flops'] / 1e9:.1f} GFLOP per epoch -> bound {bound['seconds']:.3f} s/epoch")
@@ -288,6 +330,27 @@ def main(argv=None) -> int:
         out = {"data": ds.summary(), "blas": blas_info(), "threads": args.threads, "gemm_bound": bound,
                "epochs": args.epochs,
                "batch_size": args.batch_size, "results": results}
+        atomic_write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
+    del limiter
+    return 0
+
+
+def _estimator_main(args, ds, limiter) -> int:
+    print(f"estimator MLPClassifier.fit, max_iter={args.epochs}, alpha=1e-4, float32 input, "
+          f"{args.repeat} fits each, interleaved")
+    sys.stdout.flush()
+    res = estimator_fits(ds, args.epochs, args.batch_size, args.lr, args.seed, args.repeat, args.skip)
+    for name, r in res.items():
+        extra = f", compile/cache load {r['compile_seconds']:.2f} s (excluded)" if "compile_seconds" in r else ""
+        print(f"{name:9s} {r['median_fit_seconds']:.2f} s per fit (median of {len(r['fit_seconds'])}: "
+              f"{', '.join(f'{t:.2f}' for t in r['fit_seconds'])}), test accuracy {r['test_acc']:.4f}{extra}")
+    if "sklearn" in res:
+        print(f"ratio     sklearn / varprop seconds per fit: "
+              f"{res['sklearn']['median_fit_seconds'] / res['varprop']['median_fit_seconds']:.2f}x")
+    if args.json:
+        from varprop.io import atomic_write_text
+        out = {"data": ds.summary(), "blas": blas_info(), "threads": args.threads, "epochs": args.epochs,
+               "batch_size": args.batch_size, "estimator": res}
         atomic_write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
     del limiter
     return 0
