@@ -174,6 +174,21 @@ def test_resume_computes_only_missing_cells(tmp_path):
     assert load(out).complete
 
 
+def test_cells_go_to_a_cluster_longest_first():
+    from varprop.sweep.kinds import cell_options, cost
+    from varprop.sweep.runner import submission_order
+    _, cells = plan("train", ["depth=2,8,4", "epochs=1,3"], ["width=32"])
+    order = submission_order(cells)
+    costs = [cost("train", cell_options("train", d["fixed"], d["coords"])) for d in order]
+    assert costs == sorted(costs, reverse=True) and len(set(costs)) == len(costs)
+    assert order[0]["coords"] == {"depth": 8, "epochs": 3} and order[-1]["coords"] == {"depth": 2, "epochs": 1}
+    assert sorted(d["index"] for d in order) == list(range(6))
+    _, sims = plan("simulate", ["trials=4,2", "depth=3"], ["width=16"])
+    assert [d["coords"]["trials"] for d in submission_order(sims)] == [4, 2]
+    _, phases = plan("phase", ["sigma_w2=1:2:3"], [])
+    assert [d["index"] for d in submission_order(phases)] == [0, 1, 2]    # equal cost: grid order
+
+
 def test_a_cell_file_is_never_written_twice(tmp_path):
     row = {"cell_id": "abc", "index": 0, "coords": {}, "metrics": {"x": math.inf}, "seed": 1, "elapsed_s": 0.1,
            "worker": "w"}

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-__all__ = ["KINDS", "types", "resolve", "validate", "execute", "cell_options"]
+__all__ = ["KINDS", "types", "resolve", "validate", "execute", "cell_options", "cost"]
 
 
 # kind -> option -> (type, default); a default None means "not set"
@@ -302,6 +302,26 @@ def cell_options(kind: str, fixed: dict, coords: dict) -> dict:
     if both:
         raise ValueError(f"{', '.join(sorted(both))} is both a grid axis and a fixed option")
     return resolve(kind, {**fixed, **coords})
+
+
+def cost(kind: str, options: dict) -> float:
+    """A rough relative cost of one cell (multiply-adds of its weight products), used only to hand the
+    longest cells out first so that two workers do not end on one long cell; results never depend on it.
+
+    simulate: trials x batch x the sum of w_l w_{l+1} (twice with the backward); train: epochs x the
+    hidden layers' weights (the data's widths are not known before loading it); phase: 1."""
+    if kind == "simulate":
+        if options["widths"] is not None:
+            widths = [int(t) for t in str(options["widths"]).split(",")]
+        else:
+            widths = [int(options["width"])] * (int(options["depth"] or 1) + 1)
+        macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        return float(options["trials"] * options["batch"] * macs * (2 if options["backward"] else 1))
+    if kind == "train":
+        h = _hidden(options)
+        macs = sum(a * b for a, b in zip(h[:-1], h[1:])) + 64 * (sum(h) + 1)
+        return float(options["epochs"] * macs)
+    return 1.0
 
 
 def validate(kind: str, options: dict) -> None:

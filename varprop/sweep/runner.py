@@ -29,7 +29,7 @@ from varprop.io import Progress
 
 from . import store
 from .grid import Grid, canonical, cell_id, cell_seed, normalize_key, parse_value
-from .kinds import KINDS, cell_options, execute, types, validate
+from .kinds import KINDS, cell_options, cost, execute, types, validate
 
 __all__ = ["run", "load", "SweepResult", "SweepError", "INSTALL", "parse_fixed", "plan"]
 
@@ -303,6 +303,20 @@ def _close(client, cluster, owned):
         cluster.close()
 
 
+def _cost(d) -> float:
+    try:
+        return cost(d["kind"], cell_options(d["kind"], d["fixed"], d["coords"]))
+    except (ValueError, TypeError, KeyError):    # the cell fails on its worker, with its own message
+        return 0.0
+
+
+def submission_order(todo: list) -> list:
+    """The cells longest first (by :func:`varprop.sweep.kinds.cost`; ties in grid order), as a cluster
+    gets them with their rank as Dask's priority: the last cells to finish are short ones, so no worker
+    idles while another ends on a long cell. Which worker runs a cell, and when, never changes its result."""
+    return sorted(todo, key=lambda d: (-_cost(d), d["index"]))
+
+
 def _compute(todo, out, client, serial, result, progress):
     with Progress(len(todo), "sweep", enabled=progress) as bar:
         t0 = time.perf_counter()
@@ -328,7 +342,9 @@ def _compute(todo, out, client, serial, result, progress):
             return
         from distributed import as_completed
         token = result.manifest["token"]
-        futures = [client.submit(execute, d, key=f"varprop-cell-{token}-{d['cell_id']}", pure=False) for d in todo]
+        todo = submission_order(todo)
+        futures = [client.submit(execute, d, key=f"varprop-cell-{token}-{d['cell_id']}", pure=False,
+                                 priority=len(todo) - i) for i, d in enumerate(todo)]
         by_key = {f.key: d for f, d in zip(futures, todo)}
         try:
             for fut in as_completed(futures):
