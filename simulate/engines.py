@@ -81,8 +81,10 @@ class Workspace:
 
     def get(self, name: str, shape, dtype=np.float64) -> np.ndarray:
         """The array ``name``, (re)allocated when its shape or dtype changes; contents undefined."""
-        shape, dtype = tuple(int(v) for v in shape), np.dtype(dtype)
         a = self.arrays.get(name)
+        if a is not None and a.shape == shape and a.dtype == dtype:
+            return a         # the common case, a few hundred times a trial: no conversions (and less GIL held)
+        shape, dtype = tuple(int(v) for v in shape), np.dtype(dtype)
         if a is None or a.shape != shape or a.dtype != dtype:
             a = self.arrays[name] = np.empty(shape, dtype)
         return a
