@@ -13,7 +13,10 @@ includes loading or compiling the Numba kernels, is reported separately):
    looping the same trials;
 4. peak RSS of one lecture trial per engine, each in a fresh process (baseline after imports beside it);
 5. the engines' crossover: microseconds per layer (forward and backward) of each engine over widths and
-   batches, beside the engine ``--engine auto`` picks (simulate/config.py's cost model is fitted to it).
+   batches, beside the engine ``--engine auto`` picks (simulate/config.py's cost model is fitted to it);
+6. how trials side by side scale: the dense engine's sweep trials (3.) on one thread, then two at once as two
+   threads of one process (as ``varprop simulate`` runs them) and as two processes, each on one BLAS and
+   Numba thread; the ratios are 2 x one trial's time / the pair's time.
 
 Run: ``python benchmarks/simulate.py [--quick] [--sections 1,2,3,4]`` (--quick: fewer repetitions and 20
 sweep trials).
@@ -126,7 +129,7 @@ print(json.dumps({{"baseline_kib": base, "peak_kib": hwm()}}))
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--sections", default="1,2,3,4,5", help="which workloads to run, e.g. 1,2 (default all)")
+    ap.add_argument("--sections", default="1,2,3,4,5,6", help="which workloads to run, e.g. 1,2 (default all)")
     args = ap.parse_args(argv)
     sections = {int(x) for x in args.sections.split(",")}
     reps = 3 if args.quick else 7
@@ -156,8 +159,86 @@ def main(argv=None) -> int:
         _memory()
     if 5 in sections:
         _crossover(reps)
+    if 6 in sections:
+        _side_by_side(3 if args.quick else 5, 10 if args.quick else 30)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
+
+
+_PAIR = """
+import os, sys, time
+for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    os.environ.pop(v, None)
+from threadpoolctl import threadpool_limits
+threadpool_limits(1)
+from varprop.simulate.config import Config
+from varprop.simulate.engines import Workspace, simulate_trial
+cfg = Config.build([256] * 101, batch=64, activation="tanh", init="xavier_normal", trials=1000, engine="dense")
+ws = Workspace()
+simulate_trial(cfg, 0, True, workspace=ws, one_thread=True)
+first, n = int(sys.argv[1]), int(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()          # the go, once both processes are warm
+t = time.perf_counter()
+for k in range(first, first + n):
+    simulate_trial(cfg, k, True, workspace=ws, one_thread=True)
+print(time.perf_counter() - t)
+"""
+
+
+def _side_by_side(reps, n):
+    # 6. trials side by side: threads of one process against processes -----------------------------------
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    from varprop.simulate.config import Config
+    from varprop.simulate.engines import Workspace, simulate_trial
+    print(f"\n6. trials side by side: the sweep's dense trials (3.), {n} per worker, one BLAS and Numba thread each; "
+          f"median of {reps} interleaved rounds")
+    cfg = Config.build([256] * 101, batch=64, activation="tanh", init="xavier_normal", trials=1000, engine="dense")
+
+    def trials(first):
+        ws = Workspace()
+        for k in range(first, first + n):
+            simulate_trial(cfg, k, True, workspace=ws, one_thread=True)
+
+    def processes():
+        # one thread for every pool of the process from its start, as a Dask nanny sets its workers up
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+        procs = [subprocess.Popen([sys.executable, "-c", _PAIR, str(1 + k * n), str(n)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, env=env) for k in range(2)]
+        for p in procs:              # both imported and warmed up before either starts
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("a benchmark process failed to start")
+        time.sleep(PAUSE)
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        return max(float(p.communicate()[0]) for p in procs)   # each times its own trials
+
+    one, thr, proc = [], [], []
+    with threadpool_limits(1):
+        trials(0)
+        for _ in range(reps):
+            time.sleep(PAUSE)
+            t = time.perf_counter()
+            trials(1)
+            one.append(time.perf_counter() - t)
+            time.sleep(PAUSE)
+            pair = [threading.Thread(target=trials, args=(1 + k * n,)) for k in range(2)]
+            t = time.perf_counter()
+            for th in pair:
+                th.start()
+            for th in pair:
+                th.join()
+            thr.append(time.perf_counter() - t)
+            time.sleep(PAUSE)
+            proc.append(processes())
+    o, a, b = (statistics.median(v) for v in (one, thr, proc))
+    print(f"    one trial at a time   {o / n * 1e3:8.2f} ms per trial")
+    print(f"    two threads           {a / n / 2 * 1e3:8.2f} ms per trial   {2 * o / a:.2f}x one")
+    print(f"    two processes         {b / n / 2 * 1e3:8.2f} ms per trial   {2 * o / b:.2f}x one")
 
 
 def _lecture(reps, torch):
