@@ -185,6 +185,8 @@ def test_cells_go_to_a_cluster_longest_first():
     assert sorted(d["index"] for d in order) == list(range(6))
     _, sims = plan("simulate", ["trials=4,2", "depth=3"], ["width=16"])
     assert [d["coords"]["trials"] for d in submission_order(sims)] == [4, 2]
+    _, sims = plan("simulate", ["widths=16x3,64x5"], [])            # the simulator's widths forms
+    assert [d["coords"]["widths"] for d in submission_order(sims)] == ["64x5", "16x3"]
     _, phases = plan("phase", ["sigma_w2=1:2:3"], [])
     assert [d["index"] for d in submission_order(phases)] == [0, 1, 2]    # equal cost: grid order
 

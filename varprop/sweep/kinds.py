@@ -311,12 +311,9 @@ def cost(kind: str, options: dict) -> float:
     simulate: trials x batch x the sum of w_l w_{l+1} (twice with the backward); train: epochs x the
     hidden layers' weights (the data's widths are not known before loading it); phase: 1."""
     if kind == "simulate":
-        if options["widths"] is not None:
-            widths = [int(t) for t in str(options["widths"]).split(",")]
-        else:
-            widths = [int(options["width"])] * (int(options["depth"] or 1) + 1)
-        macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-        return float(options["trials"] * options["batch"] * macs * (2 if options["backward"] else 1))
+        cfg = _simulate_config(options, 0)        # the simulator's own reading of widths / depth and width
+        macs = sum(r * c for r, c in map(cfg.shape, range(1, cfg.depth + 1)))
+        return float(cfg.trials * cfg.batch * macs * (2 if cfg.backward else 1))
     if kind == "train":
         h = _hidden(options)
         macs = sum(a * b for a, b in zip(h[:-1], h[1:])) + 64 * (sum(h) + 1)
