@@ -15,8 +15,9 @@ includes loading or compiling the Numba kernels, is reported separately):
 5. the engines' crossover: microseconds per layer (forward and backward) of each engine over widths and
    batches, beside the engine ``--engine auto`` picks (simulate/config.py's cost model is fitted to it);
 6. how trials side by side scale: the dense engine's sweep trials (3.) on one thread, then two at once as two
-   threads of one process (as ``varprop simulate`` runs them) and as two processes, each on one BLAS and
-   Numba thread; the ratios are 2 x one trial's time / the pair's time.
+   threads of one process (as ``varprop simulate`` runs a shorter run's trials) and as two processes (as it runs
+   a long one's, :mod:`varprop.simulate.pool`), each on one BLAS and Numba thread; the ratios are 2 x one
+   trial's time / the pair's time.
 
 Run: ``python benchmarks/simulate.py [--quick] [--sections 1,2,3,4]`` (--quick: fewer repetitions and 20
 sweep trials).
@@ -307,7 +308,9 @@ def _sweep(sweep_trials, torch, reps):
     contenders, warm = {}, {}
     for engine in ("gaussian", "dense"):
         t = time.perf_counter()
-        run(**SWEEP, trials=3, engine=engine, seed=1, progress=False)  # warm-up: loads the cached kernels
+        # warm-up: loads the cached kernels and, for a run this long, starts the worker processes that later
+        # runs reuse (varprop.simulate.pool)
+        run(**SWEEP, trials=sweep_trials, engine=engine, seed=1, progress=False)
         warm[engine] = time.perf_counter() - t
         contenders[f"varprop {engine}"] = (lambda e=engine: run(**SWEEP, trials=sweep_trials, engine=e, seed=0,
                                                                  progress=False))
@@ -319,7 +322,8 @@ def _sweep(sweep_trials, torch, reps):
             for _ in range(sweep_trials):
                 fn()
         contenders["pytorch cpu loop"] = torch_run
-    print("  warm-up (3 trials, loads the kernels): " + ", ".join(f"{k} {v:.2f} s" for k, v in warm.items()))
+    print(f"  warm-up ({sweep_trials} trials: loads the kernels, starts the worker processes): " +
+          ", ".join(f"{k} {v:.2f} s" for k, v in warm.items()))
     med = _interleaved(contenders, reps, turn=0.0)
     for name, v in med.items():
         ratio = f"   {med['pytorch cpu loop'] / v:.2f}x the speed of PyTorch" if "pytorch cpu loop" in med else ""

@@ -91,6 +91,8 @@ class Config:
     hist_edges: dict | None = field(default=None, repr=False)   # {"act"|"grad": (L, bins + 1)}, see histograms
     dtype: str = "float32"         # the dense engine's weights and products (the Gaussian engine is float64)
     backward: bool = True
+    # the arguments of build() that made it (engine resolved): what a worker process rebuilds it from
+    spec: dict | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, widths, batch=16, activation="relu", init="he_normal", trials=20, seed=0, engine="auto",
@@ -149,10 +151,15 @@ class Config:
             v = law.variance(fan_in, fan_out * act.arity)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"init {law.text!r} gives variance {v} for a {fan_out}x{fan_in} layer")
+        spec = dict(widths=widths, batch=batch, activation=activation, init=init, trials=trials, seed=seed,
+                    engine=engine, sigma_b2=sigma_b2, dropout=dropout, batchnorm=bool(batchnorm),
+                    residual=bool(residual), inputs=inputs, params=dict(params or {}), histograms=bool(histograms),
+                    bins=bins, hist_range=hist_range, dtype=dtype, backward=bool(backward),
+                    init_params=None if init_params is None else dict(init_params))
         return cls(widths=widths, batch=batch, act=act, law=law, trials=trials, seed=seed, engine=engine,
                    sigma_b2=sigma_b2, dropout=dropout, batchnorm=bool(batchnorm), residual=bool(residual),
                    inputs=inputs, histograms=bool(histograms), bins=bins, hist_range=hist_range, dtype=dtype,
-                   backward=bool(backward))
+                   backward=bool(backward), spec=spec)
 
     @property
     def depth(self) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 from varprop import threads as core_threads
 from varprop.io import Progress
 
-from . import histograms
+from . import histograms, pool
 from . import threads as sim_threads
 from .config import Config, available_memory, check_memory, check_work, time_estimate
 from .engines import OVERFLOW, STAT_FIELDS, Workspace, simulate_trial
@@ -62,6 +62,7 @@ def run_config(cfg: Config, progress=None) -> Result:
     hist = None
     interrupted = False
     ws = Workspace()  # one set of arrays for all trials; freed when the run returns
+    cap = _thread_cap()   # measured before the limit below lowers the counts for this run
     show = sys.stderr.isatty() if progress is None else bool(progress)
     if show and estimate > LONG_S:      # said before the bar starts drawing
         sys.stderr.write(f"simulate: {cfg.trials} trials of {cfg.depth} layers, at least {_duration(estimate)} "
@@ -77,7 +78,7 @@ def run_config(cfg: Config, progress=None) -> Result:
                 hist = {k: v.copy() for k, v in histograms.counts(h).items()}
             _append(rows, overflows, stats)
             bar.update()
-            trials = _trials(cfg, keep_weights, ws, _workers(cfg, plan.free, need))
+            trials = _trials(cfg, keep_weights, ws, _workers(cfg, min(plan.free, cap), need), need)
             try:
                 for stats, h in trials:
                     if h is not None:
@@ -121,6 +122,13 @@ def _workers(cfg: Config, free: int, need: int) -> int:
     return n
 
 
+def _thread_cap() -> int:
+    """The most threads the caller allows this process: its BLAS and Numba thread counts as they stand (a
+    Dask worker's cell, a user's ``OMP_NUM_THREADS=1`` or an enclosing limit make it 1), else its cores."""
+    counts = [c for c in core_threads.current() if c]
+    return min(counts) if counts else core_threads.cores()
+
+
 def _threading_layer() -> str | None:
     import numba
     try:
@@ -129,13 +137,68 @@ def _threading_layer() -> str | None:
         return None
 
 
-def _trials(cfg: Config, keep_weights: bool, ws: Workspace, workers: int):
+def _trials(cfg: Config, keep_weights: bool, ws: Workspace, workers: int, need: int = 0):
     """``simulate_trial(cfg, t)`` for t = 1 .. trials - 1, in trial order.
 
     With ``workers`` > 1 they run on that many threads, each trial on one thread
     with a workspace of its own thread, BLAS held to one thread for the process. Trial t depends only on
     its streams, so the results are the serial run's bit for bit; a bounded window of trials in flight
-    keeps the memory at ``workers`` workspaces and an interrupt loses only the trials then running."""
+    keeps the memory at ``workers`` workspaces and an interrupt loses only the trials then running.
+    A run long enough for it (:func:`_use_pool`) runs them in worker processes instead, see
+    :mod:`varprop.simulate.pool`: the same bits again."""
+    if workers >= 2 and _use_pool(cfg, workers, need):
+        yield from _pooled(cfg, keep_weights, ws, workers)
+        return
+    yield from _threaded(cfg, keep_weights, ws, workers)
+
+
+def _use_pool(cfg: Config, workers: int = 2, need: int = 0) -> bool:
+    """Whether the trials after the first go to ``workers`` worker processes: the run is estimated at
+    :data:`pool.MIN_S` seconds or more on one core (the workers' start, about 0.8 s, is then paid back;
+    later runs find them started), the memory holds each worker's interpreter and workspace (``need``
+    bytes), and its configuration can be sent to them."""
+    if cfg.spec is None or not pool.available() or time_estimate(cfg) < pool.MIN_S:
+        return False
+    avail = available_memory()
+    if avail is not None and workers * (need + pool.PROCESS_BYTES) > avail:
+        return False
+    import pickle
+    try:
+        pickle.dumps(cfg.spec)
+    except Exception:   # noqa: BLE001 - an activation or law given as an object: the threads run it
+        return False
+    return True
+
+
+def _pooled(cfg: Config, keep_weights: bool, ws: Workspace, workers: int):
+    """The trials after the first on ``workers`` processes, in trial order; a lost worker's trials and the
+    rest are computed here, and a trial that raised in a worker is computed here to raise its error."""
+    try:
+        p = pool.get(workers)
+    except OSError:        # no process could start (limits, memory): the threads run them
+        p = None
+    if p is None:          # or another thread of this process is using the pool
+        yield from _threaded(cfg, keep_weights, ws, workers)
+        return
+    broken, lost, first = True, False, 1
+    try:
+        try:
+            for t, status, *out in p.map(cfg.spec, cfg.hist_edges, keep_weights, range(1, cfg.trials)):
+                if status != "ok":
+                    out = simulate_trial(cfg, t, keep_weights, workspace=ws)
+                first = t + 1
+                yield tuple(out)
+            broken = False
+        except pool.Lost:
+            lost = True
+    finally:
+        pool.release(broken)
+    if lost:
+        for t in range(first, cfg.trials):
+            yield simulate_trial(cfg, t, keep_weights, workspace=ws)
+
+
+def _threaded(cfg: Config, keep_weights: bool, ws: Workspace, workers: int):
     if workers < 2 or _threading_layer() in (None, "workqueue"):   # workqueue: not safe from two threads
         for t in range(1, cfg.trials):
             yield simulate_trial(cfg, t, keep_weights, workspace=ws)

@@ -178,3 +178,115 @@ def test_side_by_side_only_where_a_trial_is_long_enough():
     assert _workers(sweep, 2, 1 << 20) == 2 and _workers(sweep, 1, 1 << 20) == 1
     assert _workers(tiny, 2, 1 << 20) == 1          # thread hand-offs would cost more than the trial
     assert _workers(big, 2, 1 << 20) == 1           # its products already use every core
+
+
+@pytest.fixture
+def processes(monkeypatch):
+    """Runs whose trials go to two worker processes however short they are; the workers stopped after."""
+    import varprop.simulate.pool as pool
+    import varprop.simulate.runner as runner
+    monkeypatch.setattr(runner, "_workers", lambda cfg, free, need: 2)
+    monkeypatch.setattr(pool, "MIN_S", 0.0)
+    yield pool
+    pool.shutdown()
+
+
+def _serial(monkeypatch, kw):
+    import varprop.simulate.runner as runner
+    with monkeypatch.context() as m:
+        m.setattr(runner, "_workers", lambda cfg, free, need: 1)
+        return run(**kw)
+
+
+def _same(a, b):
+    assert a.trials == b.trials
+    for f in a.per_trial:
+        np.testing.assert_array_equal(a.per_trial[f], b.per_trial[f])
+    for f in a.histograms or {}:
+        np.testing.assert_array_equal(a.histograms[f], b.histograms[f])
+
+
+@pytest.mark.parametrize("name", sorted(SIDE_BY_SIDE))
+def test_trials_in_worker_processes_give_the_serial_bits(name, processes, monkeypatch):
+    kw = dict(SIDE_BY_SIDE[name], trials=9, seed=5, progress=False)
+    serial = _serial(monkeypatch, kw)
+    both = run(**kw)
+    assert processes._POOL is not None and len(processes._POOL.workers) == 2   # the workers ran them
+    pids = {w.proc.pid for w in processes._POOL.workers}
+    _same(serial, both)
+    again = run(**dict(kw, seed=6))          # a later run reuses the started workers
+    assert {w.proc.pid for w in processes._POOL.workers} == pids
+    _same(_serial(monkeypatch, dict(kw, seed=6)), again)
+
+
+def test_worker_processes_run_on_one_thread_each(processes):
+    run(widths="16x3", batch=4, activation="tanh", init="xavier_normal", trials=4, progress=False)
+    for w in processes._POOL.workers:
+        with open(f"/proc/{w.proc.pid}/environ", "rb") as fh:
+            env = dict(kv.split(b"=", 1) for kv in fh.read().split(b"\0") if b"=" in kv)
+        assert env[b"NUMBA_NUM_THREADS"] == b"1" and env[b"OPENBLAS_NUM_THREADS"] == b"1"
+
+
+def test_a_killed_worker_loses_no_trial(processes, monkeypatch):
+    import varprop.simulate.runner as runner
+    kw = dict(widths="64x8", batch=8, activation="tanh", init="xavier_normal", dropout=0.1, trials=40, seed=3,
+              progress=False)
+    serial = _serial(monkeypatch, kw)
+    real, calls = runner._append, []
+
+    def kill_after_three(rows, overflows, stats):
+        calls.append(1)
+        if len(calls) == 3:
+            processes._POOL.workers[0].proc.kill()
+            processes._POOL.workers[0].proc.wait()
+        real(rows, overflows, stats)
+
+    monkeypatch.setattr(runner, "_append", kill_after_three)
+    r = run(**kw)
+    assert processes._POOL is None            # closed once a worker was lost; the caller computed the rest
+    _same(serial, r)
+
+
+def test_ctrl_c_with_worker_processes_keeps_the_finished_prefix(processes, monkeypatch):
+    import varprop.simulate.runner as runner
+    kw = dict(widths="32x4", batch=4, activation="tanh", init="xavier_normal", seed=2, progress=False)
+    real, calls = runner._append, []
+
+    def interrupt_at_five(rows, overflows, stats):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        real(rows, overflows, stats)
+
+    monkeypatch.setattr(runner, "_append", interrupt_at_five)
+    r = run(trials=30, **kw)
+    assert r.interrupted and r.trials == 4
+    assert processes._POOL is None            # the workers computing for it were stopped
+    monkeypatch.setattr(runner, "_append", real)
+    _same(_serial(monkeypatch, dict(kw, trials=4)), r)
+
+
+def test_no_second_thread_or_process_where_the_caller_allows_one_thread():
+    """A Dask worker's cell (BLAS and Numba on one thread) runs its trials one after another."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    from varprop.simulate.runner import _thread_cap
+    from varprop.threads import current
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        with threadpool_limits(limits=1):
+            assert _thread_cap() == 1
+    finally:
+        numba.set_num_threads(before)
+    blas, nb = current()
+    assert _thread_cap() == min(c for c in (blas, nb) if c)
+
+
+def test_runs_long_enough_use_the_processes():
+    from varprop.simulate.config import Config
+    from varprop.simulate.runner import _use_pool
+    long = Config.build(widths="256x101", batch=64, activation="tanh", init="xavier_normal", trials=200)
+    short = Config.build(widths="256x101", batch=64, activation="tanh", init="xavier_normal", trials=20)
+    assert _use_pool(long) and not _use_pool(short)
