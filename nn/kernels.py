@@ -39,7 +39,7 @@ __all__ = [
     "rrelu_forward", "rrelu_backward", "maxout_forward", "maxout_backward",
     "dropout_forward", "alpha_dropout_forward", "mask_multiply",
     "batchnorm_train_forward", "batchnorm_backward",
-    "softmax_xent", "hinge_loss", "momentum_step", "adaptive_step", "add_penalty", "gather_rows",
+    "softmax_xent", "hinge_loss", "momentum_step", "adaptive_step", "momentum_step_group", "adaptive_step_group", "add_penalty", "gather_rows",
     "same_layout", "flat",
 ]
 
@@ -566,6 +566,25 @@ def adaptive_step(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, wd=0.0, d=0
     f = p.dtype.type
     p, g, m, v, backup = same_layout(p, g, m, v, backup)
     kernel(p, g, m, v, backup, a, s, eps, b1, b2, accumulate, f(wd), f(d))
+
+
+@njit(cache=True, error_model="numpy")
+def adaptive_step_group(ps, gs, ms, vs, bs, reg, a, s, eps, b1, b2, accumulate, wd, d):
+    """:func:`adaptive_step_serial` on every parameter of a step in one call: ``ps[k]`` ... ``bs[k]`` are
+    the k-th parameter's flat arrays (tuples of 1-D C-contiguous arrays), ``reg[k]`` 1 where its weight
+    decays apply and 0 where not. The same loop per element, so the same bits as one call per parameter."""
+    for k in range(len(ps)):
+        p = ps[k]
+        _adaptive_range(p, gs[k], ms[k], vs[k], bs[k], a, s, eps, b1, b2, accumulate, wd * reg[k], d * reg[k],
+                        0, p.size)
+
+
+@njit(cache=True, error_model="numpy")
+def momentum_step_group(ps, gs, bufs, bs, reg, lr, mu, nesterov, wd, d):
+    """:func:`momentum_step_serial` on every parameter of a step in one call (see :func:`adaptive_step_group`)."""
+    for k in range(len(ps)):
+        p = ps[k]
+        _momentum_range(p, gs[k], bufs[k], bs[k], lr, mu, nesterov, wd * reg[k], d * reg[k], 0, p.size)
 
 
 @njit(cache=True, error_model="numpy")

@@ -54,6 +54,7 @@ class Optimizer:
         self.decoupled_decay = _nonneg(decoupled_decay, "decoupled_decay")
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self._group = None     # the flat views the grouped update last ran on, keyed by their arrays' ids
 
     def _slots(self, p):
         s = self.state.get(p.name)
@@ -75,13 +76,39 @@ class Optimizer:
         wd = self.weight_decay if weight_decay is None else _nonneg(weight_decay, "weight_decay")
         dd = self.decoupled_decay if decoupled_decay is None else _nonneg(decoupled_decay, "decoupled_decay")
         self.t += 1
-        for i, p in enumerate(parameters):
-            if p.frozen:
-                continue
-            s = self._slots(p)
+        live = [(p, self._slots(p), i) for i, p in enumerate(parameters) if not p.frozen]
+        if self._grouped(live, backups, wd, dd):
+            return
+        for p, s, i in live:
             backup = s["_old"] if backups is None else backups[i]
             reg = 1.0 if p.regularize else 0.0
             self._update(p, s, wd * reg, self.lr * dd * reg, backup, p.value.dtype.type)
+
+    def _grouped(self, live, backups, wd, dd) -> bool:
+        """Update every parameter of ``live`` in one kernel call (:meth:`_update_group`), which spares a
+        step one Python call per parameter and gives the same bits; False where that does not apply
+        (mixed dtypes, a parameter large enough for the parallel kernels, no group kernel)."""
+        if not live or type(self)._update_group is Optimizer._update_group:
+            return False
+        dtype = live[0][0].value.dtype
+        if dtype not in (np.float32, np.float64) or any(p.value.dtype != dtype or p.value.size >= K.PARALLEL_MIN
+                                                         for p, _, _ in live):
+            return False
+        arrays = [(p.value, p.grad, *(s[k] for k in self.slots), s["_old"] if backups is None else backups[i])
+                  for p, s, i in live]
+        key = (tuple(id(a) for row in arrays for a in row), tuple(p.regularize for p, _, _ in live))
+        if self._group is None or self._group[0] != key:
+            # flat views in memory order; the arrays of one parameter share a layout (K.same_layout)
+            flats = [tuple(v.reshape(-1) for v in K.same_layout(*row)) for row in arrays]
+            columns = tuple(tuple(row[j] for row in flats) for j in range(len(flats[0])))
+            reg = np.array([1.0 if p.regularize else 0.0 for p, _, _ in live], dtype=dtype)
+            self._group = (key, columns, reg)
+        f = dtype.type
+        self._update_group(self._group[1], self._group[2], f(wd), f(self.lr * dd), f)
+        return True
+
+    def _update_group(self, columns, reg, wd, d, f):
+        raise NotImplementedError
 
     def config(self) -> dict:
         raise NotImplementedError
@@ -118,6 +145,9 @@ class Momentum(Optimizer):
         K.momentum_step(p.value, p.grad, s["momentum_buffer"], backup, f(self.lr), f(self.momentum),
                         self.nesterov, f(wd), f(d))
 
+    def _update_group(self, columns, reg, wd, d, f):
+        K.momentum_step_group(*columns, reg, f(self.lr), f(self.momentum), self.nesterov, wd, d)
+
     def load_state_arrays(self, arrays: dict, t: int) -> None:
         # an older checkpoint holds the velocity v = -lr b of the v <- mu v - lr g form
         arrays = {(k[:-len("velocity")] + "momentum_buffer" if k.endswith("/velocity") else k):
@@ -148,6 +178,12 @@ class Adaptive(Optimizer):
         c2 = 1.0 - self.beta2 ** self.t if self.bias_correction and not self.accumulate else 1.0
         K.adaptive_step(p.value, p.grad, s["m"], s["v"], backup, f(self.lr / c1), f(1.0 / np.sqrt(c2)),
                         f(self.eps), f(self.beta1), f(self.beta2), self.accumulate, f(wd), f(d))
+
+    def _update_group(self, columns, reg, wd, d, f):
+        c1 = 1.0 - self.beta1 ** self.t if self.bias_correction and self.beta1 > 0 else 1.0
+        c2 = 1.0 - self.beta2 ** self.t if self.bias_correction and not self.accumulate else 1.0
+        K.adaptive_step_group(*columns, reg, f(self.lr / c1), f(1.0 / np.sqrt(c2)), f(self.eps), f(self.beta1),
+                              f(self.beta2), self.accumulate, wd, d)
 
     def config(self):
         return {"name": self.name, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,

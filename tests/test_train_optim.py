@@ -121,6 +121,50 @@ def test_column_major_parameters_step_element_for_element(name):
     np.testing.assert_array_equal(q.value, r.value)
 
 
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_call_for_all_parameters_gives_one_call_each_bits(name, dtype, monkeypatch):
+    """The grouped update (every parameter of a step in one kernel call) against a call per parameter:
+    the same values and slots, bit for bit, over column-major weights, biases, an unregularized and a
+    frozen parameter, with coupled and decoupled decay and a learning rate that changes each step."""
+    from varprop.nn import optim
+    rng = np.random.default_rng(3)
+
+    def params():
+        r = np.random.default_rng(4)
+        ps = [Parameter(np.asfortranarray(r.normal(size=(6, 4)).astype(dtype)), "w1", regularize=True),
+              Parameter(r.normal(size=4).astype(dtype), "b1"),
+              Parameter(np.asfortranarray(r.normal(size=(4, 3)).astype(dtype)), "w2", regularize=True),
+              Parameter(r.normal(size=3).astype(dtype), "b2"),
+              Parameter(r.normal(size=(2, 2)).astype(dtype), "frozen", regularize=True)]
+        ps[-1].frozen = True
+        return ps
+    grads = [[rng.normal(size=p.value.shape) for p in params()] for _ in range(STEPS)]
+    runs, calls = [], []
+    real = optim.Optimizer._grouped
+    for grouped in (True, False):
+        monkeypatch.setattr(optim.Optimizer, "_grouped",
+                            (lambda self, *a: calls.append(1) or real(self, *a)) if grouped else
+                            (lambda self, *a: False))
+        ps = params()
+        opt = get_optimizer(name, lr=0.05, weight_decay=0.01, decoupled_decay=0.1)
+        for t, gs in enumerate(grads):
+            for p, g in zip(ps, gs):
+                p.grad[...] = g
+            opt.lr = 0.05 / (1 + t)
+            opt.step(ps)
+        runs.append((ps, opt))
+    (a, oa), (b, ob) = runs
+    assert calls and oa._group is not None and ob._group is None
+    for p, q in zip(a, b):
+        np.testing.assert_array_equal(p.value, q.value)
+        assert p.value.dtype == dtype and p.value.flags.f_contiguous == q.value.flags.f_contiguous
+    for k in oa.state:
+        for slot in oa.slots:
+            np.testing.assert_array_equal(oa.state[k][slot], ob.state[k][slot])
+    np.testing.assert_array_equal(a[-1].value, params()[-1].value)      # frozen: untouched
+
+
 def test_mixed_layouts_are_refused():
     from varprop.nn import kernels as K
     a = np.zeros((3, 4), np.float32)
