@@ -319,7 +319,7 @@ class Dense(Layer):
             if self._mask is not None:
                 np.multiply(self.weight.grad, self._mask, out=self.weight.grad)
         if self.bias is not None and not self.bias.frozen:
-            np.sum(dh, axis=0, out=self.bias.grad)
+            np.add.reduce(dh, axis=0, out=self.bias.grad)   # np.sum's reduction, without its Python wrapper
         if not need_dx:
             return None
         dx = self._buf("dx", self._x.shape, dh.dtype)

@@ -54,7 +54,7 @@ class Optimizer:
         self.decoupled_decay = _nonneg(decoupled_decay, "decoupled_decay")
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
-        self._group = None     # the flat views the grouped update last ran on, keyed by their arrays' ids
+        self._group = None     # the grouped update's flat views, while the parameters and state stay the same
 
     def _slots(self, p):
         s = self.state.get(p.name)
@@ -76,36 +76,20 @@ class Optimizer:
         wd = self.weight_decay if weight_decay is None else _nonneg(weight_decay, "weight_decay")
         dd = self.decoupled_decay if decoupled_decay is None else _nonneg(decoupled_decay, "decoupled_decay")
         self.t += 1
-        live = [(p, self._slots(p), i) for i, p in enumerate(parameters) if not p.frozen]
-        if self._grouped(live, backups, wd, dd):
-            return
-        for p, s, i in live:
-            backup = s["_old"] if backups is None else backups[i]
-            reg = 1.0 if p.regularize else 0.0
-            self._update(p, s, wd * reg, self.lr * dd * reg, backup, p.value.dtype.type)
-
-    def _grouped(self, live, backups, wd, dd) -> bool:
-        """Update every parameter of ``live`` in one kernel call (:meth:`_update_group`), which spares a
-        step one Python call per parameter and gives the same bits; False where that does not apply
-        (mixed dtypes, a parameter large enough for the parallel kernels, no group kernel)."""
-        if not live or type(self)._update_group is Optimizer._update_group:
-            return False
-        dtype = live[0][0].value.dtype
-        if dtype not in (np.float32, np.float64) or any(p.value.dtype != dtype or p.value.size >= K.PARALLEL_MIN
-                                                         for p, _, _ in live):
-            return False
-        arrays = [(p.value, p.grad, *(s[k] for k in self.slots), s["_old"] if backups is None else backups[i])
-                  for p, s, i in live]
-        key = (tuple(id(a) for row in arrays for a in row), tuple(p.regularize for p, _, _ in live))
-        if self._group is None or self._group[0] != key:
-            # flat views in memory order; the arrays of one parameter share a layout (K.same_layout)
-            flats = [tuple(v.reshape(-1) for v in K.same_layout(*row)) for row in arrays]
-            columns = tuple(tuple(row[j] for row in flats) for j in range(len(flats[0])))
-            reg = np.array([1.0 if p.regularize else 0.0 for p, _, _ in live], dtype=dtype)
-            self._group = (key, columns, reg)
-        f = dtype.type
-        self._update_group(self._group[1], self._group[2], f(wd), f(self.lr * dd), f)
-        return True
+        if not isinstance(parameters, (list, tuple)):
+            parameters = list(parameters)
+        g = self._group
+        if g is None or not g.serves(parameters, backups, self.state):
+            live = [(p, self._slots(p), i) for i, p in enumerate(parameters) if not p.frozen]
+            g = self._group = _Group.build(self, parameters, backups, live)
+            if g is None:
+                for p, s, i in live:
+                    backup = s["_old"] if backups is None else backups[i]
+                    reg = 1.0 if p.regularize else 0.0
+                    self._update(p, s, wd * reg, self.lr * dd * reg, backup, p.value.dtype.type)
+                return
+        f = g.dtype.type
+        self._update_group(g.columns, g.reg, f(wd), f(self.lr * dd), f)
 
     def _update_group(self, columns, reg, wd, d, f):
         raise NotImplementedError
@@ -127,6 +111,52 @@ class Optimizer:
         for s in self.state.values():
             if set(self.slots) - set(s):
                 raise ValueError(f"optimizer state lacks {sorted(set(self.slots) - set(s))} for {self.name}")
+
+
+class _Group:
+    """Every unfrozen parameter of a step updated by one kernel call (``Optimizer._update_group``): the
+    same loop per element, so the same bits as a call per parameter, without the Python of one call each.
+
+    It holds the flat views (value, gradient, slots, backup: 1-D, memory order) of each parameter and what
+    they were made from; a step checks that nothing was replaced (the parameters, their values, gradients
+    and frozen and regularize flags, the backups, the state dict) before it reuses them: a few identity
+    tests.
+    """
+    __slots__ = ("ref", "backups", "backup_items", "state", "columns", "reg", "dtype")
+
+    @classmethod
+    def build(cls, opt, parameters, backups, live):
+        """The group for these parameters, or None where a call per parameter is needed: an optimizer
+        without a group kernel, mixed dtypes, or a parameter large enough for the parallel kernels."""
+        if not live or type(opt)._update_group is Optimizer._update_group:
+            return None
+        dtype = live[0][0].value.dtype
+        if dtype not in (np.float32, np.float64) or any(p.value.dtype != dtype or p.value.size >= K.PARALLEL_MIN
+                                                         for p, _, _ in live):
+            return None
+        g = cls()
+        g.ref = [(p, p.value, p.grad, p.frozen, p.regularize) for p in parameters]
+        g.backups, g.backup_items = backups, None if backups is None else list(backups)
+        g.state, g.dtype = opt.state, dtype
+        rows = [(p.value, p.grad, *(s[k] for k in opt.slots), s["_old"] if backups is None else backups[i])
+                for p, s, i in live]
+        # the arrays of one parameter share a layout (K.same_layout), so their flat views pair elements
+        flats = [tuple(v.reshape(-1) for v in K.same_layout(*row)) for row in rows]
+        g.columns = tuple(tuple(row[j] for row in flats) for j in range(len(flats[0])))
+        g.reg = np.array([1.0 if p.regularize else 0.0 for p, _, _ in live], dtype=dtype)
+        return g
+
+    def serves(self, parameters, backups, state) -> bool:
+        if state is not self.state or backups is not self.backups or len(parameters) != len(self.ref):
+            return False
+        for p, (q, value, grad, frozen, reg) in zip(parameters, self.ref):
+            if p is not q or p.value is not value or p.grad is not grad or p.frozen != frozen or p.regularize != reg:
+                return False
+        if backups is not None:
+            for a, b in zip(backups, self.backup_items):
+                if a is not b:
+                    return False
+        return True
 
 
 class Momentum(Optimizer):
