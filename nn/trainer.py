@@ -237,7 +237,7 @@ class Trainer:
         if X.dtype.kind not in "fiub":
             raise TypeError(f"{what} must be numeric, got dtype {X.dtype}")
         X = np.ascontiguousarray(X, dtype=self.network.dtype)
-        if not np.all(np.isfinite(X)):
+        if not K.all_finite(X):   # one pass without a temporary: every fit and evaluate call checks its X
             raise ValueError(f"{what} contains NaN or infinity")
         return X
 

@@ -225,3 +225,20 @@ def test_float32_updates_run_in_float32_arithmetic():
         K.momentum_step(P, g, B, back, lr, mu, nesterov, wd, d)
         np.testing.assert_array_equal(B, b)
         np.testing.assert_array_equal(P, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_finds_every_kind_of_non_finite_value_anywhere(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(37, 23)).astype(dtype) * (np.finfo(dtype).max / 10)   # large but finite
+    assert K.all_finite(X) and K.all_finite(np.asfortranarray(X)) and K.all_finite(X[:, ::3])
+    for bad in (np.nan, np.inf, -np.inf, -np.nan):
+        for where in [(0, 0), (36, 22), (17, 5)]:
+            Y = X.copy()
+            Y[where] = bad
+            assert not K.all_finite(Y) and not K.all_finite(np.asfortranarray(Y))
+            assert K.all_finite(Y) == bool(np.isfinite(Y).all())
+    assert K.all_finite(np.empty((0, 3), dtype)) and K.all_finite(np.arange(6).reshape(2, 3))
+    sub = np.ones((4, 6), dtype)
+    sub[2, 4] = np.nan
+    assert not K.all_finite(sub[:, ::2][:, 2:]) and K.all_finite(sub[:, ::2][:, :2])   # strided views
