@@ -153,7 +153,8 @@ def multitask(data, out_dir, mode, seed):
           f"carries both, and {epochs} epochs take {steps} Adam steps (lr 1e-3, batch {_BATCH}). The setup "
           "(auxiliary task, weight, oversampling) was chosen on the validation split with seeds 100-103; "
           "without oversampling the digit head sees few labelled rows per step and the multi-task net "
-          "came out slightly worse there. Single task: the same MLP on the labelled rows alone for the same {steps} steps.", "",
+          f"came out slightly worse there. Single task: the same MLP on the labelled rows alone for the same {steps} "
+          "steps.", "",
           _table(seeds, mt, st, labels), "", f"Verdict: **{j.verdict}** ({j.evidence}).", "",
           "![multi-task](practice_multitask.png)", ""]
     return [claim], "\n".join(md), {"multitask": {"seeds": seeds, "multitask": mt, "single_task": st,
