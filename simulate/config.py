@@ -151,9 +151,9 @@ class Config:
             v = law.variance(fan_in, fan_out * act.arity)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"init {law.text!r} gives variance {v} for a {fan_out}x{fan_in} layer")
-        spec = dict(widths=widths, batch=batch, activation=activation, init=init, trials=trials, seed=seed,
+        spec = dict(widths=widths, batch=batch, **_activation_spec(act), init=init, trials=trials, seed=seed,
                     engine=engine, sigma_b2=sigma_b2, dropout=dropout, batchnorm=bool(batchnorm),
-                    residual=bool(residual), inputs=inputs, params=dict(params or {}), histograms=bool(histograms),
+                    residual=bool(residual), inputs=inputs, histograms=bool(histograms),
                     bins=bins, hist_range=hist_range, dtype=dtype, backward=bool(backward),
                     init_params=None if init_params is None else dict(init_params))
         return cls(widths=widths, batch=batch, act=act, law=law, trials=trials, seed=seed, engine=engine,
@@ -195,6 +195,18 @@ class Config:
                 "sigma_b2": self.sigma_b2, "dropout": self.dropout, "batchnorm": self.batchnorm,
                 "residual": self.residual, "inputs": "standard normal" if self.inputs is None else "given",
                 "dtype": self.dtype if self.engine == "dense" else "float64", "backward": self.backward}
+
+
+def _activation_spec(act) -> dict:
+    """``activation`` and ``params`` that rebuild the bound activation ``act``: its registry name and its
+    parameters (exact fractions) when it is a registry entry, else the object itself."""
+    from varprop.activations import lookup
+    try:
+        if lookup(act.name) is act.act:
+            return {"activation": act.name, "params": dict(act.params)}
+    except ValueError:
+        pass
+    return {"activation": act, "params": None}
 
 
 def _memory_parts(cfg: Config) -> tuple[dict, bool]:

@@ -290,3 +290,7 @@ def test_runs_long_enough_use_the_processes():
     long = Config.build(widths="256x101", batch=64, activation="tanh", init="xavier_normal", trials=200)
     short = Config.build(widths="256x101", batch=64, activation="tanh", init="xavier_normal", trials=20)
     assert _use_pool(long) and not _use_pool(short)
+    from varprop.activations import get         # as the command line passes it: a bound registry activation
+    bound = Config.build(widths="256x101", batch=64, activation=get("leaky_relu", negative_slope="0.2"),
+                         init="he_normal", trials=200)
+    assert _use_pool(bound) and Config.build(**bound.spec).act.label() == bound.act.label()
