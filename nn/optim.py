@@ -138,6 +138,9 @@ class _Group:
         g.ref = [(p, p.value, p.grad, p.frozen, p.regularize) for p in parameters]
         g.backups, g.backup_items = backups, None if backups is None else list(backups)
         g.state, g.dtype = opt.state, dtype
+        # last parameter first: the next forward pass reads the first layer's weights first, so they are
+        # the ones left freshest in the caches (every element is independent: the order changes no bit)
+        live = live[::-1]
         rows = [(p.value, p.grad, *(s[k] for k in opt.slots), s["_old"] if backups is None else backups[i])
                 for p, s, i in live]
         # the arrays of one parameter share a layout (K.same_layout), so their flat views pair elements
