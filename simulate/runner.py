@@ -125,15 +125,8 @@ def _workers(cfg: Config, free: int, need: int) -> int:
 def _thread_cap() -> int:
     """The most threads the caller allows this process: its BLAS and Numba thread counts as they stand (a
     Dask worker's cell, a user's ``OMP_NUM_THREADS=1`` or an enclosing limit make it 1), else its cores."""
-    counts = []
-    ctl = sim_threads._controller()      # kept for the process: a run does not rescan the loaded libraries
-    if ctl is not None:
-        counts += [lib.num_threads for lib in ctl.lib_controllers if lib.user_api == "blas"]
-    try:
-        import numba
-        counts.append(numba.get_num_threads())
-    except ImportError:
-        pass
+    # the process's kept controller: a run does not rescan the loaded libraries
+    counts = [c for c in core_threads.current(sim_threads._controller()) if c]
     return max(1, min(counts)) if counts else core_threads.cores()
 
 

@@ -170,9 +170,11 @@ def _controller():
     return ThreadpoolController()
 
 
-def current() -> tuple[int | None, int | None]:
-    """(BLAS threads, Numba threads) as they are now; None for a pool that is not loaded."""
-    ctl = _controller()
+def current(controller=None) -> tuple[int | None, int | None]:
+    """(BLAS threads, Numba threads) as they are now; None for a pool that is not loaded. ``controller``: a
+    threadpoolctl ``ThreadpoolController`` the caller keeps (a new one rescans the loaded libraries, about
+    a millisecond)."""
+    ctl = _controller() if controller is None else controller
     blas = None
     if ctl is not None:
         counts = [lib.num_threads for lib in ctl.lib_controllers if lib.user_api == "blas"]
