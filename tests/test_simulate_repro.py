@@ -294,3 +294,27 @@ def test_runs_long_enough_use_the_processes():
     bound = Config.build(widths="256x101", batch=64, activation=get("leaky_relu", negative_slope="0.2"),
                          init="he_normal", trials=200)
     assert _use_pool(bound) and Config.build(**bound.spec).act.label() == bound.act.label()
+
+
+def test_workers_answer_a_config_they_cannot_build_with_errors_in_trial_order(processes):
+    p = processes.get(2)
+    try:
+        out = list(p.map({"widths": "bad widths"}, None, True, range(1, 6)))
+    finally:
+        processes.release()
+    assert [o[0] for o in out] == [1, 2, 3, 4, 5] and {o[1] for o in out} == {"error"}
+    assert "widths" in out[0][2]                     # the worker's own error text
+    assert processes._POOL is not None and processes._POOL.alive()   # and the workers serve the next run
+
+
+def test_a_trial_that_failed_in_a_worker_is_computed_by_the_caller(processes, monkeypatch):
+    kw = dict(widths="32x4", batch=4, activation="tanh", init="xavier_normal", seed=2, trials=8, progress=False)
+    serial = _serial(monkeypatch, kw)
+    real = processes.Pool.map
+
+    def third_fails(self, *a):
+        for t, status, *out in real(self, *a):
+            yield (t, "error", "injected") if t == 3 else (t, status, *out)
+
+    monkeypatch.setattr(processes.Pool, "map", third_fails)
+    _same(serial, run(**kw))
