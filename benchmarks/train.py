@@ -20,7 +20,12 @@ of varprop and of scikit-learn, the same hyper-parameters (``max_iter`` = the ep
 scikit-learn's ``tol`` stop disabled), each fit from scratch (its input checks, label encoding and network
 construction included), ``--repeat`` fits of each, interleaved; the median seconds per fit are compared.
 
-Usage: ``python benchmarks/train.py [--data SPEC] [--epochs N] [--estimator [--repeat R]] [--json FILE]``.
+``--breakdown`` profiles one varprop epoch instead and groups its time by what the code does (the layers with
+their products, the update kernel, batch gathering, the small kernels, the gradient norm, the input check, the
+rest), beside the GEMM bound.
+
+Usage: ``python benchmarks/train.py [--data SPEC] [--epochs N] [--estimator [--repeat R]] [--breakdown]
+[--json FILE]``.
 """
 from __future__ import annotations
 
@@ -254,6 +259,8 @@ def main(argv=None) -> int:
     p.add_argument("--estimator", action="store_true",
                    help="time MLPClassifier.fit of varprop and scikit-learn instead of the epoch loop")
     p.add_argument("--repeat", type=int, default=3, help="fits of each estimator with --estimator (default 3)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="where one varprop epoch goes (a cProfile of it, grouped), beside the GEMM bound")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
@@ -287,6 +294,8 @@ def main(argv=None) -> int:
     if args.estimator:
         return _estimator_main(args, ds, limiter)
     bound = gemm_bound(len(ds.y_train), args.batch_size, layers)
+    if args.breakdown:
+        return _breakdown_main(args, ds, bound, limiter)
     print(f"GEMM      {bound['gflops']:.1f} GFLOP/s float32 on the run's shapes; "
           f"{bound['flops'] / 1e9:.1f} GFLOP per epoch -> bound {bound['seconds']:.3f} s/epoch")
     sys.stdout.flush()
@@ -352,6 +361,52 @@ def _estimator_main(args, ds, limiter) -> int:
         out = {"data": ds.summary(), "blas": blas_info(), "threads": args.threads, "epochs": args.epochs,
                "batch_size": args.batch_size, "estimator": res}
         atomic_write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
+    del limiter
+    return 0
+
+
+# what the functions of an epoch do, by (file suffix, function name); the first match wins
+_GROUPS = (
+    ("the layers' forward and backward (their matrix products within)", "nn/layers.py", ("forward", "backward")),
+    ("the optimizer's update kernel", "nn/kernels.py", ("adaptive_step_group", "momentum_step_group",
+                                                        "adaptive_step_serial", "momentum_step_serial")),
+    ("batch gathering", "nn/kernels.py", ("gather_rows",)),
+    ("activation and loss kernels", "nn/kernels.py", ("bias_act_forward", "act_backward", "softmax_xent")),
+    ("gradient norm", "nn/trainer.py", ("_grad_norm",)),
+    ("input check (once a fit call)", "nn/kernels.py", ("_top_exponent",)),
+    ("NumPy reductions (bias gradients, loss mean)", "~", ("<method 'reduce' of 'numpy.ufunc' objects>",)),
+)
+
+
+def _breakdown_main(args, ds, bound, limiter) -> int:
+    """One varprop epoch under cProfile, the functions' own times grouped by what they do.
+
+    A profiled call costs about a microsecond more, so the profiled epoch is slower than a plain one (both
+    are printed) and that cost lands in "the rest"; the groups themselves are compiled or BLAS work."""
+    import cProfile
+    import pstats
+    v = Varprop(ds, args.epochs, args.batch_size, args.lr, args.seed)
+    v.epoch()                                     # caches, pages and the BLAS buffers warm
+    v.epoch()
+    plain = v.times[-1]
+    prof = cProfile.Profile()
+    prof.enable()
+    v.epoch()
+    prof.disable()
+    profiled = v.times[-1]
+    own = {g[0]: 0.0 for g in _GROUPS}
+    total = 0.0
+    for (path, _, name), (_, _, tottime, _, _) in pstats.Stats(prof).stats.items():
+        total += tottime
+        for label, suffix, names in _GROUPS:
+            if path.replace(os.sep, "/").endswith(suffix) and name in names:
+                own[label] += tottime
+                break
+    print(f"epoch     {plain:.3f} s plain, {profiled:.3f} s profiled; GEMM bound {bound['seconds']:.3f} s")
+    for label, sec in own.items():
+        print(f"  {sec:7.3f} s  {sec / profiled:6.1%}  {label}")
+    rest = profiled - sum(own.values())
+    print(f"  {rest:7.3f} s  {rest / profiled:6.1%}  the rest: Python and small NumPy calls (with the profiler's own)")
     del limiter
     return 0
 
