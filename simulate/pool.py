@@ -15,6 +15,7 @@ fifth of its time in per-layer Python, which two threads take turns on. So a run
   streams, so the results are the serial run's bit for bit, and they are handed on in trial order.
 * Workers outlive a run, so that successive runs do not pay their start (about 0.8 s each, most of it
   imports), and exit by themselves after :data:`IDLE_S` seconds without work or when the caller exits.
+* A forked copy of the caller starts workers of its own (it never writes to its parent's).
 * A worker that dies (killed, out of memory) loses nothing: the pool is closed and the trials it had not
   returned are computed in the calling process, with the same bits. An error inside a trial is raised
   again by computing that trial in the calling process. Ctrl-C reaches only the caller (the workers ignore
@@ -270,4 +271,12 @@ def shutdown() -> None:
             _POOL = None
 
 
+def _forget_after_fork() -> None:
+    """In a forked child: the workers are the parent's, so the child never writes to them."""
+    global _POOL, _BUSY, _LOCK
+    _POOL, _BUSY, _LOCK = None, False, threading.Lock()
+
+
 atexit.register(shutdown)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)

@@ -318,3 +318,14 @@ def test_a_trial_that_failed_in_a_worker_is_computed_by_the_caller(processes, mo
 
     monkeypatch.setattr(processes.Pool, "map", third_fails)
     _same(serial, run(**kw))
+
+
+def test_a_forked_child_leaves_its_parents_workers_alone(processes):
+    run(widths="16x3", batch=4, activation="tanh", init="xavier_normal", trials=4, progress=False)
+    assert processes._POOL is not None
+    pid = os.fork()
+    if pid == 0:                     # the child: no pool of its own yet, and the parent's not reachable
+        os._exit(0 if processes._POOL is None and processes.available() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert processes._POOL is not None and processes._POOL.alive()
