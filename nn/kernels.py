@@ -39,7 +39,8 @@ __all__ = [
     "rrelu_forward", "rrelu_backward", "maxout_forward", "maxout_backward",
     "dropout_forward", "alpha_dropout_forward", "mask_multiply",
     "batchnorm_train_forward", "batchnorm_backward",
-    "softmax_xent", "hinge_loss", "momentum_step", "adaptive_step", "all_finite", "momentum_step_group", "adaptive_step_group", "add_penalty", "gather_rows",
+    "softmax_xent", "hinge_loss", "momentum_step", "adaptive_step", "momentum_step_group", "adaptive_step_group",
+    "add_penalty", "gather_rows", "all_finite",
     "same_layout", "flat",
 ]
 
@@ -601,7 +602,8 @@ def _top_exponent(u, mask):
 def all_finite(a: np.ndarray) -> bool:
     """True when no element of ``a`` is NaN or infinite: ``np.isfinite(a).all()`` in one pass without its
     temporary (a float's exponent bits are all ones exactly when it is not finite). Checking Fashion-MNIST's
-    60000 x 784 float32 training set takes 19 ms instead of 135 ms."""
+    60000 x 784 float32 training set right after an epoch took 6-9 ms against np.isfinite's 80-135 ms, most of
+    those spent faulting in the fresh pages of its temporary."""
     a = np.asarray(a)
     if a.dtype.kind in "iub":
         return True

@@ -206,17 +206,17 @@ class Adaptive(Optimizer):
         self.bias_correction = bool(bias_correction)
         self.name = name
 
-    def _update(self, p, s, wd, d, backup, f):
+    def _rates(self, f):
+        """The kernels' scalars ``a, s, eps, b1, b2`` for step t in the dtype ``f`` (see K.adaptive_step)."""
         c1 = 1.0 - self.beta1 ** self.t if self.bias_correction and self.beta1 > 0 else 1.0
         c2 = 1.0 - self.beta2 ** self.t if self.bias_correction and not self.accumulate else 1.0
-        K.adaptive_step(p.value, p.grad, s["m"], s["v"], backup, f(self.lr / c1), f(1.0 / np.sqrt(c2)),
-                        f(self.eps), f(self.beta1), f(self.beta2), self.accumulate, f(wd), f(d))
+        return f(self.lr / c1), f(1.0 / np.sqrt(c2)), f(self.eps), f(self.beta1), f(self.beta2)
+
+    def _update(self, p, s, wd, d, backup, f):
+        K.adaptive_step(p.value, p.grad, s["m"], s["v"], backup, *self._rates(f), self.accumulate, f(wd), f(d))
 
     def _update_group(self, columns, reg, wd, d, f):
-        c1 = 1.0 - self.beta1 ** self.t if self.bias_correction and self.beta1 > 0 else 1.0
-        c2 = 1.0 - self.beta2 ** self.t if self.bias_correction and not self.accumulate else 1.0
-        K.adaptive_step_group(*columns, reg, f(self.lr / c1), f(1.0 / np.sqrt(c2)), f(self.eps), f(self.beta1),
-                              f(self.beta2), self.accumulate, wd, d)
+        K.adaptive_step_group(*columns, reg, *self._rates(f), self.accumulate, wd, d)
 
     def config(self):
         return {"name": self.name, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,

@@ -267,21 +267,25 @@ def test_ctrl_c_with_worker_processes_keeps_the_finished_prefix(processes, monke
 
 
 def test_no_second_thread_or_process_where_the_caller_allows_one_thread():
-    """A Dask worker's cell (BLAS and Numba on one thread) runs its trials one after another."""
+    """A Dask worker's cell (BLAS and Numba on one thread) runs its trials one after another; either limit
+    alone is enough."""
     import numba
     from threadpoolctl import threadpool_limits
 
-    from varprop.simulate.runner import _thread_cap
-    from varprop.threads import current
+    from varprop.simulate.config import Config
+    from varprop.simulate.runner import _thread_cap, _workers
+    sweep = Config.build(widths="256x101", batch=64, activation="tanh", init="xavier_normal", trials=200)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
+        assert _thread_cap() == 1
         with threadpool_limits(limits=1):
             assert _thread_cap() == 1
+            assert _workers(sweep, min(2, _thread_cap()), 1 << 20) == 1
     finally:
         numba.set_num_threads(before)
-    blas, nb = current()
-    assert _thread_cap() == min(c for c in (blas, nb) if c)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _thread_cap() == 1
 
 
 def test_runs_long_enough_use_the_processes():
