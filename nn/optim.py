@@ -11,6 +11,10 @@ Adaptive core (:class:`Adaptive`), first moment m, second moment v, step t:
     v <- v + g'^2 (AdaGrad)  or  v <- beta2 v + (1 - beta2) g'^2 (RMSProp, Adam)
     p <- p - lr (m / c1) / (sqrt(v / c2) + eps),  c1 = 1 - beta1^t, c2 = 1 - beta2^t (Adam), else 1
 
+A momentum buffer or decaying moment that would fall below the dtype's smallest normal number is stored
+as 0 (torch.optim keeps the subnormal value): arithmetic on subnormals is slow, and such a value moves
+its weight by less than a rounding error unless the weight is itself below about 1e-26.
+
 Presets: sgd, momentum, nesterov (momentum core); adagrad, rmsprop, adam, adamw (adaptive core).
 Two decays, two names: ``weight_decay`` is coupled (g' = g + weight_decay p, torch.optim.SGD/Adam's
 meaning); ``decoupled_decay`` is p <- p - lr decoupled_decay p (AdamW, Loshchilov & Hutter 2019;

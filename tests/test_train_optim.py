@@ -193,6 +193,33 @@ def test_trajectory_matches_torch_optim(name):
         np.testing.assert_allclose(a, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, slots", [("adam", ("m", "v")), ("rmsprop", ("v",)),
+                                         ("momentum", ("momentum_buffer",)), ("nesterov", ("momentum_buffer",))])
+def test_a_moment_decaying_below_the_smallest_normal_number_is_flushed_to_zero(name, slots, dtype):
+    """A zero gradient decays a moment geometrically; the step that would make it subnormal stores 0
+    (subnormal arithmetic takes a slow path), while a moment that stays normal decays as its formula says
+    and a NaN gradient still reaches the state (the flush must not hide a divergence)."""
+    tiny = np.finfo(dtype).tiny
+    p = Parameter(np.ones(4, dtype), "w")
+    opt = get_optimizer(name, lr=1e-3)
+    p.grad[...] = 0
+    opt.step([p])                                        # creates the slots (zeros)
+    state = opt.state["w"]
+    start = np.array([1.0001 * tiny, 100 * tiny, 1.0001 * tiny, 100 * tiny], dtype)
+    for k in slots:                                      # every decay factor here is below 0.9999
+        state[k][...] = start
+    p.grad[...] = np.array([0, 0, np.nan, 0], dtype)
+    opt.step([p])
+    for k in slots:
+        a = state[k]
+        assert a[0] == 0, (k, a[0])                      # would have been subnormal: flushed
+        assert tiny <= a[1] < 100 * tiny, (k, a[1])      # normal: decayed, kept
+        assert np.isnan(a[2]), k                         # NaN passes through
+        assert a[3] == a[1]
+    assert np.isnan(p.value[2]) and np.all(np.isfinite(p.value[[0, 1, 3]]))
+
+
 def test_bad_optimizer_arguments():
     with pytest.raises(ValueError, match="learning rate"):
         get_optimizer("adam", lr=0)
