@@ -348,8 +348,15 @@ def batchnorm_backward_ref(dy, xhat, gamma, inv_std):
 @njit(cache=True, error_model="numpy")
 def softmax_xent(z, y, grad, rowloss):
     """Softmax cross-entropy per row: rowloss[i] = logsumexp(z_i) - z_i[y_i];
-    grad = (softmax(z) - onehot(y)) / n (the gradient of the mean loss)."""
+    grad = (softmax(z) - onehot(y)) / n (the gradient of the mean loss).
+
+    Returns (sum of rowloss, -1), or (0, i) for the first row i whose label is outside [0, c): the
+    labels are checked here, in the pass that reads them, and nothing is read out of bounds."""
     n, c = z.shape
+    bad = _bad_label(y, c)
+    if bad >= 0:
+        return 0.0, bad
+    total = 0.0
     for i in range(n):
         zmax = z[i, 0]
         for j in range(1, c):
@@ -360,11 +367,22 @@ def softmax_xent(z, y, grad, rowloss):
             e = math.exp(z[i, j] - zmax)
             grad[i, j] = e
             s += e
-        rowloss[i] = math.log(s) + zmax - z[i, y[i]]
+        rowloss[i] = r = math.log(s) + zmax - z[i, y[i]]
+        total += r
         inv = 1.0 / (s * n)
         for j in range(c):
             grad[i, j] *= inv
         grad[i, y[i]] -= 1.0 / n
+    return total, -1
+
+
+@njit(cache=True)
+def _bad_label(y, c):
+    """The first i with y[i] outside [0, c), or -1."""
+    for i in range(y.size):
+        if y[i] < 0 or y[i] >= c:
+            return i
+    return -1
 
 
 def softmax_xent_ref(z, y):
@@ -380,8 +398,13 @@ def softmax_xent_ref(z, y):
 @njit(cache=True, error_model="numpy")
 def hinge_loss(z, y, margin, grad, rowloss):
     """Multiclass SVM loss (Weston & Watkins 1999; the lectures' form):
-    rowloss[i] = sum_{j != y_i} max(0, z_ij - z_iy_i + margin); grad of the mean loss into ``grad``."""
+    rowloss[i] = sum_{j != y_i} max(0, z_ij - z_iy_i + margin); grad of the mean loss into ``grad``.
+    Returns what :func:`softmax_xent` returns."""
     n, c = z.shape
+    bad = _bad_label(y, c)
+    if bad >= 0:
+        return 0.0, bad
+    loss = 0.0
     for i in range(n):
         zy = z[i, y[i]]
         total = 0.0
@@ -399,6 +422,8 @@ def hinge_loss(z, y, margin, grad, rowloss):
                 grad[i, j] = 0.0
         grad[i, y[i]] = -count / n
         rowloss[i] = total
+        loss += total
+    return loss, -1
 
 
 def hinge_ref(z, y, margin):

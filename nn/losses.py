@@ -19,6 +19,8 @@ returns (an array the loss owns, overwritten by the next call).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from varprop.nn import kernels as K
@@ -46,14 +48,20 @@ class Loss:
 
     @staticmethod
     def _check_labels(out, y):
-        """O(n) guard before the kernels index rows by label (a bad label would read out of bounds)."""
+        """Shapes and dtype before a kernel reads rows by label (the kernel checks each label's range)."""
         if out.ndim != 2 or y.ndim != 1 or len(y) != len(out):
             raise ValueError(f"outputs {out.shape} and labels {y.shape} do not match")
         if y.dtype.kind not in "iu":
             raise TypeError(f"class labels must be integers, got dtype {y.dtype}")
-        if y.size and (y.min() < 0 or y.max() >= out.shape[1]):
+
+    @staticmethod
+    def _mean(result, out, y) -> float:
+        """The mean loss from a label kernel's (sum, first bad row), or the error for a label out of range."""
+        total, bad = result
+        if bad >= 0:
             raise ValueError(f"class labels out of range: found {y.min()} .. {y.max()}, "
                              f"the outputs have {out.shape[1]} classes")
+        return total / len(y) if len(y) else math.nan
 
     def config(self) -> dict:
         return {"name": self.name}
@@ -125,7 +133,7 @@ class CrossEntropy(Loss):
             soft_xent(out, y, grad, rows)
         else:
             self._check_labels(out, y)
-            K.softmax_xent(out, y, grad, rows)
+            return self._mean(K.softmax_xent(out, y, grad, rows), out, y)
         return float(rows.mean())
 
     def check_targets(self, y, n_out: int, dtype=None) -> np.ndarray:
@@ -166,8 +174,7 @@ class Hinge(Loss):
         y = np.asarray(y)
         self._check_labels(out, y)
         grad, rows = self._buffers(out)
-        K.hinge_loss(out, y, self.margin, grad, rows)
-        return float(rows.mean())
+        return self._mean(K.hinge_loss(out, y, self.margin, grad, rows), out, y)
 
 
 class MSE(Loss):

@@ -478,6 +478,7 @@ class Trainer:
         if n % bs == 1 and nb > 1 and _has_batchnorm(net.layers):
             nb -= 1      # batch statistics of one sample are undefined: that epoch's last sample sits out
         classify = loss.classification
+        stateful = bool(net.buffers())     # batch-norm running statistics to back up and check each step
         xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
         ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
         h = self.history
@@ -498,7 +499,8 @@ class Trainer:
                     prepare = getattr(loss, "prepare_batch", None)
                     if prepare is not None:   # a loss that needs its own views of the batch (semi-supervised)
                         xb = prepare(xb, yb, self.seed, net.step)
-                    self._backup_buffers()
+                    if stateful:
+                        self._backup_buffers()
                     out = self.hooks.forward(xb, self.seed, net.step)
                     value = loss.forward(out, yb)
                     why = self._out_of_range(value, out, yb)
@@ -506,7 +508,7 @@ class Trainer:
                         self.hooks.restore_weights()
                         self._diverge(params, b, nb, why)
                         break
-                    if not self._buffers_finite():
+                    if stateful and not self._buffers_finite():
                         self.hooks.restore_weights()
                         self._diverge(params, b, nb, "the batch-norm running statistics overflowed")
                         break

@@ -134,14 +134,28 @@ def test_loss_kernels(dtype):
     z = _a((6, 4), dtype)
     y = np.array([0, 3, 1, 2, 3, 0])
     g, rows = np.empty_like(z), np.empty(6)
-    K.softmax_xent(z, y, g, rows)
+    total, bad = K.softmax_xent(z, y, g, rows)
     rrows, rg = K.softmax_xent_ref(z.astype(np.float64), y)
     np.testing.assert_allclose(rows, rrows, rtol=RTOL[dtype] * 10)
     np.testing.assert_allclose(g, rg, rtol=RTOL[dtype] * 10, atol=1e-7)
-    K.hinge_loss(z, y, 1.0, g, rows)
+    assert bad == -1 and total == pytest.approx(rrows.sum(), rel=RTOL[dtype] * 10)
+    total, bad = K.hinge_loss(z, y, 1.0, g, rows)
     rrows, rg = K.hinge_ref(z.astype(np.float64), y, 1.0)
     np.testing.assert_allclose(rows, rrows, rtol=RTOL[dtype] * 10, atol=1e-6)
     np.testing.assert_allclose(g, rg, rtol=RTOL[dtype] * 10)
+    assert bad == -1 and total == pytest.approx(rrows.sum(), rel=RTOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("label", [-1, 4, 2 ** 40])
+def test_loss_kernels_find_a_label_out_of_range_before_reading_by_it(label):
+    """The kernels check the labels themselves (the losses no longer take y.min and y.max per batch):
+    they name the first bad row and write nothing."""
+    z = _a((5, 4), np.float32)
+    y = np.array([0, 3, label, 1, label], np.int64)
+    for kernel, args in ((K.softmax_xent, ()), (K.hinge_loss, (1.0,))):
+        g, rows = np.full_like(z, 7.0), np.full(5, 7.0)
+        assert kernel(z, y, *args, g, rows) == (0.0, 2)
+        assert np.all(g == 7.0) and np.all(rows == 7.0)
 
 
 def test_add_penalty():
