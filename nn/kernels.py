@@ -513,10 +513,18 @@ def _adaptive_range(pf, gf, mf, vf, bf, a, s, eps, b1, b2, accumulate, wd, d, lo
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _penalty_range(gf, wf, l1, l2, lo, hi):
-    for i in range(lo, hi):
-        x = wf[i]
-        sg = 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
-        gf[i] += l2 * x + l1 * sg
+    # in the dtype of l1 and l2 (the arrays'): a float64 literal here would make the loop scalar float64
+    # code: 87 us a step for the 269k weights of benchmarks/train.py's net, against 33 us
+    zero = l1 - l1
+    one = zero + np.float32(1)
+    if l1 == zero:
+        for i in range(lo, hi):
+            gf[i] += l2 * wf[i]
+    else:
+        for i in range(lo, hi):
+            x = wf[i]
+            sg = one if x > zero else (-one if x < zero else zero)
+            gf[i] += l2 * x + l1 * sg
 
 
 @njit(cache=True, error_model="numpy")

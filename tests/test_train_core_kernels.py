@@ -158,11 +158,18 @@ def test_loss_kernels_find_a_label_out_of_range_before_reading_by_it(label):
         assert np.all(g == 7.0) and np.all(rows == 7.0)
 
 
-def test_add_penalty():
-    w = np.array([-2.0, 0.0, 3.0])
-    g = np.ones(3)
-    K.add_penalty(g, w, 0.5, 0.1)
-    np.testing.assert_allclose(g, 1 + 0.1 * w + 0.5 * np.sign(w))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("l1", [0.0, 0.5])
+def test_add_penalty(dtype, l1):
+    """g + l2 w + l1 sign(w) computed in the arrays' dtype, element for element (NaN stays NaN)."""
+    w = np.array([-2.0, 0.0, 3.0, 1e-3, np.nan], dtype)
+    g = np.linspace(0.5, 1.5, 5).astype(dtype)
+    f = np.dtype(dtype).type
+    want = g + (f(0.1) * w + f(l1) * np.sign(w))
+    K.add_penalty(g, w, l1, 0.1)
+    assert g.dtype == dtype
+    np.testing.assert_array_equal(g[:4], want[:4])
+    assert np.isnan(g[4])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
