@@ -310,6 +310,15 @@ class Trainer:
             if p.regularize and not p.frozen:
                 K.add_penalty(p.grad, p.value, self.l1, self.l2)
 
+    def _l2_in_step(self, opt) -> bool:
+        """Whether the L2 penalty's gradient l2 w can be left to the update kernel as its coupled decay
+        (which adds wd w to the gradient in the pass it makes anyway, in the same arithmetic, so the same
+        bits as :meth:`_regularize` first): only an L2 penalty, no clipping to see it first, and no other
+        coupled decay to add it to. It saves a pass over the weights and gradients each step (about 30 us
+        for the benchmark net's 269k weights)."""
+        coupled = self._step_decay.get("weight_decay", opt.weight_decay)
+        return self.l2 > 0 and self.l1 == 0 and self.clip_norm is None and coupled == 0
+
     @staticmethod
     def _grad_norm(params) -> float:
         """The global gradient norm (inf or nan when a gradient is not finite)."""
@@ -479,6 +488,8 @@ class Trainer:
             nb -= 1      # batch statistics of one sample are undefined: that epoch's last sample sits out
         classify = loss.classification
         stateful = bool(net.buffers())     # batch-norm running statistics to back up and check each step
+        fold = self._l2_in_step(opt)
+        step_decay = dict(self._step_decay, weight_decay=self.l2) if fold else self._step_decay
         xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
         ybuf = np.empty((bs,) + y.shape[1:], y.dtype)
         h = self.history
@@ -519,7 +530,8 @@ class Trainer:
                         self._sums[3] += k
                     self._sums[2] += m
                     self.hooks.backward(loss.backward())
-                    self._regularize(params)
+                    if not fold:
+                        self._regularize(params)
                     norm = self._clip(params)
                     if not math.isfinite(norm):
                         self._have_backup = False    # this step's weights had a finite loss: keep them
@@ -527,7 +539,7 @@ class Trainer:
                         self._diverge(params, b, nb, f"the gradient norm is {norm}")
                         break
                     opt.lr = self.base_lr * self.schedule((self.epoch * nb + b + 0.5) / nb, self.epochs)
-                    opt.step(params, self._backups(params), **self._step_decay)
+                    opt.step(params, self._backups(params), **step_decay)
                     net.step += 1
                     self.batch = b + 1
                     bar.update(info=f"loss {self._sums[0] / self._sums[2]:.4f}")

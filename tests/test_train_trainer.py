@@ -209,6 +209,39 @@ def test_one_trainer_step_is_penalized_clipped_gradient_descent():
         np.testing.assert_allclose(q.value, p.value - lr * g, rtol=1e-12, atol=1e-14, err_msg=p.name)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adagrad", "adam", "adamw"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_l2_penalty_left_to_the_update_kernel_gives_the_same_bits(optimizer, dtype):
+    """With L2 alone and nothing between the penalty and the step, the trainer lets the update kernel add
+    l2 w (its coupled decay) instead of a pass of its own: the weights must be those of the separate pass,
+    which a clip_norm too large to clip forces."""
+    X, y = _blobs(n=80)
+    runs, folded = [], []
+    for clip in (None, 1e30):
+        net = build_mlp(5, [16, 8], 3, seed=4, dtype=dtype)
+        t = Trainer(net, optimizer=get_optimizer(optimizer, lr=0.05), batch_size=16, epochs=3, seed=1,
+                    l2=0.03, clip_norm=clip, progress=False)
+        folded.append(t._l2_in_step(t.optimizer))
+        t.fit(X, y)
+        runs.append([p.value.copy() for p in net.parameters()])
+    assert folded == [True, False]
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(runs[0][0], build_mlp(5, [16, 8], 3, seed=4, dtype=dtype).parameters()[0].value)
+
+
+def test_the_l2_penalty_stays_a_pass_of_its_own_when_something_stands_between_it_and_the_step():
+    net = build_mlp(3, [4], 2, seed=0)
+    sgd = get_optimizer("sgd", lr=0.1)
+    assert not Trainer(net, optimizer=sgd, l2=0.1, clip_norm=1.0, progress=False)._l2_in_step(sgd)
+    assert not Trainer(net, optimizer=sgd, l2=0.1, l1=0.1, progress=False)._l2_in_step(sgd)
+    assert not Trainer(net, optimizer=sgd, l2=0.1, weight_decay=0.01, progress=False)._l2_in_step(sgd)
+    coupled = get_optimizer("sgd", lr=0.1, weight_decay=0.01)
+    assert not Trainer(net, optimizer=coupled, l2=0.1, progress=False)._l2_in_step(coupled)
+    assert Trainer(net, optimizer=coupled, l2=0.1, weight_decay=0.0, progress=False)._l2_in_step(coupled)
+    assert not Trainer(net, optimizer=sgd, progress=False)._l2_in_step(sgd)
+
+
 def test_adamw_weight_decay_is_decoupled():
     net = build_mlp(3, [4], 2, seed=0)
     opt = get_optimizer("adamw", lr=0.01)
