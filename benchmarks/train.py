@@ -23,12 +23,15 @@ of varprop and of scikit-learn, the same hyper-parameters (``max_iter`` = the ep
 scikit-learn's ``tol`` stop disabled), each fit from scratch (its input checks, label encoding and network
 construction included), ``--repeat`` fits of each, interleaved; the median seconds per fit are compared.
 
+``--phases`` times varprop alone, epoch after epoch, and splits each epoch's steps into their parts
+(gathering, forward, loss, backward, gradient norm, update): where a slow spell of the machine hits.
+
 ``--breakdown`` profiles one varprop epoch instead and groups its time by what the code does (the layers with
 their products, the update kernel, batch gathering, the small kernels, the gradient norm, the input check, the
 rest), beside the GEMM bound.
 
 Usage: ``python benchmarks/train.py [--data SPEC] [--epochs N] [--estimator [--repeat R]] [--breakdown]
-[--json FILE]``.
+[--phases] [--json FILE]``.
 """
 from __future__ import annotations
 
@@ -268,6 +271,8 @@ def main(argv=None) -> int:
     p.add_argument("--estimator", action="store_true",
                    help="time MLPClassifier.fit of varprop and scikit-learn instead of the epoch loop")
     p.add_argument("--repeat", type=int, default=3, help="fits of each estimator with --estimator (default 3)")
+    p.add_argument("--phases", action="store_true",
+                   help="varprop alone, epoch by epoch: microseconds a step in each part of the step")
     p.add_argument("--breakdown", action="store_true",
                    help="where one varprop epoch goes (a cProfile of it, grouped), beside the GEMM bound")
     args = p.parse_args(argv)
@@ -305,6 +310,8 @@ def main(argv=None) -> int:
     bound = gemm_bound(len(ds.y_train), args.batch_size, layers)
     if args.breakdown:
         return _breakdown_main(args, ds, bound, limiter)
+    if args.phases:
+        return _phases_main(args, ds, bound, limiter)
     print(f"GEMM      {bound['gflops']:.1f} GFLOP/s float32 on the run's shapes; "
           f"{bound['flops'] / 1e9:.1f} GFLOP per epoch -> bound {bound['seconds']:.3f} s/epoch")
     sys.stdout.flush()
@@ -394,6 +401,55 @@ _GROUPS = (
     ("input check (once a fit call)", "nn/kernels.py", ("_top_exponent",)),
     ("weight penalty", "nn/kernels.py", ("add_penalty_serial", "add_penalty_parallel")),
 )
+
+
+_PHASES = ("gather", "forward", "loss", "backward", "norm", "update")
+
+
+def _timed(fn, totals, key):
+    def wrapper(*a, **k):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            totals[key] += time.perf_counter() - t
+    return wrapper
+
+
+def _phases_main(args, ds, bound, limiter) -> int:
+    """varprop's epochs one after another, each step's parts timed by wrappers around the calls the training
+    loop makes (about 0.2 us each): batch gathering, the forward pass, the loss, the backward pass, the
+    gradient norm and the optimizer's update. It shows which part a slow spell of the machine hits: the epoch
+    times of the main run swing, and this says where."""
+    from varprop.nn import kernels as K
+    v = Varprop(ds, args.epochs, args.batch_size, args.lr, args.seed)
+    t = v.trainer
+    totals = dict.fromkeys(_PHASES, 0.0)
+    K.gather_rows = _timed(K.gather_rows, totals, "gather")
+    t.hooks.forward = _timed(t.hooks.forward, totals, "forward")
+    t.loss.forward = _timed(t.loss.forward, totals, "loss")
+    t.hooks.backward = _timed(t.hooks.backward, totals, "backward")
+    t._clip = _timed(t._clip, totals, "norm")
+    t.optimizer.step = _timed(t.optimizer.step, totals, "update")
+    steps = -(-len(ds.y_train) // args.batch_size)
+    print(f"phases    microseconds a step ({steps} steps an epoch); GEMM bound {bound['seconds']:.3f} s/epoch")
+    rows = []
+    for e in range(args.epochs):
+        for k in totals:
+            totals[k] = 0.0
+        v.epoch()
+        rest = v.times[-1] - sum(totals.values())
+        rows.append({"epoch_seconds": v.times[-1], **{k: x / steps * 1e6 for k, x in totals.items()},
+                     "rest": rest / steps * 1e6})
+        print(f"epoch {e + 1:<3d} {v.times[-1]:.3f} s: " + ", ".join(f"{k} {rows[-1][k]:.0f}"
+                                                                  for k in (*_PHASES, "rest")))
+    if args.json:
+        from varprop.io import atomic_write_text
+        out = {"data": ds.summary(), "blas": blas_info(), "threads": args.threads, "gemm_bound": bound,
+               "steps_per_epoch": steps, "phases_us_per_step": rows}
+        atomic_write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
+    del limiter
+    return 0
 
 
 def _breakdown_main(args, ds, bound, limiter) -> int:
