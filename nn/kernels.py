@@ -351,7 +351,8 @@ def softmax_xent(z, y, grad, rowloss):
     grad = (softmax(z) - onehot(y)) / n (the gradient of the mean loss).
 
     Returns (sum of rowloss, -1), or (0, i) for the first row i whose label is outside [0, c): the
-    labels are checked here, in the pass that reads them, and nothing is read out of bounds."""
+    labels are checked here, in a loop over the labels before any row is read by one (so nothing is read
+    out of bounds), instead of two NumPy reductions per batch in the caller."""
     n, c = z.shape
     bad = _bad_label(y, c)
     if bad >= 0:
